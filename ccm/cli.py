@@ -1,0 +1,150 @@
+"""The `ccm` command line: start stop status check explain rules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ccm import __version__
+from ccm.config.load import LoadedConfig, default_config_path, load_config
+from ccm.diagnostics import Diagnostic, DiagnosticError
+
+app = typer.Typer(
+    help="ccm: a routing proxy for AI coding assistants (Anthropic Messages API in, any provider out).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+rules_app = typer.Typer(help="Work with rules files.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default ~/.claude-code-mux/config.toml or $CCM_CONFIG)."),
+]
+
+
+def _print_diagnostics(diags: list[Diagnostic]) -> None:
+    for d in diags:
+        typer.echo(d.format(), err=True)
+
+
+def _load(config: Path | None) -> LoadedConfig:
+    path = config or default_config_path()
+    try:
+        loaded = load_config(path)
+    except DiagnosticError as e:
+        _print_diagnostics(e.diagnostics)
+        raise typer.Exit(1) from None
+    return loaded
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ccm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    pass
+
+
+@app.command()
+def check(
+    config: ConfigOpt = None,
+    rules: Annotated[
+        Path | None, typer.Option("--rules", help="Check this rules file instead of the one the config names.")
+    ] = None,
+) -> None:
+    """Check the config and its rules; exit 1 with file:line:col on any error."""
+    from ccm.rules.chain import Resolver
+    from ccm.rules.compile import compile_rules
+    from ccm.rules.load import rules_for
+    from ccm.rules.parse import parse_rules
+
+    loaded = _load(config)
+    _print_diagnostics(loaded.warnings)
+    try:
+        if rules is not None:
+            try:
+                text = rules.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise DiagnosticError([Diagnostic(str(rules), 0, 0, f"cannot read: {e}")]) from None
+            parsed = parse_rules(text, str(rules))
+        else:
+            parsed = rules_for(loaded)
+        router = compile_rules(parsed, Resolver(loaded.config))
+    except DiagnosticError as e:
+        _print_diagnostics(e.diagnostics)
+        n = len(e.errors)
+        typer.echo(f"{n} error{'s' if n != 1 else ''}", err=True)
+        raise typer.Exit(1) from None
+    _print_diagnostics(router.warnings)
+    n_rules = len(router.rewrites) + len(router.routes) + 1
+    typer.echo(f"ok: {loaded.path} ({n_rules} rules from {router.rules_file.path})")
+
+
+@app.command()
+def explain(
+    request: Annotated[Path, typer.Argument(help="A Messages API request body (JSON); - for stdin.")],
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    header: Annotated[
+        list[str] | None, typer.Option("--header", "-H", help="A request header, 'Name: value' (repeatable).")
+    ] = None,
+) -> None:
+    """Show how one request would be routed: features, rules tried, target, provider chain."""
+    from ccm.rules.explain import explain as run_explain
+    from ccm.rules.explain import format_explanation
+    from ccm.rules.load import build_router
+
+    loaded = _load(config)
+    try:
+        router = build_router(loaded)
+    except DiagnosticError as e:
+        _print_diagnostics(e.diagnostics)
+        raise typer.Exit(1) from None
+    try:
+        raw = sys.stdin.buffer.read() if str(request) == "-" else request.read_bytes()
+        body = json.loads(raw)
+    except (OSError, ValueError) as e:
+        typer.echo(f"{request}: cannot read a JSON request: {e}", err=True)
+        raise typer.Exit(1) from None
+    headers: dict[str, str] = {}
+    for h in header or []:
+        name, sep, value = h.partition(":")
+        if not sep:
+            typer.echo(f"--header {h!r}: expected 'Name: value'", err=True)
+            raise typer.Exit(2)
+        headers[name.strip().lower()] = value.strip()
+    result = run_explain(router, body, headers)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(format_explanation(result))
+    if result.get("error"):
+        raise typer.Exit(1)
+
+
+@rules_app.command("from-toml")
+def rules_from_toml(
+    config: Annotated[Path, typer.Argument(help="A config.toml with a [router] section.")],
+) -> None:
+    """Print the rules file equivalent to the config's [router] section."""
+    from ccm.rules.from_toml import rules_from_router
+
+    loaded = _load(config)
+    text, _ = rules_from_router(loaded)
+    typer.echo(text, nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""Config: msgspec schema, loading with line-aware errors, comment-keeping writes."""

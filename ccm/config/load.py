@@ -1,0 +1,285 @@
+"""Read a config file: tomlkit text -> msgspec Structs, with errors and warnings at file:line."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import tomlkit
+from tomlkit.exceptions import ParseError
+
+from ccm.config.locate import Path_, key_lines, line_of, parse_msgspec_path
+from ccm.config.schema import Config
+from ccm.diagnostics import Diagnostic, DiagnosticError, at
+from ccm.providers.presets import NEEDS_BASE_URL, PRESETS
+
+DEFAULT_CONFIG_DIR = Path.home() / ".claude-code-mux"
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("CCM_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".claude-code-mux" / "config.toml"
+
+
+@dataclass
+class LoadedConfig:
+    config: Config
+    path: Path
+    source: str
+    warnings: list[Diagnostic] = field(default_factory=list)
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line(self, *path: str | int) -> int:
+        return line_of(self.lines, tuple(path))
+
+    def rules_path(self) -> Path | None:
+        rules = self.config.router.rules
+        if not rules:
+            return None
+        p = Path(rules).expanduser()
+        return p if p.is_absolute() else self.path.parent / p
+
+
+BUILTIN_DEFAULT = """\
+# ccm configuration (compatible with claude-code-mux's config.toml).
+# Written on first start; edit it here or in the admin page at http://127.0.0.1:13456/
+# Reference: docs/config.md. API keys are best given as "$ENV_VAR" references.
+
+[server]
+host = "127.0.0.1"
+port = 13456
+log_level = "info"
+# api_key = "$CCM_API_KEY"     # clients must then send it as x-api-key or Bearer
+
+[server.timeouts]
+api_timeout_ms = 600000
+connect_timeout_ms = 10000
+
+[router]
+# With no `default`, model names pass through unchanged: Claude Code's own claude-*
+# requests go to Anthropic with your key. Set the slots to route elsewhere:
+# default = "glm-4.6"           # every claude-* request is mapped to this model
+# think = "kimi-k2-thinking"    # requests with thinking enabled
+# background = "glm-4.5-air"    # haiku (background) requests
+# websearch = "glm-4.6"         # requests carrying the web_search tool
+# rules = "ccm.rules"           # or: a rules file (docs/rules.md), which replaces the slots
+
+[[providers]]
+name = "anthropic"
+provider_type = "anthropic"
+api_key = "$ANTHROPIC_API_KEY"
+models = ["claude-*"]           # serves any claude-* model name as it is
+
+# [[providers]]
+# name = "zai"
+# provider_type = "z.ai"
+# api_key = "$ZAI_API_KEY"
+#
+# [[models]]
+# name = "glm-4.6"
+# [[models.mappings]]
+# provider = "zai"
+# actual_model = "glm-4.6"
+# priority = 1
+"""
+
+
+def ensure_config(path: Path) -> bool:
+    """Write the built-in default config when `path` does not exist. True if written."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(BUILTIN_DEFAULT)
+    return True
+
+
+def _known_fields(struct_type: type) -> dict[str, Any]:
+    hints = msgspec.structs.fields(struct_type)
+    return {f.name: f.type for f in hints}
+
+
+def _nested_struct(tp: Any) -> type | None:
+    """The Struct type inside `tp` (Struct, Struct | None, list[Struct]), if any."""
+    import typing
+
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return tp
+    for arg in typing.get_args(tp):
+        found = _nested_struct(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_keys(data: Any, struct_type: type, path: Path_, out: list[Path_]) -> None:
+    if not isinstance(data, dict):
+        return
+    known = _known_fields(struct_type)
+    for key, value in data.items():
+        if key not in known:
+            out.append((*path, key))
+            continue
+        inner = _nested_struct(known[key])
+        if inner is None:
+            continue
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                _unknown_keys(item, inner, (*path, key, i), out)
+        else:
+            _unknown_keys(value, inner, (*path, key), out)
+
+
+_ENV_REF = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def env_reference(value: str | None) -> str | None:
+    """The variable name when `value` is a whole "$NAME" reference."""
+    if not value:
+        return None
+    m = _ENV_REF.match(value)
+    return m.group(1) if m else None
+
+
+def parse_config(source: str, path: Path | str = "<config>") -> LoadedConfig:
+    """Parse and validate config text. Raises DiagnosticError naming file, line and key."""
+    path = Path(path)
+    name = str(path)
+    try:
+        doc = tomlkit.parse(source)
+    except ParseError as e:
+        raise DiagnosticError(
+            [at(name, source, e.line, e.col, f"TOML syntax: {e.args[0] if e.args else e}")]
+        ) from None
+    data = doc.unwrap()
+    lines = key_lines(source)
+
+    def diag(p: Path_, message: str, severity: str = "error") -> Diagnostic:
+        line = line_of(lines, p)
+        return at(name, source, line, 1 if line else 0, message, severity)
+
+    try:
+        config = msgspec.convert(data, Config, str_keys=True)
+    except msgspec.ValidationError as e:
+        msg = str(e)
+        p = parse_msgspec_path(msg)
+        key = ".".join(str(s) for s in p) or "(top level)"
+        text = msg.split(" - at ")[0]
+        raise DiagnosticError([diag(p, f"{key}: {text}")]) from None
+
+    problems: list[Diagnostic] = []
+    unknown: list[Path_] = []
+    _unknown_keys(data, Config, (), unknown)
+    for p in unknown:
+        problems.append(diag(p, f"unknown key `{'.'.join(map(str, p))}` (ignored)", "warning"))
+
+    problems.extend(_validate(config, diag))
+    errors = [d for d in problems if d.severity == "error"]
+    if errors:
+        raise DiagnosticError(problems)
+    return LoadedConfig(config, path, source, problems, lines)
+
+
+def _validate(config: Config, diag: Any) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    s = config.server
+    if not 0 < s.port < 65536:
+        out.append(diag(("server", "port"), f"server.port {s.port} is not a TCP port"))
+    if s.max_body_bytes <= 0:
+        out.append(diag(("server", "max_body_bytes"), "server.max_body_bytes must be positive"))
+
+    seen: dict[str, int] = {}
+    for i, p in enumerate(config.providers):
+        where = ("providers", i)
+        if p.name in seen:
+            out.append(diag((*where, "name"), f"duplicate provider name {p.name!r}"))
+        seen[p.name] = i
+        pre = PRESETS.get(p.provider_type)
+        if pre is None:
+            known = ", ".join(sorted(PRESETS))
+            out.append(
+                diag(
+                    (*where, "provider_type"),
+                    f"provider {p.name!r}: unknown provider_type {p.provider_type!r} (known: {known})",
+                )
+            )
+            continue
+        if p.auth_type not in ("apikey", "oauth"):
+            out.append(
+                diag((*where, "auth_type"), f'provider {p.name!r}: auth_type must be "apikey" or "oauth"')
+            )
+        if p.provider_type in NEEDS_BASE_URL and not p.base_url:
+            out.append(diag(where, f"provider {p.name!r}: type {p.provider_type} needs a base_url"))
+        if p.provider_type == "vertex-ai" and not p.base_url and not (p.project_id and p.location):
+            out.append(
+                diag(where, f"provider {p.name!r}: vertex-ai needs project_id and location (or base_url)")
+            )
+        if not p.is_enabled:
+            continue
+        if p.auth_type == "apikey" and pre.needs_key and not p.api_key:
+            out.append(diag(where, f"provider {p.name!r} has no api_key", "warning"))
+        var = env_reference(p.api_key)
+        if var and p.auth_type == "apikey" and not os.environ.get(var):
+            out.append(
+                diag(
+                    (*where, "api_key"),
+                    f"provider {p.name!r}: environment variable ${var} is not set; "
+                    "requests to it will fail over",
+                    "warning",
+                )
+            )
+
+    names: set[str] = set()
+    for i, m in enumerate(config.models):
+        if m.name in names:
+            out.append(diag(("models", i, "name"), f"duplicate model name {m.name!r}"))
+        names.add(m.name)
+        for j, mp in enumerate(m.mappings):
+            if mp.provider not in seen:
+                out.append(
+                    diag(
+                        ("models", i, "mappings", j, "provider"),
+                        f"model {m.name!r}: mapping names unknown provider {mp.provider!r}",
+                        "warning",
+                    )
+                )
+
+    r = config.router
+    for key in ("auto_map_regex", "background_regex"):
+        pattern = getattr(r, key)
+        if pattern:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                out.append(diag(("router", key), f"router.{key}: bad regex {pattern!r}: {e}"))
+    for key in ("default", "background", "think", "websearch", "long_context", "image"):
+        if getattr(r, key) == "":
+            out.append(diag(("router", key), f"router.{key} is empty (treated as unset)", "warning"))
+    if r.rules:
+        set_slots = [k for k in ("background", "think", "websearch", "long_context", "image") if getattr(r, k)]
+        if set_slots:
+            out.append(
+                diag(
+                    ("router", "rules"),
+                    f"router.rules is set, so {', '.join(set_slots)} are ignored (the rules file decides)",
+                    "warning",
+                )
+            )
+    return out
+
+
+def load_config(path: Path) -> LoadedConfig:
+    try:
+        source = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DiagnosticError([Diagnostic(str(path), 0, 0, "config file not found")]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DiagnosticError([Diagnostic(str(path), 0, 0, f"cannot read config: {e}")]) from None
+    return parse_config(source, path)

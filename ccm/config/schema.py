@@ -1,0 +1,92 @@
+"""The config file's schema, claude-code-mux compatible, as msgspec Structs.
+
+Field names and defaults follow claude-code-mux's config; additions are marked "ccm:".
+`api_key` values stay as written (often a "$ENV_VAR" reference); ccm.config.secrets resolves
+them at the moment of use so that saving the config never writes a secret back.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+DEFAULT_PORT = 13456
+
+
+class Timeouts(msgspec.Struct, forbid_unknown_fields=False, omit_defaults=True):
+    api_timeout_ms: int | None = None  # whole request (mux default 600000)
+    connect_timeout_ms: int | None = None  # TCP/TLS connect (mux default 10000)
+    first_byte_timeout_ms: int | None = None  # ccm: until response headers arrive
+    idle_timeout_ms: int | None = None  # ccm: longest silence inside a stream
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=False):
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    log_level: str = "info"
+    api_key: str | None = None  # ccm: enforced; clients must send it (x-api-key or Bearer)
+    admin_token: str | None = None  # ccm: required by /api when set; else loopback only
+    max_body_bytes: int = 32 * 1024 * 1024  # ccm: larger request bodies get 413
+    timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
+
+
+class RouterConfig(msgspec.Struct, forbid_unknown_fields=False):
+    # mux requires `default`; ccm allows leaving it out: then claude-* names pass through
+    default: str | None = None
+    background: str | None = None
+    think: str | None = None
+    websearch: str | None = None
+    auto_map_regex: str | None = None  # effective "^claude-" when absent or empty
+    background_regex: str | None = None  # effective "(?i)claude.*haiku" when absent or empty
+    long_context: str | None = None  # ccm: target when the token estimate exceeds the threshold
+    long_context_threshold: int = 60_000  # ccm
+    image: str | None = None  # ccm: target when the latest user turn carries an image
+    rules: str | None = None  # ccm: path of a rules file (relative to the config); replaces slots
+
+
+class ProviderConfig(msgspec.Struct, forbid_unknown_fields=False):
+    name: str
+    provider_type: str
+    api_key: str | None = None
+    base_url: str | None = None
+    enabled: bool | None = None  # absent means enabled (as the mux server does)
+    models: list[str] = msgspec.field(default_factory=list)  # ccm: optional; globs allowed
+    auth_type: str = "apikey"  # "apikey" | "oauth"
+    oauth_provider: str | None = None
+    project_id: str | None = None  # vertex-ai
+    location: str | None = None  # vertex-ai
+    headers: dict[str, str] = msgspec.field(default_factory=dict)  # ccm: extra upstream headers
+    timeouts: Timeouts | None = None  # ccm: per-provider override of [server.timeouts]
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.enabled is not False
+
+
+class Mapping(msgspec.Struct, forbid_unknown_fields=False):
+    provider: str
+    actual_model: str
+    priority: int = 1  # ascending; ties keep file order
+
+
+class ModelConfig(msgspec.Struct, forbid_unknown_fields=False):
+    name: str
+    mappings: list[Mapping] = msgspec.field(default_factory=list)
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=False):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    router: RouterConfig = msgspec.field(default_factory=RouterConfig)
+    providers: list[ProviderConfig] = msgspec.field(default_factory=list)
+    models: list[ModelConfig] = msgspec.field(default_factory=list)
+
+    def provider(self, name: str) -> ProviderConfig | None:
+        for p in self.providers:
+            if p.name == name:
+                return p
+        return None
+
+    def model(self, name: str) -> ModelConfig | None:
+        for m in self.models:
+            if m.name == name:
+                return m
+        return None

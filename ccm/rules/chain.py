@@ -1,0 +1,98 @@
+"""Logical model name -> ordered provider chain (provider, actual model, priority).
+
+A name resolves, in this order: a "provider,model" pair; a [[models]] entry (its mappings
+by priority, file order breaking ties); the same case-insensitively; the providers whose
+`models` list holds the name or a glob matching it (in config order).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from ccm.config.schema import Config
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEntry:
+    provider: str
+    actual_model: str
+    priority: int
+    model: str  # the logical name this entry came from
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "provider": self.provider,
+            "actual_model": self.actual_model,
+            "priority": self.priority,
+            "model": self.model,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    chain: tuple[ChainEntry, ...]
+    skipped: tuple[str, ...]  # why mappings were left out, for explain
+    found: bool  # the name exists somewhere, even if every provider is disabled
+
+
+class Resolver:
+    """Resolves names against one config; results are memoised (the config is immutable)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._providers = {p.name: p for p in config.providers}
+        self._models = {m.name: m for m in config.models}
+        self._models_ci = {m.name.lower(): m for m in reversed(config.models)}
+        self._cache: dict[str, Resolution] = {}
+
+    def resolve(self, name: str) -> Resolution:
+        cached = self._cache.get(name)
+        if cached is None:
+            cached = self._resolve(name)
+            if len(self._cache) < 4096:  # captured names come from requests: bound the memo
+                self._cache[name] = cached
+        return cached
+
+    def _enabled(self, provider: str) -> str | None:
+        """None if usable, else why not."""
+        p = self._providers.get(provider)
+        if p is None:
+            return f"provider {provider!r} is not configured"
+        if not p.is_enabled:
+            return f"provider {provider!r} is disabled"
+        return None
+
+    def _resolve(self, name: str) -> Resolution:
+        if "," in name:
+            provider, _, actual = name.partition(",")
+            provider, actual = provider.strip(), actual.strip()
+            why = self._enabled(provider)
+            if why is None and actual:
+                return Resolution((ChainEntry(provider, actual, 1, name),), (), True)
+            return Resolution((), (why or "empty model in pair",), provider in self._providers)
+
+        model = self._models.get(name) or self._models_ci.get(name.lower())
+        if model is not None:
+            chain: list[ChainEntry] = []
+            skipped: list[str] = []
+            for m in sorted(model.mappings, key=lambda m: m.priority):
+                why = self._enabled(m.provider)
+                if why is None:
+                    chain.append(ChainEntry(m.provider, m.actual_model, m.priority, model.name))
+                else:
+                    skipped.append(f"{m.provider}/{m.actual_model}: {why}")
+            return Resolution(tuple(chain), tuple(skipped), True)
+
+        chain = []
+        skipped = []
+        for p in self.config.providers:
+            if any(n == name or fnmatch.fnmatchcase(name, n) for n in p.models):
+                if p.is_enabled:
+                    chain.append(ChainEntry(p.name, name, len(chain) + 1, name))
+                else:
+                    skipped.append(f"{p.name}/{name}: provider {p.name!r} is disabled")
+        return Resolution(tuple(chain), tuple(skipped), bool(chain or skipped))
+
+    def knows(self, name: str) -> bool:
+        return self.resolve(name).found
