@@ -23,7 +23,11 @@ app.add_typer(rules_app, name="rules")
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Config file (default ~/.claude-code-mux/config.toml or $CCM_CONFIG)."),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (default ~/.claude-code-mux/config.toml or $CCM_CONFIG).",
+    ),
 ]
 
 
@@ -61,7 +65,8 @@ def main(
 def check(
     config: ConfigOpt = None,
     rules: Annotated[
-        Path | None, typer.Option("--rules", help="Check this rules file instead of the one the config names.")
+        Path | None,
+        typer.Option("--rules", help="Check this rules file instead of the one the config names."),
     ] = None,
 ) -> None:
     """Check the config and its rules; exit 1 with file:line:col on any error."""
@@ -94,11 +99,14 @@ def check(
 
 @app.command()
 def explain(
-    request: Annotated[Path, typer.Argument(help="A Messages API request body (JSON); - for stdin.")],
+    request: Annotated[
+        Path, typer.Argument(help="A Messages API request body (JSON); - for stdin.")
+    ],
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     header: Annotated[
-        list[str] | None, typer.Option("--header", "-H", help="A request header, 'Name: value' (repeatable).")
+        list[str] | None,
+        typer.Option("--header", "-H", help="A request header, 'Name: value' (repeatable)."),
     ] = None,
 ) -> None:
     """Show how one request would be routed: features, rules tried, target, provider chain."""

@@ -24,7 +24,9 @@ class Diagnostic:
         out = f"{where}: {self.severity}: {self.message}"
         if self.source_line and self.column:
             text = self.source_line.rstrip("\n")
-            caret = " " * (self.column - 1) + "^" * max(1, min(self.width, len(text) - self.column + 1))
+            caret = " " * (self.column - 1) + "^" * max(
+                1, min(self.width, len(text) - self.column + 1)
+            )
             out += f"\n    {text}\n    {caret}"
         return out
 

@@ -213,13 +213,19 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
             continue
         if p.auth_type not in ("apikey", "oauth"):
             out.append(
-                diag((*where, "auth_type"), f'provider {p.name!r}: auth_type must be "apikey" or "oauth"')
+                diag(
+                    (*where, "auth_type"),
+                    f'provider {p.name!r}: auth_type must be "apikey" or "oauth"',
+                )
             )
         if p.provider_type in NEEDS_BASE_URL and not p.base_url:
             out.append(diag(where, f"provider {p.name!r}: type {p.provider_type} needs a base_url"))
         if p.provider_type == "vertex-ai" and not p.base_url and not (p.project_id and p.location):
             out.append(
-                diag(where, f"provider {p.name!r}: vertex-ai needs project_id and location (or base_url)")
+                diag(
+                    where,
+                    f"provider {p.name!r}: vertex-ai needs project_id and location (or base_url)",
+                )
             )
         if not p.is_enabled:
             continue
@@ -261,9 +267,15 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
                 out.append(diag(("router", key), f"router.{key}: bad regex {pattern!r}: {e}"))
     for key in ("default", "background", "think", "websearch", "long_context", "image"):
         if getattr(r, key) == "":
-            out.append(diag(("router", key), f"router.{key} is empty (treated as unset)", "warning"))
+            out.append(
+                diag(("router", key), f"router.{key} is empty (treated as unset)", "warning")
+            )
     if r.rules:
-        set_slots = [k for k in ("background", "think", "websearch", "long_context", "image") if getattr(r, k)]
+        set_slots = [
+            k
+            for k in ("background", "think", "websearch", "long_context", "image")
+            if getattr(r, k)
+        ]
         if set_slots:
             out.append(
                 diag(

@@ -51,7 +51,9 @@ PRESETS: dict[str, Preset] = {
     "ollama": Preset("openai", "http://127.0.0.1:11434/v1", "none", needs_key=False),
     "openai-compatible": Preset("openai", "", "bearer"),
     # Google
-    "gemini": Preset("gemini", "https://generativelanguage.googleapis.com/v1beta", "x-goog-api-key"),
+    "gemini": Preset(
+        "gemini", "https://generativelanguage.googleapis.com/v1beta", "x-goog-api-key"
+    ),
     "vertex-ai": Preset("gemini", "", "bearer", needs_key=False),
 }
 

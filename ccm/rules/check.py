@@ -7,6 +7,7 @@ an always-true one, rewrite after route, a missing or misplaced default, duplica
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 
@@ -77,10 +78,8 @@ def bound_captures(cond: ast.Cond | None) -> set[str]:
     names: set[str] = set()
     for cmp in positive_matches(cond):
         assert isinstance(cmp.value, ast.Regex)
-        try:
+        with contextlib.suppress(re.error):
             names.update(re.compile(cmp.value.pattern).groupindex)
-        except re.error:
-            pass
     return names
 
 
@@ -108,7 +107,10 @@ def check_rules(rules: ast.RulesFile, knows: Callable[[str], bool] | None) -> li
 
     for st in rules.statements:
         if default_at is not None:
-            err(st.span, f"nothing may follow `default` (line {default_at.span.line}): it must be last")
+            err(
+                st.span,
+                f"nothing may follow `default` (line {default_at.span.line}): it must be last",
+            )
             continue
         if always is not None:
             err(
@@ -126,13 +128,14 @@ def check_rules(rules: ast.RulesFile, knows: Callable[[str], bool] | None) -> li
         elif isinstance(st, ast.Route):
             seen_route = True
             if st.name in names:
-                err(st.span, f"duplicate route name {st.name!r} (first at line {names[st.name].span.line})")
+                err(
+                    st.span,
+                    f"duplicate route name {st.name!r} (first at line {names[st.name].span.line})",
+                )
             names[st.name] = st
             _check_cond(st.cond, err)
             _check_target(st.target, st.cond, err, knows)
-            if st.strip and not any(
-                c.field.name in STRIP_SLOTS for c in positive_matches(st.cond)
-            ):
+            if st.strip and not any(c.field.name in STRIP_SLOTS for c in positive_matches(st.cond)):
                 err(st.span, "`strip` needs a `~ /regex/` on system or last_user in the condition")
             v = const_value(st.cond)
             if v is True and always is None:
@@ -164,14 +167,17 @@ def _check_cond(cond: ast.Cond | None, err: Callable[..., None]) -> None:
 
             err(
                 leaf.field.span,
-                f"unknown field {leaf.field.name!r}; fields: {', '.join(FIELDS)}, header(\"name\")",
+                f'unknown field {leaf.field.name!r}; fields: {", ".join(FIELDS)}, header("name")',
             )
             continue
         if isinstance(leaf, ast.Truthy):
             continue
         ops = _OPS_BY_TYPE[ftype]
         if leaf.op not in ops:
-            err(leaf.span, f"{leaf.field.label} is {_kind(ftype)}; `{leaf.op}` does not apply (use {' '.join(sorted(ops))})")
+            err(
+                leaf.span,
+                f"{leaf.field.label} is {_kind(ftype)}; `{leaf.op}` does not apply (use {' '.join(sorted(ops))})",
+            )
             continue
         values = leaf.value.items if isinstance(leaf.value, ast.ListLit) else (leaf.value,)
         if leaf.op in ("in", "not in") and not isinstance(leaf.value, ast.ListLit):
@@ -223,14 +229,26 @@ def _check_target(
     for t in target_names(target):
         if isinstance(t, ast.WordTarget):
             if t.word not in TARGET_WORDS:
-                err(t.span, f'unknown target word {t.word!r}; write a name in quotes ("{t.word}"), `model` or `original_model`')
+                err(
+                    t.span,
+                    f'unknown target word {t.word!r}; write a name in quotes ("{t.word}"), `model` or `original_model`',
+                )
         elif isinstance(t, ast.CaptureTarget):
             if t.name not in bound:
-                err(t.span, f"${t.name} is not bound by a (?P<{t.name}>...) group in this rule's condition")
+                err(
+                    t.span,
+                    f"${t.name} is not bound by a (?P<{t.name}>...) group in this rule's condition",
+                )
         elif isinstance(t, ast.NameTarget):
             refs = _CAPTURE_IN_TEXT.findall(t.text)
             for ref in refs:
                 if ref not in bound:
-                    err(t.span, f"${ref} is not bound by a (?P<{ref}>...) group in this rule's condition")
+                    err(
+                        t.span,
+                        f"${ref} is not bound by a (?P<{ref}>...) group in this rule's condition",
+                    )
             if not refs and knows is not None and not knows(t.text):
-                err(t.span, f'target "{t.text}" names no [[models]] entry, provider model or "provider,model" pair')
+                err(
+                    t.span,
+                    f'target "{t.text}" names no [[models]] entry, provider model or "provider,model" pair',
+                )

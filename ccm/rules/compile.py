@@ -55,8 +55,31 @@ class Decision:
         }
 
 
-def _truthy(value: Any) -> bool:
-    return bool(value)
+def _required_prefix(rx: re.Pattern[str]) -> str:
+    """The literal text every match starts with (unanchored, case-sensitive patterns only)."""
+    if rx.flags & (re.IGNORECASE | re.VERBOSE):
+        return ""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        ops = _parser.parse(rx.pattern, rx.flags)
+    except Exception:  # private API: without it we only lose the shortcut
+        return ""
+    chars = []
+    for op, arg in ops:
+        if str(op) != "LITERAL":
+            break
+        chars.append(chr(arg))
+    return "".join(chars)
+
+
+def _fast_search(rx: re.Pattern[str]) -> Callable[[str], re.Match[str] | None]:
+    """rx.search, skipping texts that lack the pattern's literal prefix (a much faster scan)."""
+    prefix = _required_prefix(rx)
+    search = rx.search
+    if len(prefix) < 3:
+        return search
+    return lambda text: search(text) if prefix in text else None
 
 
 class _Compiler:
@@ -95,7 +118,7 @@ class _Compiler:
         if op in ("~", "!~"):
             assert isinstance(node.value, ast.Regex)
             rx = re.compile(node.value.pattern)
-            search = rx.search
+            search = _fast_search(rx)
             strippable = name in STRIP_SLOTS
 
             def match_one(f: Features, text: str) -> bool:
@@ -112,10 +135,7 @@ class _Compiler:
             if is_list:
 
                 def matches(f: Features) -> bool:
-                    for text in get(f):
-                        if match_one(f, text):
-                            return True
-                    return False
+                    return any(match_one(f, text) for text in get(f))
             else:
 
                 def matches(f: Features) -> bool:
@@ -123,7 +143,9 @@ class _Compiler:
 
             if op == "~":
                 return matches
-            return lambda f: not any(search(t) for t in get(f)) if is_list else search(get(f)) is None
+            return lambda f: (
+                not any(search(t) for t in get(f)) if is_list else search(get(f)) is None
+            )
 
         if op in ("in", "not in"):
             assert isinstance(node.value, ast.ListLit)
@@ -205,12 +227,24 @@ class Router:
             loc = rules.location(st.span)
             if isinstance(st, ast.Rewrite):
                 cond = None if st.cond is None else compiler.cond(st.cond)
-                self.rewrites.append(CompiledRule(st, "rewrite", "rewrite", loc, cond, _target_fn(st.target)))
+                self.rewrites.append(
+                    CompiledRule(st, "rewrite", "rewrite", loc, cond, _target_fn(st.target))
+                )
             elif isinstance(st, ast.Route):
-                cr = CompiledRule(st, "route", st.name, loc, compiler.cond(st.cond), _target_fn(st.target), st.strip)
+                cr = CompiledRule(
+                    st,
+                    "route",
+                    st.name,
+                    loc,
+                    compiler.cond(st.cond),
+                    _target_fn(st.target),
+                    st.strip,
+                )
                 self.routes.append(cr)
             else:
-                self.default = CompiledRule(st, "default", "default", loc, None, _target_fn(st.target))
+                self.default = CompiledRule(
+                    st, "default", "default", loc, None, _target_fn(st.target)
+                )
         self.leaves = compiler.leaves
         for cr in [*self.routes, *([self.default] if self.default else [])]:
             for t in _literal_names(cr.node.target):  # type: ignore[union-attr]
@@ -256,7 +290,9 @@ class Router:
                 res = self.resolver.resolve(n) if n else None
                 hit = (res.chain, res.skipped) if res else ((), ())
             for e in hit[0]:
-                if not any(e.provider == c.provider and e.actual_model == c.actual_model for c in chain):
+                if not any(
+                    e.provider == c.provider and e.actual_model == c.actual_model for c in chain
+                ):
                     chain.append(e)
             skipped.extend(hit[1])
         strips = tuple(dict.fromkeys(f.hits)) if cr.strip else ()

@@ -52,21 +52,24 @@ class _Tracer:
             return all(self.cond(c, checks) for c in node.items)
         if isinstance(node, ast.Or):
             return any(self.cond(c, checks) for c in node.items)
-        before = len(self.f.hits)
         held = self.router.leaves[id(node)](self.f)
         checks.append(
             {
                 "expr": self.source.text_of(node.span),
-                "value": self._value(node, held, before),
+                "value": self._value(node),
                 "held": held,
             }
         )
         return held
 
-    def _value(self, node: ast.Compare | ast.Truthy, held: bool, hits_before: int) -> str:
+    def _value(self, node: ast.Compare | ast.Truthy) -> str:
         fld = node.field
         value = field_getter(fld.name, fld.arg)(self.f)
-        if isinstance(node, ast.Compare) and node.op in ("~", "!~") and isinstance(node.value, ast.Regex):
+        if (
+            isinstance(node, ast.Compare)
+            and node.op in ("~", "!~")
+            and isinstance(node.value, ast.Regex)
+        ):
             import re
 
             rx = re.compile(node.value.pattern)
@@ -153,7 +156,12 @@ def explain(router: Router, body: Any, headers: Mapping[str, str] | None = None)
 def _decision_json(d: Decision) -> dict[str, Any]:
     out = d.to_json()
     out["chain"] = [
-        {"provider": e.provider, "actual_model": e.actual_model, "priority": e.priority, "model": e.model}
+        {
+            "provider": e.provider,
+            "actual_model": e.actual_model,
+            "priority": e.priority,
+            "model": e.model,
+        }
         for e in d.chain
     ]
     return out
@@ -191,7 +199,9 @@ def format_explanation(exp: dict[str, Any]) -> str:
     if exp.get("chain"):
         out.append("chain")
         for i, e in enumerate(exp["chain"], 1):
-            out.append(f"  {i}. {e['provider']:<20} {e['actual_model']:<36} priority {e['priority']}")
+            out.append(
+                f"  {i}. {e['provider']:<20} {e['actual_model']:<36} priority {e['priority']}"
+            )
     for s in exp.get("skipped", []):
         out.append(f"  skipped: {s}")
     if exp.get("error"):

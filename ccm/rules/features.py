@@ -21,7 +21,11 @@ def _text_slots(content: Any) -> Iterator[Slot]:
         return
     if isinstance(content, list):
         for block in content:
-            if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+            if (
+                isinstance(block, dict)
+                and block.get("type") == "text"
+                and isinstance(block.get("text"), str)
+            ):
                 yield block, "text"
 
 
@@ -118,26 +122,28 @@ class Features:
                     return v
         return value or ""
 
-    @cached_property
-    def _tools(self) -> tuple[list[str], list[str]]:
-        types: list[str] = []
-        names: list[str] = []
+    def _tool_strings(self, key: str) -> list[str]:
+        out: list[str] = []
         tools = self.body.get("tools")
         if isinstance(tools, list):
             for t in tools:
                 if isinstance(t, dict):
-                    ty = t.get("type")
-                    if isinstance(ty, str):
-                        types.append(ty)
-                    nm = t.get("name")
-                    if isinstance(nm, str):
-                        names.append(nm)
-        return types, names
+                    v = t.get(key)
+                    if isinstance(v, str):
+                        out.append(v)
+        return out
+
+    @cached_property
+    def tool_types(self) -> list[str]:
+        return self._tool_strings("type")
+
+    @cached_property
+    def tool_names(self) -> list[str]:
+        return self._tool_strings("name")
 
     @cached_property
     def tools(self) -> list[str]:
-        types, names = self._tools
-        return types + names
+        return self.tool_types + self.tool_names
 
     @cached_property
     def thinking_type(self) -> str:
@@ -197,8 +203,8 @@ FIELDS: dict[str, tuple[str, Getter]] = {
     "original_model": ("str", lambda f: f.original_model),
     "tokens": ("int", lambda f: f.tokens),
     "tools": ("list", lambda f: f.tools),
-    "tools.type": ("list", lambda f: f._tools[0]),
-    "tools.name": ("list", lambda f: f._tools[1]),
+    "tools.type": ("list", lambda f: f.tool_types),
+    "tools.name": ("list", lambda f: f.tool_names),
     "thinking": ("bool", lambda f: f.thinking_type in ("enabled", "adaptive")),
     "thinking.type": ("str", lambda f: f.thinking_type),
     "thinking.budget": ("int", lambda f: f.thinking_budget),

@@ -46,7 +46,9 @@ def rules_from_router(loaded: LoadedConfig) -> tuple[str, dict[int, Origin]]:
         )
     if r.websearch:
         add(f"route websearch when tools.type ~ /^web_search/ to {_q(r.websearch)}", "websearch")
-    add(f"route subagent when system ~ {regex_literal(SUBAGENT_TAG)} strip to $name", "subagent tag")
+    add(
+        f"route subagent when system ~ {regex_literal(SUBAGENT_TAG)} strip to $name", "subagent tag"
+    )
     if r.think:
         add(f'route think when thinking.type == "enabled" to {_q(r.think)}', "think")
     if r.long_context:
@@ -58,6 +60,9 @@ def rules_from_router(loaded: LoadedConfig) -> tuple[str, dict[int, Origin]]:
         add(f"route image when image to {_q(r.image)}", "image")
     if r.background:
         bg = r.background_regex or DEFAULT_BACKGROUND
-        add(f"route background when original_model ~ {regex_literal(bg)} to {_q(r.background)}", "background")
+        add(
+            f"route background when original_model ~ {regex_literal(bg)} to {_q(r.background)}",
+            "background",
+        )
     add("default to model", "(model name as it is)")
     return "\n".join(lines) + "\n", origins

@@ -23,7 +23,11 @@ def rules_for(loaded: LoadedConfig) -> RulesFile:
     except (OSError, UnicodeDecodeError) as e:
         line = loaded.line("router", "rules")
         raise DiagnosticError(
-            [Diagnostic(str(loaded.path), line, 1 if line else 0, f"cannot read rules file {path}: {e}")]
+            [
+                Diagnostic(
+                    str(loaded.path), line, 1 if line else 0, f"cannot read rules file {path}: {e}"
+                )
+            ]
         ) from None
     return parse_rules(text, str(path))
 

@@ -17,7 +17,10 @@ _PKG = Path(__file__).resolve().parent.parent
 
 def _grammar_path() -> Path:
     # installed wheel: ccm/_data/grammar; source checkout / editable install: ./grammar
-    for candidate in (_PKG / "_data" / "grammar" / "ccm.lark", _PKG.parent / "grammar" / "ccm.lark"):
+    for candidate in (
+        _PKG / "_data" / "grammar" / "ccm.lark",
+        _PKG.parent / "grammar" / "ccm.lark",
+    ):
         if candidate.exists():
             return candidate
     raise FileNotFoundError("grammar/ccm.lark not found")
@@ -205,7 +208,7 @@ class _ToAst(Transformer):
 
 def _syntax_error(path: str, source: str, e: UnexpectedInput) -> Diagnostic:
     line, column = e.line if e.line > 0 else 1, e.column if e.column > 0 else 1
-    if isinstance(e, UnexpectedToken) and e.token.type == "$END" or isinstance(e, UnexpectedEOF):
+    if (isinstance(e, UnexpectedToken) and e.token.type == "$END") or isinstance(e, UnexpectedEOF):
         lines = source.splitlines() or [""]
         line = len(lines)
         column = len(lines[-1]) + 1

@@ -44,11 +44,15 @@ def _content_tokens(content: Any) -> float:
             continue
         t = block.get("type")
         if t == "text":
-            total += text_tokens(block.get("text") or "") if isinstance(block.get("text"), str) else 0
+            total += (
+                text_tokens(block.get("text") or "") if isinstance(block.get("text"), str) else 0
+            )
         elif t == "image":
             total += IMAGE_TOKENS
         elif t == "document":
-            total += _json_tokens(block.get("source")) / 4  # base64 PDF: far fewer tokens than bytes
+            total += (
+                _json_tokens(block.get("source")) / 4
+            )  # base64 PDF: far fewer tokens than bytes
         elif t == "tool_use":
             total += text_tokens(str(block.get("name") or "")) + _json_tokens(block.get("input"))
         elif t == "tool_result":

@@ -1,0 +1,203 @@
+"""`ccm explain`: the trace agrees with routing; every route kind has an example request."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ccm.config.load import load_config
+from ccm.rules.explain import explain, format_explanation
+from ccm.rules.load import build_router
+from tests.conftest import EXAMPLES
+
+CCM = [sys.executable, "-m", "ccm.cli"]
+
+# every route kind of rules/default.rules, by example request
+EXPECTED = {
+    "haiku-websearch.json": ("websearch", "glm-4.6"),
+    "subagent-tag.json": ("subagent", "glm-4.5-air"),
+    "sonnet-thinking.json": ("think", "kimi-k2-thinking"),
+    "long-context.json": ("long", "gemini-2.5-pro"),
+    "image.json": ("image", "gpt-4o"),
+    "haiku-background.json": ("background", "glm-4.5-air"),
+    "claude-code-background.json": ("background", "glm-4.5-air"),
+    "claude-code-main-turn.json": ("default", "minimax-m2"),
+    "claude-code-tool-result-turn.json": ("default", "minimax-m2"),
+    "non-claude-passthrough.json": ("default", "glm-4.6"),
+}
+
+
+def _requests() -> list[Path]:
+    return sorted(p for p in (EXAMPLES / "requests").glob("*.json") if "headers" not in p.name)
+
+
+def test_every_example_is_expected() -> None:
+    assert {p.name for p in _requests()} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("path", _requests(), ids=lambda p: p.name)
+def test_explain_agrees_with_route(path: Path) -> None:
+    router = build_router(load_config(EXAMPLES / "config-rules.toml"))
+    body = json.loads(path.read_text())
+    decision = router.route(body)
+    exp = explain(router, body)
+    assert (exp["rule"], exp["model"]) == EXPECTED[path.name]
+    assert (decision.rule, decision.model) == EXPECTED[path.name]
+    assert exp["chain"] == [
+        {
+            "provider": e.provider,
+            "actual_model": e.actual_model,
+            "priority": e.priority,
+            "model": e.model,
+        }
+        for e in decision.chain
+    ]
+    # the trace stops at the rule that held, and only that route held
+    routes = [t for t in exp["trace"] if t["kind"] != "rewrite"]
+    assert routes[-1]["rule"] == exp["rule"] and routes[-1]["held"]
+    assert not any(t["held"] for t in routes[:-1])
+    assert all(
+        t["location"].startswith(str(EXAMPLES / ".." / "rules" / "default.rules"))
+        for t in exp["trace"]
+    )
+
+
+def test_claude_code_request_shape_is_real() -> None:
+    body = json.loads((EXAMPLES / "requests" / "claude-code-main-turn.json").read_text())
+    assert isinstance(body["system"], list) and any("cache_control" in b for b in body["system"])
+    assert any(m["role"] == "system" for m in body["messages"])
+    assert body["thinking"] == {"type": "adaptive"}
+    assert len(body["tools"]) >= 20
+
+
+def test_explain_cli_json_shape() -> None:
+    out = subprocess.run(
+        [
+            *CCM,
+            "explain",
+            str(EXAMPLES / "requests" / "haiku-websearch.json"),
+            "--config",
+            str(EXAMPLES / "config.toml"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(out.stdout)
+    assert data["model"] == "glm-4.6"
+    assert data["rule"] == "websearch"
+    assert data["chain"][0] == {
+        "provider": "zai coding plan",
+        "actual_model": "glm-4.6",
+        "priority": 1,
+        "model": "glm-4.6",
+    }
+    assert [c["provider"] for c in data["chain"]] == ["zai coding plan", "openrouter"]
+    rewrite, websearch = data["trace"]
+    assert rewrite["kind"] == "rewrite" and rewrite["held"] and "minimax" not in rewrite["effect"]
+    assert websearch["location"].startswith(str(EXAMPLES / "config.toml") + ":")
+    assert "[router] websearch" in websearch["location"]
+    assert websearch["checks"][0]["held"] and "web_search" in websearch["checks"][0]["value"]
+
+
+def test_explain_cli_human_output_and_error_exit(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [
+            *CCM,
+            "explain",
+            str(EXAMPLES / "requests" / "subagent-tag.json"),
+            "--config",
+            str(EXAMPLES / "config.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "subagent" in out and "HELD" in out and "$name = 'glm-4.5-air'" in out
+    assert "strip" in out and "zai coding plan" in out
+    req = tmp_path / "r.json"
+    req.write_text(json.dumps({"model": "unknown-model", "messages": []}))
+    res = subprocess.run(
+        [*CCM, "explain", str(req), "--config", str(EXAMPLES / "config.toml")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 1 and "no provider serves model" in res.stdout
+    req.write_text("{not json")
+    res = subprocess.run(
+        [*CCM, "explain", str(req), "--config", str(EXAMPLES / "config.toml")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 1 and "cannot read a JSON request" in res.stderr
+
+
+def test_explain_header_option_reaches_rules(tmp_path: Path) -> None:
+    rules = tmp_path / "h.rules"
+    rules.write_text(
+        'route team when header("X-Team") == "infra" to "glm-4.5-air"\ndefault to model\n'
+    )
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        (EXAMPLES / "config.toml")
+        .read_text()
+        .replace("[router]", f'[router]\nrules = "{rules}"', 1)
+    )
+    req = EXAMPLES / "requests" / "non-claude-passthrough.json"
+    res = subprocess.run(
+        [*CCM, "explain", str(req), "-c", str(cfg), "--json", "-H", "x-team: infra"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(res.stdout)["rule"] == "team"
+
+
+def test_format_explanation_lists_features_rules_and_chain() -> None:
+    router = build_router(load_config(EXAMPLES / "config-rules.toml"))
+    text = format_explanation(
+        explain(
+            router, json.loads((EXAMPLES / "requests" / "claude-code-main-turn.json").read_text())
+        )
+    )
+    for part in (
+        "features",
+        "tokens",
+        "rules tried",
+        "default.rules:",
+        "target",
+        "chain",
+        "MiniMax-M2",
+    ):
+        assert part in text
+
+
+def test_rules_from_toml_prints_equivalent_rules(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [*CCM, "rules", "from-toml", str(EXAMPLES / "config.toml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert 'rewrite when model ~ /^claude-/ to "glm-4.6"' in out
+    assert 'route think when thinking.type == "enabled" to "kimi-for-coding"' in out
+    assert out.rstrip().endswith("default to model")
+    # the printed rules, used as a rules file, route every example exactly like the TOML
+    (tmp_path / "from.rules").write_text(out)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        (EXAMPLES / "config.toml")
+        .read_text()
+        .replace("[router]", '[router]\nrules = "from.rules"', 1)
+    )
+    by_toml = build_router(load_config(EXAMPLES / "config.toml"))
+    by_rules = build_router(load_config(cfg))
+    for path in _requests():
+        body = json.loads(path.read_text())
+        a, b = by_toml.route(body), by_rules.route(body)
+        assert (a.rule, a.model, a.chain, a.error) == (b.rule, b.model, b.chain, b.error), path.name
