@@ -62,6 +62,102 @@ def main(
 
 
 @app.command()
+def start(
+    config: ConfigOpt = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind (default: [server] host).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", "-p", help="Port (default: [server] port, 13456).")
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch/--no-watch", help="Reload config and rules on change.")
+    ] = True,
+) -> None:
+    """Start the proxy in the foreground (writes a default config on first start)."""
+    import os
+
+    from ccm.config.load import ensure_config
+    from ccm.runtime import State, build_runtime
+    from ccm.server.run import (
+        pid_path,
+        read_pid,
+        remove_pid,
+        setup_logging,
+        uvicorn_config,
+        write_pid,
+    )
+
+    path = (config or default_config_path()).expanduser()
+    if ensure_config(path):
+        typer.echo(f"wrote a default config to {path}")
+    loaded = _load(path)
+    server = loaded.config.server
+    setup_logging(server.log_level)
+    _print_diagnostics(loaded.warnings)
+    try:
+        runtime = build_runtime(loaded)
+    except DiagnosticError as e:
+        _print_diagnostics(e.diagnostics)
+        raise typer.Exit(1) from None
+    _print_diagnostics(runtime.router.warnings)
+    pidfile = pid_path(path)
+    running = read_pid(pidfile)
+    if running and running != os.getpid():
+        typer.echo(f"ccm is already running for {path} (pid {running}); `ccm stop` first", err=True)
+        raise typer.Exit(1)
+    bind_host, bind_port = host or server.host, port or server.port
+    typer.echo(
+        f"ccm {__version__} on http://{bind_host}:{bind_port}  config {path}  rules {runtime.router.rules_file.path}"
+    )
+    import uvicorn
+
+    write_pid(pidfile)
+    try:
+        uvicorn.Server(
+            uvicorn_config(State(path, runtime), bind_host, bind_port, watch=watch)
+        ).run()
+    finally:
+        remove_pid(pidfile)
+
+
+@app.command()
+def stop(config: ConfigOpt = None) -> None:
+    """Stop a running ccm (SIGTERM: streams in flight get time to finish)."""
+    import os
+    import signal
+    import time
+
+    from ccm.server.run import pid_path, read_pid
+
+    path = (config or default_config_path()).expanduser()
+    pid = read_pid(pid_path(path))
+    if pid is None:
+        typer.echo("ccm is not running")
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(400):
+        time.sleep(0.1)
+        if read_pid(pid_path(path)) is None:
+            typer.echo(f"stopped (pid {pid})")
+            return
+    typer.echo(f"sent SIGTERM to pid {pid}; it is still finishing", err=True)
+
+
+@app.command()
+def status(config: ConfigOpt = None) -> None:
+    """Whether ccm runs for this config, and its /health."""
+    from ccm.server.run import pid_path, read_pid
+
+    path = (config or default_config_path()).expanduser()
+    pid = read_pid(pid_path(path))
+    if pid is None:
+        typer.echo("ccm is not running")
+        raise typer.Exit(1)
+    typer.echo(f"ccm is running (pid {pid})")
+
+
+@app.command()
 def check(
     config: ConfigOpt = None,
     rules: Annotated[

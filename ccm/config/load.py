@@ -155,8 +155,10 @@ def parse_config(source: str, path: Path | str = "<config>") -> LoadedConfig:
     try:
         doc = tomlkit.parse(source)
     except ParseError as e:
+        # tomlkit's col is 0-based and its message repeats "at line L col C"
+        text = re.sub(r" at line \d+ col \d+$", "", str(e.args[0] if e.args else e))
         raise DiagnosticError(
-            [at(name, source, e.line, e.col, f"TOML syntax: {e.args[0] if e.args else e}")]
+            [at(name, source, e.line, e.col + 1, f"TOML syntax: {text}")]
         ) from None
     data = doc.unwrap()
     lines = key_lines(source)
@@ -171,7 +173,7 @@ def parse_config(source: str, path: Path | str = "<config>") -> LoadedConfig:
         msg = str(e)
         p = parse_msgspec_path(msg)
         key = ".".join(str(s) for s in p) or "(top level)"
-        text = msg.split(" - at ")[0]
+        text = msg.split(" - at ")[0].replace(" | null", "")
         raise DiagnosticError([diag(p, f"{key}: {text}")]) from None
 
     problems: list[Diagnostic] = []

@@ -27,6 +27,21 @@ def _split_key(text: str) -> list[str] | None:
         pos += 1
 
 
+def _key_end(line: str) -> int:
+    """Index of the `=` after a (possibly quoted, dotted) key, or -1."""
+    pos = 0
+    while True:
+        m = _BARE.match(line, pos)
+        if not m:
+            return -1
+        pos = m.end()
+        if pos < len(line) and line[pos] == "=":
+            return pos
+        if pos >= len(line) or line[pos] != ".":
+            return -1
+        pos += 1
+
+
 def key_lines(source: str) -> dict[Path_, int]:
     """Map each table and key path (array-of-tables indexed) to its 1-based line."""
     lines: dict[Path_, int] = {}
@@ -68,14 +83,15 @@ def key_lines(source: str) -> dict[Path_, int]:
                 table = resolve(parts)
                 lines[table] = n
             continue
-        eq = line.find("=")
+        eq = _key_end(line)
         if eq > 0:
             parts = _split_key(line[:eq])
             if parts:
                 lines[(*table, *parts)] = n
-            rest = line[eq + 1 :]
+            rest = line[eq + 1 :].lstrip()
             for quote in ('"""', "'''"):
-                if rest.count(quote) % 2 == 1:
+                # a multi-line string opens the value and does not close on the same line
+                if rest.startswith(quote) and quote not in rest[3:]:
                     in_multiline = quote
     return lines
 
@@ -89,7 +105,7 @@ def line_of(lines: dict[Path_, int], path: Path_) -> int:
     return 0
 
 
-_MSGSPEC_PATH = re.compile(r"`\$((?:\.[A-Za-z0-9_]+|\[\d+\])*)`")
+_MSGSPEC_PATH = re.compile(r"`\$((?:\.[A-Za-z0-9_]+|\[\d+\]|\[\.\.\.\])*)`")
 _STEP = re.compile(r"\.([A-Za-z0-9_]+)|\[(\d+)\]")
 
 

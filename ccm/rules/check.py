@@ -77,7 +77,8 @@ def positive_matches(cond: ast.Cond | None, negated: bool = False) -> Iterator[a
 def bound_captures(cond: ast.Cond | None) -> set[str]:
     names: set[str] = set()
     for cmp in positive_matches(cond):
-        assert isinstance(cmp.value, ast.Regex)
+        if not isinstance(cmp.value, ast.Regex):
+            continue  # reported by _check_value
         with contextlib.suppress(re.error):
             names.update(re.compile(cmp.value.pattern).groupindex)
     return names

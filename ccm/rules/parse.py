@@ -126,6 +126,14 @@ class _ToAst(Transformer):
         return ast.BoolLit(False, _span(meta))
 
     @v_args(meta=True)
+    def const_true(self, meta: object, _children: list) -> ast.Const:
+        return ast.Const(True, _span(meta))
+
+    @v_args(meta=True)
+    def const_false(self, meta: object, _children: list) -> ast.Const:
+        return ast.Const(False, _span(meta))
+
+    @v_args(meta=True)
     def list(self, meta: object, children: list) -> ast.ListLit:
         items = tuple(c for c in children if c is not None)
         return ast.ListLit(items, _span(meta))
@@ -206,6 +214,12 @@ class _ToAst(Transformer):
         return tuple(children)
 
 
+def _one_of(items: list[str]) -> str:
+    if len(items) == 1:
+        return items[0]
+    return "one of: " + ", ".join(items)
+
+
 def _syntax_error(path: str, source: str, e: UnexpectedInput) -> Diagnostic:
     line, column = e.line if e.line > 0 else 1, e.column if e.column > 0 else 1
     if (isinstance(e, UnexpectedToken) and e.token.type == "$END") or isinstance(e, UnexpectedEOF):
@@ -215,13 +229,13 @@ def _syntax_error(path: str, source: str, e: UnexpectedInput) -> Diagnostic:
         expected = sorted({_readable(t) for t in getattr(e, "expected", ()) or ()})
         msg = "unexpected end of file"
         if expected:
-            msg += "; expected " + " or ".join(expected)
+            msg += "; expected " + _one_of(expected)
         return at(path, source, line, column, msg)
     if isinstance(e, UnexpectedToken):
         expected = sorted({_readable(t) for t in e.accepts or e.expected})
         msg = f"unexpected {e.token!s}"
         if expected:
-            msg += "; expected " + " or ".join(expected)
+            msg += "; expected " + _one_of(expected)
         return at(path, source, line, column, msg, width=len(str(e.token)) or 1)
     if isinstance(e, UnexpectedCharacters):
         ch = source[e.pos_in_stream] if 0 <= e.pos_in_stream < len(source) else "?"

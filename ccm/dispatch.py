@@ -1,0 +1,440 @@
+"""Try the chain the rules chose: one provider after another until one answers.
+
+Failover happens only before the first byte reaches the client: on connect errors, timeouts,
+401/402/403/408/429/5xx/529, garbage answers and streams that die before their first event.
+400/404/413/422 mean the request itself is wrong and go back to the client as they came.
+After a stream has started, a failure becomes an SSE `error` event, never a silent cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from ccm.config.secrets import MissingSecret
+from ccm.providers.client import ProviderClient
+from ccm.rules.chain import ChainEntry
+from ccm.translate import anthropic as anth
+from ccm.translate.sse import SSEDecoder, SSEEvent
+from ccm.wire.anthropic import error_body, error_event
+
+log = logging.getLogger("ccm.dispatch")
+
+NOT_RETRYABLE = frozenset({400, 404, 413, 422})
+MAX_ERROR_BODY = 64 * 1024
+
+
+def retryable(status: int) -> bool:
+    return status not in NOT_RETRYABLE and (status >= 500 or status in (401, 402, 403, 408, 429))
+
+
+@dataclass(slots=True)
+class Attempt:
+    provider: str
+    actual_model: str
+    status: int | None  # upstream HTTP status; None when there was none (connect, timeout)
+    reason: str
+    ms: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "actual_model": self.actual_model,
+            "status": self.status,
+            "reason": self.reason,
+            "ms": round(self.ms, 1),
+        }
+
+
+class Failure(Exception):
+    def __init__(
+        self,
+        reason: str,
+        status: int | None = None,
+        *,
+        can_retry: bool = True,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.can_retry = can_retry
+        self.body = body
+        self.headers = dict(headers or {})
+        self.timeout = timeout
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes | None = None
+    stream: AsyncIterator[bytes] | None = None
+    provider: str | None = None
+    actual_model: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+class Translator(Protocol):
+    started: bool
+
+    def feed(self, ev: SSEEvent) -> list[bytes]: ...
+    def finish(self) -> list[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """How one attempt talks to one provider, per dialect."""
+
+    url: str
+    headers: dict[str, str]
+    content: bytes
+    parse: Callable[[bytes], bytes]  # non-stream answer -> Anthropic message JSON
+    translator: Callable[[], Translator]  # stream answer, event by event
+    error_message: Callable[[bytes], str]
+    upstream_is_anthropic: bool
+
+
+def _call_for(
+    client: ProviderClient,
+    entry: ChainEntry,
+    body: dict[str, Any],
+    client_headers: Mapping[str, str],
+    stream: bool,
+    requested_model: str,
+    input_tokens: Callable[[], int],
+) -> Call:
+    auth = client.auth_headers()  # MissingSecret propagates: this provider cannot be used
+    if client.dialect == "anthropic":
+        headers = {**anth.request_headers(client_headers), **client.extra_headers(), **auth}
+        return Call(
+            client.url("messages"),
+            headers,
+            anth.request_bytes(body, entry.actual_model),
+            lambda raw: anth.response_bytes(raw, requested_model),
+            lambda: anth.StreamRelay(requested_model),
+            anth.error_message,
+            True,
+        )
+    if client.dialect == "openai":
+        from ccm.translate import openai_chat as oai
+
+        payload = oai.request_to_openai(
+            body, entry.actual_model, stream=stream, provider_type=client.config.provider_type
+        )
+        headers = {"content-type": "application/json", **client.extra_headers(), **auth}
+        return Call(
+            client.url("chat"),
+            headers,
+            anth._encode(payload),
+            lambda raw: anth._encode(oai.response_from_openai(raw, requested_model)),
+            lambda: _OpenAIEvents(oai.StreamTranslator(requested_model, input_tokens())),
+            anth.error_message,
+            False,
+        )
+    raise Failure(f"dialect {client.dialect!r} is not supported yet", can_retry=True)
+
+
+class _OpenAIEvents:
+    """Adapts the OpenAI stream translator (data payloads) to SSE events."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @property
+    def started(self) -> bool:
+        return bool(self.inner.started)
+
+    def feed(self, ev: SSEEvent) -> list[bytes]:
+        if not ev.data:
+            return []
+        return self.inner.feed(ev.data)
+
+    def finish(self) -> list[bytes]:
+        return self.inner.finish()
+
+
+def _translation_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [anth.TranslationError]
+    try:
+        from ccm.translate.openai_chat import TranslationError as OpenAITranslationError
+
+        errors.append(OpenAITranslationError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+async def _next_chunk(it: AsyncIterator[bytes], idle: float) -> bytes | None:
+    """The next chunk, None at the end; TimeoutError after `idle` seconds of silence."""
+    try:
+        async with asyncio.timeout(idle):
+            return await it.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+async def _attempt(
+    client: ProviderClient,
+    entry: ChainEntry,
+    body: dict[str, Any],
+    client_headers: Mapping[str, str],
+    stream: bool,
+    requested_model: str,
+    input_tokens: Callable[[], int],
+) -> Reply:
+    try:
+        call = _call_for(client, entry, body, client_headers, stream, requested_model, input_tokens)
+    except MissingSecret as e:
+        raise Failure(str(e)) from None
+    lim = client.limits
+    request = client.http.build_request(
+        "POST", call.url, content=call.content, headers=call.headers
+    )
+    wait = lim.first_byte if stream else lim.total
+    try:
+        async with asyncio.timeout(wait):
+            resp = await client.http.send(request, stream=True)
+    except TimeoutError:
+        raise Failure(f"no response within {wait:g}s", timeout=True) from None
+    except httpx.ConnectTimeout:
+        raise Failure(f"connect timeout after {lim.connect:g}s", timeout=True) from None
+    except httpx.TimeoutException as e:
+        raise Failure(f"timeout: {type(e).__name__}", timeout=True) from None
+    except httpx.HTTPError as e:
+        raise Failure(f"connection failed: {type(e).__name__}: {e}") from None
+
+    ok = False
+    try:
+        status = resp.status_code
+        if status >= 400:
+            raw = await _read_bounded(resp, lim.idle)
+            message = call.error_message(raw)
+            body_out = raw if call.upstream_is_anthropic and anth.is_anthropic_error(raw) else None
+            raise Failure(
+                f"{status}: {message}",
+                status,
+                can_retry=retryable(status),
+                body=body_out,
+                headers=anth.returned_headers(resp.headers),
+            )
+        passed = anth.returned_headers(resp.headers) if call.upstream_is_anthropic else {}
+        if not stream:
+            try:
+                async with asyncio.timeout(lim.total):
+                    raw = await resp.aread()
+            except TimeoutError:
+                raise Failure(f"answer not complete within {lim.total:g}s", timeout=True) from None
+            except httpx.HTTPError as e:
+                raise Failure(f"answer cut: {type(e).__name__}") from None
+            try:
+                out = call.parse(raw)
+            except _translation_errors() as e:
+                raise Failure(f"bad answer: {e}") from None
+            passed["content-type"] = "application/json"
+            ok = True
+            return Reply(
+                200, passed, body=out, provider=entry.provider, actual_model=entry.actual_model
+            )
+
+        # stream: read until the first event the client would see; failover is still possible
+        chunks = resp.aiter_bytes()
+        decoder = SSEDecoder()
+        translator = call.translator()
+        pending: list[bytes] = []
+        while not pending:
+            try:
+                chunk = await _next_chunk(chunks, lim.first_byte)
+            except TimeoutError:
+                raise Failure(
+                    f"stream silent for {lim.first_byte:g}s before its first event", timeout=True
+                ) from None
+            except httpx.HTTPError as e:
+                raise Failure(f"stream cut before its first event: {type(e).__name__}") from None
+            if chunk is None:
+                events = decoder.flush()
+                if not events:
+                    raise Failure("stream ended before its first event")
+            else:
+                events = decoder.feed(chunk)
+            try:
+                for ev in events:
+                    pending.extend(translator.feed(ev))
+                if chunk is None:
+                    pending.extend(translator.finish())
+                    if not pending:
+                        raise Failure("stream ended before its first event")
+            except _translation_errors() as e:
+                raise Failure(f"bad stream: {e}") from None
+        passed["content-type"] = "text/event-stream"
+        passed["cache-control"] = "no-cache"
+        ok = True
+        return Reply(
+            200,
+            passed,
+            stream=_relay(resp, chunks, decoder, translator, pending, lim.idle, entry.provider),
+            provider=entry.provider,
+            actual_model=entry.actual_model,
+        )
+    finally:
+        if not ok:
+            await resp.aclose()
+
+
+async def _read_bounded(resp: httpx.Response, idle: float) -> bytes:
+    buf = bytearray()
+    try:
+        async with asyncio.timeout(min(idle, 30)):
+            async for chunk in resp.aiter_bytes():
+                buf += chunk
+                if len(buf) > MAX_ERROR_BODY:
+                    break
+    except (TimeoutError, httpx.HTTPError):
+        pass
+    return bytes(buf[:MAX_ERROR_BODY])
+
+
+async def _relay(
+    resp: httpx.Response,
+    chunks: AsyncIterator[bytes],
+    decoder: SSEDecoder,
+    translator: Translator,
+    pending: list[bytes],
+    idle: float,
+    provider: str,
+) -> AsyncIterator[bytes]:
+    """The rest of a committed stream. Ends with the upstream's end or an SSE error event."""
+    errors = _translation_errors()
+    try:
+        yield b"".join(pending)
+        while True:
+            try:
+                chunk = await _next_chunk(chunks, idle)
+            except TimeoutError:
+                log.warning(
+                    "provider %s: stream silent for %gs; ending it with an error event",
+                    provider,
+                    idle,
+                )
+                yield error_event(504, f"upstream {provider} went silent for {idle:g}s mid-stream")
+                return
+            except httpx.HTTPError as e:
+                log.warning("provider %s: stream cut: %s", provider, type(e).__name__)
+                yield error_event(502, f"upstream {provider} cut the stream ({type(e).__name__})")
+                return
+            try:
+                if chunk is None:
+                    out = []
+                    for ev in decoder.flush():
+                        out.extend(translator.feed(ev))
+                    out.extend(translator.finish())
+                    if out:
+                        yield b"".join(out)
+                    return
+                out = []
+                for ev in decoder.feed(chunk):
+                    out.extend(translator.feed(ev))
+                if out:
+                    yield b"".join(out)
+            except errors as e:
+                log.warning("provider %s: stream broke: %s", provider, e)
+                yield error_event(502, f"upstream {provider}: {e}")
+                return
+    finally:
+        await resp.aclose()
+
+
+def _failure_reply(attempts: list[Attempt], last: Failure | None, model: str) -> Reply:
+    statuses = [a.status for a in attempts]
+    if attempts and all(s is not None for s in statuses) and len(set(statuses)) == 1:
+        status = statuses[0]  # every provider said the same (429 stays 429)
+    elif last is not None and last.timeout and all(s is None for s in statuses):
+        status = 504
+    elif statuses and all(s is not None and s in (429, 529, 503) for s in statuses):
+        status = 529
+    else:
+        status = 502
+    assert status is not None
+    tried = (
+        "; ".join(f"{a.provider} ({a.actual_model}): {a.reason}" for a in attempts) or "no provider"
+    )
+    message = f"all providers failed for model {model!r}: {tried}"
+    headers = {"content-type": "application/json"}
+    if last is not None and "retry-after" in last.headers and status == 429:
+        headers["retry-after"] = last.headers["retry-after"]
+    return Reply(status, headers, body=error_body(status, message), attempts=attempts)
+
+
+async def dispatch(
+    clients: Mapping[str, ProviderClient],
+    chain: tuple[ChainEntry, ...],
+    body: dict[str, Any],
+    client_headers: Mapping[str, str],
+    *,
+    stream: bool,
+    requested_model: str,
+    input_tokens: Callable[[], int],
+) -> Reply:
+    """Try each chain entry in order. The Reply is an answer, a stream, or an error to send."""
+    attempts: list[Attempt] = []
+    last: Failure | None = None
+    for entry in chain:
+        client = clients.get(entry.provider)
+        if client is None:
+            continue
+        t0 = time.perf_counter()
+        try:
+            reply = await _attempt(
+                client, entry, body, client_headers, stream, requested_model, input_tokens
+            )
+        except Failure as f:
+            ms = (time.perf_counter() - t0) * 1000
+            attempts.append(Attempt(entry.provider, entry.actual_model, f.status, f.reason, ms))
+            last = f
+            if not f.can_retry:
+                log.info(
+                    "provider %s (%s): %s; not retryable, returned to the client",
+                    entry.provider,
+                    entry.actual_model,
+                    f.reason,
+                )
+                status = f.status or 502
+                out = (
+                    f.body
+                    if f.body is not None
+                    else error_body(status, f"{entry.provider}: {f.reason}")
+                )
+                headers = {"content-type": "application/json", **f.headers}
+                return Reply(
+                    status,
+                    headers,
+                    body=out,
+                    provider=entry.provider,
+                    actual_model=entry.actual_model,
+                    attempts=attempts,
+                )
+            nxt = "; trying the next provider" if entry is not chain[-1] else ""
+            log.warning(
+                "provider %s (%s) failed: %s%s", entry.provider, entry.actual_model, f.reason, nxt
+            )
+            continue
+        reply.attempts = [
+            *attempts,
+            Attempt(
+                entry.provider,
+                entry.actual_model,
+                reply.status,
+                "ok",
+                (time.perf_counter() - t0) * 1000,
+            ),
+        ]
+        return reply
+    return _failure_reply(attempts, last, requested_model)

@@ -1,0 +1,110 @@
+"""Upstream HTTP: one pooled httpx client per provider, and the URL and headers per dialect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import msgspec
+
+from ccm.config.schema import ProviderConfig, ServerConfig, Timeouts
+from ccm.config.secrets import MissingSecret, resolve
+from ccm.providers.presets import Preset, preset
+
+DEFAULT_CONNECT_MS = 10_000
+DEFAULT_API_MS = 600_000
+DEFAULT_FIRST_BYTE_MS = 120_000  # headers of a streamed answer; non-stream answers get api_timeout
+DEFAULT_IDLE_MS = 300_000  # silence inside a stream (long reasoning can be quiet for minutes)
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    connect: float
+    total: float
+    first_byte: float
+    idle: float
+
+
+def limits(server: ServerConfig, provider: ProviderConfig) -> Limits:
+    """Seconds, from [server.timeouts] with the provider's own [providers.timeouts] on top."""
+    base = server.timeouts
+    own = provider.timeouts or Timeouts()
+
+    def pick(name: str, default_ms: int) -> float:
+        value = getattr(own, name)
+        if value is None:
+            value = getattr(base, name)
+        return (value if value is not None else default_ms) / 1000
+
+    return Limits(
+        connect=pick("connect_timeout_ms", DEFAULT_CONNECT_MS),
+        total=pick("api_timeout_ms", DEFAULT_API_MS),
+        first_byte=pick("first_byte_timeout_ms", DEFAULT_FIRST_BYTE_MS),
+        idle=pick("idle_timeout_ms", DEFAULT_IDLE_MS),
+    )
+
+
+def _join(base: str, suffix: str) -> str:
+    """base + suffix without doubling `/v1` or slashes (mux turned `coding/` into `coding//v1`)."""
+    base = base.rstrip("/")
+    if base.endswith("/v1") and suffix.startswith("/v1/"):
+        suffix = suffix[3:]
+    return base + suffix
+
+
+class ProviderClient:
+    """What ccm needs to call one provider. Rebuilt on reload only when its config changed."""
+
+    def __init__(self, config: ProviderConfig, server: ServerConfig) -> None:
+        pre = preset(config.provider_type)
+        assert pre is not None, "config validation rejects unknown provider types"
+        self.config = config
+        self.name = config.name
+        self.preset: Preset = pre
+        self.dialect = pre.dialect
+        self.base_url = (config.base_url or pre.base_url).rstrip("/")
+        self.limits = limits(server, config)
+        self.fingerprint = self.fingerprint_of(config, server)
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.limits.total, connect=self.limits.connect),
+            limits=httpx.Limits(
+                max_connections=256, max_keepalive_connections=64, keepalive_expiry=60
+            ),
+            follow_redirects=False,
+            trust_env=False,  # a loopback fake or a local model must not go through HTTP(S)_PROXY
+        )
+
+    @staticmethod
+    def fingerprint_of(config: ProviderConfig, server: ServerConfig) -> bytes:
+        return msgspec.json.encode((config, server.timeouts))
+
+    def url(self, kind: str) -> str:
+        """kind: "messages" | "count_tokens" | "chat"."""
+        if kind == "messages":
+            return _join(self.base_url, "/v1/messages")
+        if kind == "count_tokens":
+            return _join(self.base_url, "/v1/messages/count_tokens")
+        return self.base_url + "/chat/completions"
+
+    def auth_headers(self) -> dict[str, str]:
+        """Raises MissingSecret when the key's env var is unset."""
+        key = resolve(self.config.api_key, f"provider {self.name!r} api_key")
+        if self.preset.auth == "none" or (key is None and not self.preset.needs_key):
+            return {}
+        if key is None:
+            raise MissingSecret(f"provider {self.name!r} has no api_key")
+        if self.config.auth_type == "oauth" or self.preset.auth == "bearer":
+            return {"authorization": f"Bearer {key}"}
+        if self.preset.auth == "x-goog-api-key":
+            return {"x-goog-api-key": key}
+        return {"x-api-key": key}
+
+    def extra_headers(self) -> dict[str, str]:
+        return {**self.preset.headers, **self.config.headers}
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+__all__ = ["ANTHROPIC_VERSION", "Limits", "MissingSecret", "ProviderClient", "limits"]

@@ -1,0 +1,64 @@
+"""The Litestar application: proxy endpoints, Anthropic-shaped errors, hot reload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from litestar import Litestar, Request, Response
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+
+from ccm.runtime import State
+from ccm.server.proxy import ROUTES, error_response
+
+log = logging.getLogger("ccm")
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    detail = exc.detail or "error"
+    if status == 413:
+        detail = "request body is larger than server.max_body_bytes"
+    elif status == 404:
+        detail = f"no such endpoint: {request.method} {request.url.path}"
+    elif status == 405:
+        detail = f"method {request.method} not allowed on {request.url.path}"
+    return error_response(status, detail)
+
+
+def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, f"internal error in ccm: {type(exc).__name__}")
+
+
+def create_app(state: State, *, watch: bool = True) -> Litestar:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        if watch:
+            from ccm.reload import watch as watch_files
+
+            task = asyncio.create_task(watch_files(state, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            await state.aclose()
+
+    return Litestar(
+        route_handlers=ROUTES,
+        dependencies={"ccm": Provide(lambda: state, use_cache=True, sync_to_thread=False)},
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+        request_max_body_size=state.runtime.config.server.max_body_bytes,
+        lifespan=[lifespan],
+        openapi_config=None,
+        debug=False,
+    )

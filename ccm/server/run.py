@@ -1,0 +1,87 @@
+"""Serve a State with uvicorn (uvloop + httptools), and the PID file `ccm stop` uses."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from ccm.runtime import State
+from ccm.server.app import create_app
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=LOG_FORMAT)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines would print URLs per call
+
+
+def uvicorn_config(state: State, host: str, port: int, *, watch: bool = True) -> uvicorn.Config:
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        loop = "asyncio"
+    return uvicorn.Config(
+        create_app(state, watch=watch),
+        host=host,
+        port=port,
+        loop=loop,
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        timeout_keep_alive=75,
+    )
+
+
+def serve(state: State, host: str, port: int, sock: socket.socket | None = None) -> None:
+    server = uvicorn.Server(uvicorn_config(state, host, port))
+    server.run(sockets=[sock] if sock else None)
+
+
+def pid_path(config_path: Path) -> Path:
+    return config_path.parent / "ccm.pid"
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _is_ccm(pid) else None
+
+
+def _is_ccm(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # guard against a reused PID: the process must be a ccm
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"ccm" in cmd
+
+
+def write_pid(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".pid.tmp")
+    tmp.write_text(str(os.getpid()))
+    os.replace(tmp, path)
+
+
+def remove_pid(path: Path) -> None:
+    try:
+        if path.read_text().strip() == str(os.getpid()):
+            path.unlink()
+    except OSError:
+        pass

@@ -1,0 +1,1 @@
+"""One module per upstream dialect: request, response and stream translation."""

@@ -1,0 +1,1 @@
+"""msgspec Structs and helpers for the wire formats ccm speaks."""
