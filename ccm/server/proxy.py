@@ -107,6 +107,17 @@ def _decode_request(raw: bytes) -> dict[str, Any] | Response:
     return body
 
 
+async def _admit(request: Request, state: State) -> dict[str, Any] | Response:
+    """The request body, once the client is authorised and the JSON is a Messages request."""
+    if not _authorized(request, state):
+        return error_response(
+            401,
+            "invalid or missing API key for this ccm proxy (server.api_key)",
+            "authentication_error",
+        )
+    return _decode_request(await request.body())
+
+
 def _route_header(rule: str, model: str, provider: str | None) -> str:
     return f"rule={rule}; model={model}; provider={provider or '-'}"
 
@@ -116,9 +127,7 @@ async def messages(request: Request, ccm: State) -> Response | Stream:  # type: 
     t0 = time.perf_counter()
     state = ccm
     rt = state.runtime
-    if not _authorized(request, state):
-        return error_response(401, "invalid or missing API key for this ccm proxy (server.api_key)")
-    body = _decode_request(await request.body())
+    body = await _admit(request, state)
     if isinstance(body, Response):
         return body
     headers = request.headers
@@ -195,9 +204,7 @@ async def messages(request: Request, ccm: State) -> Response | Stream:  # type: 
 async def count_tokens(request: Request, ccm: State) -> Response:
     state = ccm
     rt = state.runtime
-    if not _authorized(request, state):
-        return error_response(401, "invalid or missing API key for this ccm proxy (server.api_key)")
-    body = _decode_request(await request.body())
+    body = await _admit(request, state)
     if isinstance(body, Response):
         return body
     decision = rt.router.route(body, request.headers)

@@ -24,8 +24,9 @@ Endpoints (the *generation* endpoint consumes the script, then ``default``):
 instead (query ignored); those override the built-in answers above.
 
 Steps honour the request's ``"stream"`` flag where that makes sense.  Every
-step takes a keyword ``delay`` (seconds before the status line is sent);
-``Step.with_delay(s)`` returns a delayed copy of any step.
+step factory except ``slow_chunks`` (whose second argument is the pause
+between deltas) takes a keyword ``delay``: seconds before the status line is
+sent.  ``Step.with_delay(s)`` returns a copy of any step with that delay.
 
 Bodies produced by ``respond(fn)`` and by steps internally are either
 ``bytes`` or an iterable of items:
@@ -38,11 +39,14 @@ Bodies produced by ``respond(fn)`` and by steps internally are either
 An iterable body is sent with ``Transfer-Encoding: chunked`` unless the
 headers carry a ``content-length`` (then items are written verbatim).  A
 status of ``None`` is *raw mode*: nothing is generated, bytes items go on the
-socket verbatim and the connection is closed afterwards.
+socket verbatim and the connection is closed afterwards.  Iterables are read
+one item ahead (so the outcome can be recorded before the last write).
 
 What happened on the wire is recorded per request in :class:`Recorded`
 (``sent`` holds the monotonic time and payload of every body write,
-``outcome`` how the exchange ended).
+``outcome`` how the exchange ended: "complete", "closed" (the fake closed the
+connection on purpose), "client_gone" or "error"; it is set just before the
+final write, so it is already there once the client has seen the end).
 """
 
 from __future__ import annotations
@@ -886,6 +890,9 @@ class _ClientGone(Exception):
     pass
 
 
+_END = object()
+
+
 def _reason(code: int) -> str:
     try:
         return HTTPStatus(code).phrase
@@ -1162,11 +1169,16 @@ class FakeUpstream:
                 await self._sleep(delay, reader)
             keep = await self._write(req, resp, writer, reader, head=req.method == "HEAD")
         except (_ClientGone, ConnectionError):
-            req.outcome = "client_gone"
+            self._finish(req, "client_gone")
             keep = False
-        req.finished_at = time.monotonic()
-        if req.outcome is None:
-            req.outcome = "complete" if keep else "closed"
+        except Exception as exc:  # e.g. a respond() generator raised mid-body
+            self.errors.append(exc)
+            req.outcome = "error"
+            self._finish(req, "error")
+            writer.transport.abort()
+            keep = False
+        if req.outcome is None:  # e.g. HEAD
+            self._finish(req, "complete" if keep else "closed")
         return keep and client_keep
 
     async def _sleep(self, seconds: float, reader: asyncio.StreamReader) -> None:
@@ -1231,33 +1243,44 @@ class FakeUpstream:
             if head:
                 return True
         if isinstance(body, bytes | bytearray):
-            if body:
-                await self._send(req, writer, bytes(body), bytes(body))
-            if raw:
-                await self._close(writer, reset=False)
-                return False
-            return True
+            body = [bytes(body)]
         declared = int(headers.get("content-length", -1)) if not chunked and not raw else -1
         written = 0
-        for item in body:
+        items = iter(body)
+        item: Any = next(items, _END)
+        while item is not _END:
+            following = next(items, _END)  # look ahead: mark the outcome before the last write
             if isinstance(item, Close):
+                self._finish(req, "closed")
                 await self._close(writer, item.reset)
                 return False
             if isinstance(item, int | float):
                 await self._sleep(float(item), reader)
-                continue
-            if isinstance(item, str):
-                item = item.encode()
-            if not item:
-                continue
-            frame = b"%x\r\n%s\r\n" % (len(item), item) if chunked else item
-            await self._send(req, writer, frame, item)
-            written += len(item)
+            elif item:
+                data = item.encode() if isinstance(item, str) else bytes(item)
+                if following is _END and not chunked:
+                    complete = not raw and written + len(data) == declared
+                    self._finish(req, "complete" if complete else "closed")
+                frame = b"%x\r\n%s\r\n" % (len(data), data) if chunked else data
+                await self._send(req, writer, frame, data)
+                written += len(data)
+            item = following
         if chunked:
+            self._finish(req, "complete")
             writer.write(b"0\r\n\r\n")
             await writer.drain()
             return True
         if raw or written != declared:
+            self._finish(req, "closed")
             await self._close(writer, reset=False)
             return False
+        self._finish(req, "complete")
         return True
+
+    @staticmethod
+    def _finish(req: Recorded, outcome: str) -> None:
+        """Record the outcome *before* the final write, so it is visible to the test by
+        the time the client has seen the end of the response."""
+        if req.outcome != "error":  # a failed step stays "error"
+            req.outcome = outcome
+        req.finished_at = time.monotonic()
