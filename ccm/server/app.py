@@ -8,11 +8,10 @@ import logging
 from collections.abc import AsyncIterator
 
 from litestar import Litestar, Request, Response
-from litestar.di import Provide
 from litestar.exceptions import HTTPException
 
 from ccm.runtime import State
-from ccm.server.proxy import ROUTES, error_response
+from ccm.server.proxy import error_response, proxy_routes
 
 log = logging.getLogger("ccm")
 
@@ -54,8 +53,7 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
             await state.aclose()
 
     return Litestar(
-        route_handlers=ROUTES,
-        dependencies={"ccm": Provide(lambda: state, use_cache=True, sync_to_thread=False)},
+        route_handlers=proxy_routes(state),
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         request_max_body_size=state.runtime.config.server.max_body_bytes,
         lifespan=[lifespan],

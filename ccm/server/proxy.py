@@ -122,156 +122,153 @@ def _route_header(rule: str, model: str, provider: str | None) -> str:
     return f"rule={rule}; model={model}; provider={provider or '-'}"
 
 
-@post("/v1/messages", status_code=200)
-async def messages(request: Request, ccm: State) -> Response | Stream:  # type: ignore[type-arg]
-    t0 = time.perf_counter()
-    state = ccm
-    rt = state.runtime
-    body = await _admit(request, state)
-    if isinstance(body, Response):
-        return body
-    headers = request.headers
-    decision = rt.router.route(body, headers)
-    requested = decision.original_model
-    route_hdr = {"x-ccm-route": _route_header(decision.rule, decision.model, None)}
-    if decision.error:
-        state.record(decision, None, 404, t0, [])
-        return error_response(404, f"model: {decision.error}", "not_found_error", route_hdr)
-    chain = decision.chain
-    forced = headers.get("x-provider")
-    if forced:
-        chain = tuple(e for e in chain if e.provider == forced)
-        if not chain:
-            providers = ", ".join(dict.fromkeys(e.provider for e in decision.chain))
-            return error_response(
-                400,
-                f"X-Provider {forced!r} is not in the chain for model {decision.model!r} (providers: {providers})",
-                headers=route_hdr,
+def proxy_routes(state: State) -> list[Any]:
+    """The proxy endpoints, bound to one State (no per-request lookups)."""
+
+    @post("/v1/messages", status_code=200)
+    async def messages(request: Request) -> Response | Stream:  # type: ignore[type-arg]
+        t0 = time.perf_counter()
+        rt = state.runtime
+        body = await _admit(request, state)
+        if isinstance(body, Response):
+            return body
+        headers = request.headers
+        decision = rt.router.route(body, headers)
+        requested = decision.original_model
+        route_hdr = {"x-ccm-route": _route_header(decision.rule, decision.model, None)}
+        if decision.error:
+            state.record(decision, None, 404, t0, [])
+            return error_response(404, f"model: {decision.error}", "not_found_error", route_hdr)
+        chain = decision.chain
+        forced = headers.get("x-provider")
+        if forced:
+            chain = tuple(e for e in chain if e.provider == forced)
+            if not chain:
+                providers = ", ".join(dict.fromkeys(e.provider for e in decision.chain))
+                return error_response(
+                    400,
+                    f"X-Provider {forced!r} is not in the chain for model {decision.model!r} (providers: {providers})",
+                    headers=route_hdr,
+                )
+        for field, pattern in decision.strips:
+            apply_strip(body, field, pattern)
+        stream = body.get("stream") is True
+        try:
+            reply: Reply = await _unless_disconnected(
+                request,
+                dispatch(
+                    rt.clients,
+                    chain,
+                    body,
+                    headers,
+                    stream=stream,
+                    requested_model=requested,
+                    input_tokens=lambda: estimate_tokens(body),
+                ),
             )
-    for field, pattern in decision.strips:
-        apply_strip(body, field, pattern)
-    stream = body.get("stream") is True
-    try:
-        reply: Reply = await _unless_disconnected(
-            request,
-            dispatch(
-                rt.clients,
-                chain,
-                body,
-                headers,
-                stream=stream,
-                requested_model=requested,
-                input_tokens=lambda: estimate_tokens(body),
-            ),
-        )
-    except ClientGone:
+        except ClientGone:
+            log.info(
+                "client went away before an answer; upstream request cancelled (model %s)",
+                decision.model,
+            )
+            state.record(decision, None, 499, t0, [])
+            return error_response(499, "client closed the request")
+        out_headers = {
+            **reply.headers,
+            "x-ccm-route": _route_header(decision.rule, decision.model, reply.provider),
+            "x-ccm-attempts": str(len(reply.attempts)),
+        }
+        state.record(decision, reply.provider, reply.status, t0, reply.attempts)
         log.info(
-            "client went away before an answer; upstream request cancelled (model %s)",
+            "%s rule=%s model=%s provider=%s status=%d attempts=%d %.0fms",
+            "stream" if reply.stream is not None else "message",
+            decision.rule,
             decision.model,
+            reply.provider or "-",
+            reply.status,
+            len(reply.attempts),
+            (time.perf_counter() - t0) * 1000,
         )
-        state.record(decision, None, 499, t0, [])
-        return error_response(499, "client closed the request")
-    out_headers = {
-        **reply.headers,
-        "x-ccm-route": _route_header(decision.rule, decision.model, reply.provider),
-        "x-ccm-attempts": str(len(reply.attempts)),
-    }
-    state.record(decision, reply.provider, reply.status, t0, reply.attempts)
-    log.info(
-        "%s rule=%s model=%s provider=%s status=%d attempts=%d %.0fms",
-        "stream" if reply.stream is not None else "message",
-        decision.rule,
-        decision.model,
-        reply.provider or "-",
-        reply.status,
-        len(reply.attempts),
-        (time.perf_counter() - t0) * 1000,
-    )
-    if reply.stream is not None:
-        return Stream(
-            reply.stream,
+        if reply.stream is not None:
+            return Stream(
+                reply.stream,
+                status_code=reply.status,
+                headers=out_headers,
+                media_type="text/event-stream",
+            )
+        media = out_headers.pop("content-type", "application/json")
+        return Response(
+            content=reply.body or b"",
             status_code=reply.status,
             headers=out_headers,
-            media_type="text/event-stream",
+            media_type=media,
         )
-    media = out_headers.pop("content-type", "application/json")
-    return Response(
-        content=reply.body or b"", status_code=reply.status, headers=out_headers, media_type=media
-    )
 
+    @post("/v1/messages/count_tokens", status_code=200)
+    async def count_tokens(request: Request) -> Response:
+        rt = state.runtime
+        body = await _admit(request, state)
+        if isinstance(body, Response):
+            return body
+        decision = rt.router.route(body, request.headers)
+        for field, pattern in decision.strips:
+            apply_strip(body, field, pattern)
+        from ccm.providers.count import upstream_count
 
-@post("/v1/messages/count_tokens", status_code=200)
-async def count_tokens(request: Request, ccm: State) -> Response:
-    state = ccm
-    rt = state.runtime
-    body = await _admit(request, state)
-    if isinstance(body, Response):
-        return body
-    decision = rt.router.route(body, request.headers)
-    for field, pattern in decision.strips:
-        apply_strip(body, field, pattern)
-    from ccm.providers.count import upstream_count
+        counted = await upstream_count(rt.clients, decision.chain, body, request.headers)
+        if counted is None:
+            counted = _encode({"input_tokens": estimate_tokens(body)})
+        return Response(
+            content=counted,
+            media_type="application/json",
+            headers={"x-ccm-route": _route_header(decision.rule, decision.model, None)},
+        )
 
-    counted = await upstream_count(rt.clients, decision.chain, body, request.headers)
-    if counted is None:
-        counted = _encode({"input_tokens": estimate_tokens(body)})
-    return Response(
-        content=counted,
-        media_type="application/json",
-        headers={"x-ccm-route": _route_header(decision.rule, decision.model, None)},
-    )
+    @get("/v1/models")
+    async def models() -> Response:
+        cfg = state.runtime.config
+        names: list[str] = [m.name for m in cfg.models]
+        for p in cfg.providers:
+            if p.is_enabled:
+                names.extend(n for n in p.models if not any(c in n for c in "*?["))
+        names = list(dict.fromkeys(names))
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.started_at))
+        data = [{"type": "model", "id": n, "display_name": n, "created_at": created} for n in names]
+        return Response(
+            content=_encode(
+                {
+                    "data": data,
+                    "has_more": False,
+                    "first_id": names[0] if names else None,
+                    "last_id": names[-1] if names else None,
+                }
+            ),
+            media_type="application/json",
+        )
 
+    @get("/health")
+    async def health() -> Response:
+        from ccm import __version__
 
-@get("/v1/models")
-async def models(ccm: State) -> Response:
-    state = ccm
-    cfg = state.runtime.config
-    names: list[str] = [m.name for m in cfg.models]
-    for p in cfg.providers:
-        if p.is_enabled:
-            names.extend(n for n in p.models if not any(c in n for c in "*?["))
-    names = list(dict.fromkeys(names))
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.started_at))
-    data = [{"type": "model", "id": n, "display_name": n, "created_at": created} for n in names]
-    return Response(
-        content=_encode(
-            {
-                "data": data,
-                "has_more": False,
-                "first_id": names[0] if names else None,
-                "last_id": names[-1] if names else None,
-            }
-        ),
-        media_type="application/json",
-    )
+        rt = state.runtime
+        return Response(
+            content=_encode(
+                {
+                    "status": "ok",
+                    "service": "ccm",
+                    "version": __version__,
+                    "rules_version": rt.version,
+                    "rules": rt.router.rules_file.path,
+                    "last_reload_error": state.last_error,
+                    "uptime_s": round(time.time() - state.started_at, 1),
+                }
+            ),
+            media_type="application/json",
+        )
 
+    @head("/", status_code=200)
+    async def head_root() -> None:
+        """Claude Code probes `HEAD /` on start-up."""
+        return None
 
-@get("/health")
-async def health(ccm: State) -> Response:
-    from ccm import __version__
-
-    state = ccm
-    rt = state.runtime
-    return Response(
-        content=_encode(
-            {
-                "status": "ok",
-                "service": "ccm",
-                "version": __version__,
-                "rules_version": rt.version,
-                "rules": rt.router.rules_file.path,
-                "last_reload_error": state.last_error,
-                "uptime_s": round(time.time() - state.started_at, 1),
-            }
-        ),
-        media_type="application/json",
-    )
-
-
-@head("/", status_code=200)
-async def head_root() -> None:
-    """Claude Code probes `HEAD /` on start-up."""
-    return None
-
-
-ROUTES = [messages, count_tokens, models, health, head_root]
+    return [messages, count_tokens, models, health, head_root]
