@@ -1,0 +1,201 @@
+"""The proxy end to end against an OpenAI Chat Completions fake, with the official SDK."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anthropic
+import httpx
+import pytest
+
+from tests.fakes.upstream import (
+    FakeUpstream,
+    cut_stream,
+    garbage,
+    reply_text,
+    reply_thinking,
+    reply_tool_call,
+    status,
+)
+from tests.harness import running_ccm
+from tests.proxy_setup import model_toml, provider_toml, write_config
+
+
+@pytest.fixture
+def up():
+    with FakeUpstream("openai") as fake:
+        yield fake
+
+
+@pytest.fixture
+def backup():
+    with FakeUpstream("openai") as fake:
+        yield fake
+
+
+@pytest.fixture
+def ccm(tmp_path: Path, up: FakeUpstream, backup: FakeUpstream):
+    cfg = write_config(
+        tmp_path / "config.toml",
+        provider_toml("oa", up, key="sk-oa")
+        + provider_toml("ob", backup, key="sk-ob")
+        + model_toml("gpt", ("oa", "gpt-up"), ("ob", "gpt-backup")),
+        router='default = "gpt"',
+    )
+    with running_ccm(cfg) as running:
+        yield running
+
+
+def sdk(base_url: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=base_url, api_key="sk-client", max_retries=0, timeout=20)
+
+
+TOOLS = [
+    {
+        "name": "Bash",
+        "description": "Run a shell command",
+        "input_schema": {
+            "type": "object",
+            "properties": {"command": {"type": "string"}},
+            "required": ["command"],
+        },
+    }
+]
+
+
+def test_text_non_stream(ccm, up: FakeUpstream) -> None:
+    up.script(reply_text("hello from openai", usage={"input_tokens": 12, "output_tokens": 4}))
+    msg = sdk(ccm.base_url).messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=50,
+        system="be brief",
+        messages=[{"role": "user", "content": "hi"}],
+        stop_sequences=["END"],
+    )
+    assert msg.content[0].text == "hello from openai"
+    assert msg.model == "claude-sonnet-4-5"
+    assert msg.stop_reason == "end_turn"
+    assert (msg.usage.input_tokens, msg.usage.output_tokens) == (12, 4)
+    req = up.requests[0]
+    assert req.path == "/v1/chat/completions"
+    assert req.headers["authorization"] == "Bearer sk-oa"
+    assert req.json["model"] == "gpt-up"
+    assert req.json["messages"][0] == {"role": "system", "content": "be brief"}
+    assert req.json["stop"] == ["END"]
+
+
+def test_streaming_text_and_thinking(ccm, up: FakeUpstream) -> None:
+    up.script(reply_thinking("let me think", "the answer is 4"))
+    with sdk(ccm.base_url).messages.stream(
+        model="claude-opus-4-8",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "2+2?"}],
+        thinking={"type": "adaptive"},
+    ) as s:
+        final = s.get_final_message()
+    kinds = [b.type for b in final.content]
+    assert kinds == ["thinking", "text"]
+    assert final.content[0].thinking == "let me think"
+    assert final.content[1].text == "the answer is 4"
+    assert final.model == "claude-opus-4-8"
+    assert up.requests[0].json["stream"] is True
+    assert up.requests[0].json["stream_options"] == {"include_usage": True}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_use_round_trip(ccm, up: FakeUpstream, stream: bool) -> None:
+    up.script(
+        reply_tool_call("Bash", {"command": "echo hi"}, tool_id="call_1"),
+        reply_text("it printed hi"),
+    )
+    client = sdk(ccm.base_url)
+    msgs: list = [{"role": "user", "content": "say hi with bash"}]
+    if stream:
+        with client.messages.stream(
+            model="claude-m", max_tokens=50, tools=TOOLS, messages=msgs
+        ) as s:
+            first = s.get_final_message()
+    else:
+        first = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
+    assert first.stop_reason == "tool_use"
+    call = next(b for b in first.content if b.type == "tool_use")
+    assert (call.name, call.input) == ("Bash", {"command": "echo hi"})
+    assert up.requests[0].json["tools"][0]["function"]["name"] == "Bash"
+    msgs += [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": call.id, "content": "hi", "is_error": False}
+            ],
+        },
+    ]
+    second = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
+    assert second.content[0].text == "it printed hi"
+    sent = up.requests[1].json["messages"]
+    assert sent[-2]["tool_calls"][0]["id"] == call.id
+    assert sent[-1] == {"role": "tool", "tool_call_id": call.id, "content": "hi"}
+
+
+def test_count_tokens_estimates_locally(ccm, up: FakeUpstream) -> None:
+    short = sdk(ccm.base_url).messages.count_tokens(
+        model="claude-x", messages=[{"role": "user", "content": "hi"}]
+    )
+    long = sdk(ccm.base_url).messages.count_tokens(
+        model="claude-x", messages=[{"role": "user", "content": "word " * 1000}], tools=TOOLS
+    )
+    assert 0 < short.input_tokens < 20
+    assert 1000 < long.input_tokens < 1600
+    assert up.requests == []
+
+
+def test_openai_errors_become_anthropic_errors(ccm, up: FakeUpstream, backup: FakeUpstream) -> None:
+    up.script(
+        status(
+            400,
+            body=json.dumps(
+                {"error": {"message": "context too long", "type": "invalid_request_error"}}
+            ).encode(),
+        )
+    )
+    with pytest.raises(anthropic.BadRequestError) as e:
+        sdk(ccm.base_url).messages.create(
+            model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert e.value.body["type"] == "error"
+    assert "context too long" in e.value.body["error"]["message"]
+    assert backup.requests == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [status(503), garbage(), cut_stream(after_events=0), status(401)],
+    ids=["503", "garbage", "cut", "401"],
+)
+def test_failover_to_backup(ccm, up: FakeUpstream, backup: FakeUpstream, fault) -> None:
+    up.script(fault)
+    backup.script(reply_text("backup answer"))
+    with sdk(ccm.base_url).messages.stream(
+        model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    ) as s:
+        assert "".join(s.text_stream) == "backup answer"
+    assert backup.requests[0].json["model"] == "gpt-backup"
+
+
+def test_cut_mid_stream_gives_error_event(ccm, up: FakeUpstream) -> None:
+    up.script(cut_stream(after_events=3, text="a partial answer that is long"))
+    with httpx.Client(base_url=ccm.base_url, timeout=10) as c:
+        r = c.post(
+            "/v1/messages",
+            json={
+                "model": "claude-x",
+                "max_tokens": 5,
+                "stream": True,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        )
+    lines = r.text.rstrip().splitlines()
+    assert "event: message_start" in lines
+    assert lines[-2] == "event: error"
+    assert "message_stop" not in r.text

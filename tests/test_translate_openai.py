@@ -1,0 +1,1103 @@
+"""Anthropic <-> OpenAI Chat Completions translation: request, response and stream.
+
+Streams are checked twice: by strict structural checks of our own (event order, indices,
+delta types) and by the official anthropic SDK, which validates each event with its
+pydantic models and accumulates them into the final message, as Claude Code's SDK does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anthropic.lib.streaming._messages import accumulate_event
+from anthropic.types import Message as AnthropicMessage
+from anthropic.types import RawMessageStreamEvent
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter
+
+from ccm.translate.openai_chat import (
+    StreamTranslator,
+    TranslationError,
+    request_to_openai,
+    response_from_openai,
+)
+from ccm.translate.sse import SSEDecoder
+
+REQUESTS = Path(__file__).resolve().parent.parent / "examples" / "requests"
+EVENT = TypeAdapter(RawMessageStreamEvent)
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((REQUESTS / name).read_text())
+
+
+# =========================================================================== request
+
+
+def test_main_turn_system_blocks_and_system_message_in_place() -> None:
+    body = load("claude-code-main-turn.json")
+    req = request_to_openai(body, "gpt-5", stream=True)
+    msgs = req["messages"]
+    assert [m["role"] for m in msgs] == ["system", "user", "system"]
+    texts = [b["text"] for b in body["system"]]
+    assert msgs[0]["content"] == "\n\n".join(texts)
+    # the user turn (system-reminder + request) is one string: text-only content
+    user_texts = [b["text"] for b in body["messages"][0]["content"]]
+    assert msgs[1]["content"] == "\n\n".join(user_texts)
+    # Claude Code's mid-conversation system message survives, after the user turn
+    assert body["messages"][1]["role"] == "system"
+    assert msgs[2]["content"] == body["messages"][1]["content"]
+    assert "cache_control" not in json.dumps(req)
+
+
+def test_main_turn_tools_params_and_dropped_fields() -> None:
+    body = load("claude-code-main-turn.json")
+    req = request_to_openai(body, "gpt-5", stream=True)
+    assert len(req["tools"]) == 24
+    by_name = {t["function"]["name"]: t for t in req["tools"]}
+    bash = next(t for t in body["tools"] if t["name"] == "Bash")
+    assert by_name["Bash"] == {
+        "type": "function",
+        "function": {
+            "name": "Bash",
+            "description": bash["description"],
+            "parameters": bash["input_schema"],
+        },
+    }
+    assert req["max_completion_tokens"] == 64000
+    assert "max_tokens" not in req
+    assert req["reasoning_effort"] == "high"  # adaptive + output_config.effort high
+    assert req["stream"] is True
+    assert req["stream_options"] == {"include_usage": True}
+    assert req["user"] == body["metadata"]["user_id"][:64]
+    assert len(req["user"]) == 64
+    for gone in ("context_management", "output_config", "thinking", "metadata", "system"):
+        assert gone not in req
+    assert "tool_choice" not in req and "parallel_tool_calls" not in req
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "key"),
+    [
+        ("openai", "gpt-4o", "max_completion_tokens"),
+        ("openai", "gpt-5", "max_completion_tokens"),
+        ("deepseek", "deepseek-chat", "max_tokens"),
+        ("groq", "llama-3.3-70b", "max_tokens"),
+        ("openrouter", "openai/gpt-5", "max_tokens"),
+        ("openai-compatible", "o3-mini", "max_completion_tokens"),
+    ],
+)
+def test_max_tokens_key(provider: str, model: str, key: str) -> None:
+    req = request_to_openai(
+        load("claude-code-main-turn.json"), model, stream=False, provider_type=provider
+    )
+    other = {"max_tokens", "max_completion_tokens"} - {key}
+    assert req[key] == 64000
+    assert not other & req.keys()
+    assert "stream" not in req and "stream_options" not in req
+
+
+def test_reasoning_effort_per_provider() -> None:
+    body = load("claude-code-main-turn.json")
+    assert "reasoning_effort" not in request_to_openai(body, "gpt-4o", stream=True)
+    orq = request_to_openai(body, "openai/gpt-5", stream=True, provider_type="openrouter")
+    assert orq["reasoning"] == {"effort": "high"}
+    assert "reasoning_effort" not in orq
+    ds = request_to_openai(body, "deepseek-reasoner", stream=True, provider_type="deepseek")
+    assert "reasoning" not in ds and "reasoning_effort" not in ds
+
+
+@pytest.mark.parametrize(
+    ("thinking", "output_config", "effort"),
+    [
+        ({"type": "enabled", "budget_tokens": 1024}, None, "low"),
+        ({"type": "enabled", "budget_tokens": 4096}, None, "medium"),
+        ({"type": "enabled", "budget_tokens": 16383}, None, "medium"),
+        ({"type": "enabled", "budget_tokens": 16384}, None, "high"),
+        ({"type": "adaptive"}, None, "medium"),
+        ({"type": "adaptive"}, {"effort": "low"}, "low"),
+        ({"type": "adaptive"}, {"effort": "max"}, "high"),
+        ({"type": "disabled"}, {"effort": "high"}, None),
+    ],
+)
+def test_thinking_to_effort(thinking: dict, output_config: dict | None, effort: str | None) -> None:
+    body: dict[str, Any] = {
+        "model": "x",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "hi"}],
+        "thinking": thinking,
+    }
+    if output_config:
+        body["output_config"] = output_config
+    req = request_to_openai(body, "o4-mini", stream=False)
+    assert req.get("reasoning_effort") == effort
+
+
+def test_tool_result_turn_tool_message_follows_tool_calls() -> None:
+    body = load("claude-code-tool-result-turn.json")
+    req = request_to_openai(body, "gpt-4o", stream=True)
+    msgs = req["messages"]
+    assert [m["role"] for m in msgs] == ["system", "user", "system", "assistant", "tool"]
+    call = msgs[3]["tool_calls"][0]
+    tool_use = body["messages"][2]["content"][0]
+    assert call["id"] == tool_use["id"]
+    assert call["type"] == "function"
+    assert call["function"]["name"] == "Bash"
+    assert json.loads(call["function"]["arguments"]) == tool_use["input"]
+    assert msgs[3]["content"] is None
+    assert msgs[4] == {
+        "role": "tool",
+        "tool_call_id": tool_use["id"],
+        "content": "hello-from-tool",
+    }
+
+
+def _req(messages: list, **extra: Any) -> dict[str, Any]:
+    body = {"model": "claude-x", "max_tokens": 1000, "messages": messages, **extra}
+    return request_to_openai(body, "gpt-4o", stream=False)
+
+
+def test_tool_results_go_before_user_text_of_same_turn() -> None:
+    msgs = _req(
+        [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                    {"type": "redacted_thinking", "data": "xx"},
+                    {"type": "text", "text": "Running two."},
+                    {"type": "tool_use", "id": "t1", "name": "A", "input": {"x": 1}},
+                    {"type": "tool_use", "id": "t2", "name": "B", "input": {}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "before"},
+                    {"type": "tool_result", "tool_use_id": "t2", "content": "two"},
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+                        "is_error": True,
+                    },
+                    {"type": "text", "text": "after"},
+                ],
+            },
+        ]
+    )["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "tool", "user"]
+    assert msgs[1]["content"] == "Running two."  # thinking blocks dropped
+    assert [c["function"]["arguments"] for c in msgs[1]["tool_calls"]] == ['{"x":1}', "{}"]
+    assert msgs[2] == {"role": "tool", "tool_call_id": "t2", "content": "two"}
+    assert msgs[3] == {"role": "tool", "tool_call_id": "t1", "content": "Error: a\n\nb"}
+    assert msgs[4] == {"role": "user", "content": "before\n\nafter"}
+
+
+def test_tool_result_images_follow_as_user_message() -> None:
+    img = {"type": "base64", "media_type": "image/jpeg", "data": "AAAA"}
+    msgs = _req(
+        [
+            {"role": "user", "content": "shot"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t1", "name": "Shot", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": [
+                            {"type": "text", "text": "here"},
+                            {"type": "image", "source": img},
+                        ],
+                    }
+                ],
+            },
+        ]
+    )["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "user"]
+    assert msgs[2]["content"] == "here"
+    parts = msgs[3]["content"]
+    assert parts[0]["type"] == "text" and "t1" in parts[0]["text"]
+    assert parts[1] == {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA"}}
+
+
+def test_system_message_between_tool_use_and_result_does_not_split_them() -> None:
+    msgs = _req(
+        [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "A"}]},
+            {"role": "system", "content": "reminder"},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1"}]},
+        ]
+    )["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "system"]
+    assert msgs[2] == {"role": "tool", "tool_call_id": "t1", "content": ""}
+
+
+def test_unanswered_call_and_orphan_result() -> None:
+    msgs = _req(
+        [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "A"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "zzz", "content": "stray"},
+                ],
+            },
+        ]
+    )["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "user"]
+    assert msgs[2]["tool_call_id"] == "t1" and msgs[2]["content"].startswith("Error:")
+    assert "stray" in msgs[3]["content"] and "zzz" in msgs[3]["content"]
+
+
+def test_user_blocks_images_documents_unknown() -> None:
+    msgs = _req(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}},
+                    {"type": "image", "source": {"type": "file", "file_id": "f1"}},
+                    {
+                        "type": "document",
+                        "source": {
+                            "type": "base64",
+                            "media_type": "application/pdf",
+                            "data": "JVBE",
+                        },
+                        "title": "spec.pdf",
+                        "cache_control": {"type": "ephemeral"},
+                    },
+                    {"type": "document", "source": {"type": "text", "data": "plain doc"}},
+                    {"type": "search_result", "content": [{"type": "text", "text": "found"}]},
+                    {"type": "mystery_block", "text": "mystery text"},
+                    {"type": "mystery_block_2", "weird": 1},
+                    {"type": "text", "text": "question"},
+                    None,
+                    7,
+                ],
+            }
+        ]
+    )["messages"]
+    assert len(msgs) == 1
+    assert msgs[0]["content"] == [
+        {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+        {
+            "type": "file",
+            "file": {"filename": "spec.pdf", "file_data": "data:application/pdf;base64,JVBE"},
+        },
+        {"type": "text", "text": "plain doc"},
+        {"type": "text", "text": "found"},
+        {"type": "text", "text": "mystery text"},
+        {"type": "text", "text": "question"},
+    ]
+
+
+def test_image_example() -> None:
+    req = request_to_openai(load("image.json"), "gpt-4o", stream=False)
+    parts = req["messages"][0]["content"]
+    assert parts[0]["image_url"]["url"].startswith("data:image/png;base64,iVBOR")
+    assert parts[1] == {"type": "text", "text": "What is in this screenshot?"}
+
+
+def test_system_string_and_empty_system() -> None:
+    msgs = _req([{"role": "user", "content": "hi"}], system="be brief")["messages"]
+    assert msgs[0] == {"role": "system", "content": "be brief"}
+    msgs = _req([{"role": "user", "content": "hi"}], system=[])["messages"]
+    assert msgs == [{"role": "user", "content": "hi"}]
+
+
+def test_server_tools_skipped() -> None:
+    req = request_to_openai(load("haiku-websearch.json"), "gpt-4o", stream=False)
+    assert "tools" not in req
+    req = _req(
+        [{"role": "user", "content": "hi"}],
+        tools=[
+            {"type": "bash_20250124", "name": "bash"},
+            {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"},
+            {"name": "Plain", "input_schema": {"type": "object", "properties": {}}},
+        ],
+        tool_choice={"type": "any", "disable_parallel_tool_use": True},
+    )
+    assert [t["function"]["name"] for t in req["tools"]] == ["Plain"]
+    assert req["tool_choice"] == "required"
+    assert req["parallel_tool_calls"] is False
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ({"type": "auto"}, "auto"),
+        ({"type": "any"}, "required"),
+        ({"type": "none"}, "none"),
+        ({"type": "tool", "name": "Bash"}, {"type": "function", "function": {"name": "Bash"}}),
+    ],
+)
+def test_tool_choice(choice: dict, expected: Any) -> None:
+    tools = [{"name": "Bash", "input_schema": {"type": "object"}}]
+    req = _req([{"role": "user", "content": "hi"}], tools=tools, tool_choice=choice)
+    assert req["tool_choice"] == expected
+    assert "parallel_tool_calls" not in req
+
+
+def test_sampling_params() -> None:
+    extra = {"temperature": 0.3, "top_p": 0.9, "top_k": 40, "stop_sequences": ["END"]}
+    req = _req([{"role": "user", "content": "hi"}], **extra)
+    assert req["temperature"] == 0.3 and req["top_p"] == 0.9 and req["stop"] == ["END"]
+    assert "top_k" not in req
+    body = {"model": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    req = request_to_openai({**body, **extra}, "gpt-5-mini", stream=False)
+    assert (
+        not {"temperature", "top_p", "stop", "top_k"} & req.keys()
+    )  # OpenAI reasoners reject them
+    req = request_to_openai({**body, **extra}, "gpt-5", stream=False, provider_type="openrouter")
+    assert req["temperature"] == 0.3 and req["stop"] == ["END"]
+
+
+def test_background_structured_output() -> None:
+    body = load("claude-code-background.json")
+    req = request_to_openai(body, "gpt-4o-mini", stream=True)
+    schema = body["output_config"]["format"]["schema"]
+    assert req["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema},
+    }
+    assert req["temperature"] == 1
+    assert "reasoning_effort" not in req  # thinking disabled
+    ds = request_to_openai(body, "deepseek-chat", stream=True, provider_type="deepseek")
+    assert "response_format" not in ds
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+block_types = st.sampled_from(
+    ["text", "image", "document", "tool_use", "tool_result", "thinking", "search_result", "zzz"]
+)
+blocks = st.fixed_dictionaries(
+    {"type": block_types},
+    optional={
+        "text": json_values,
+        "source": json_values,
+        "content": json_values,
+        "id": json_values,
+        "tool_use_id": json_values,
+        "input": json_values,
+        "name": json_values,
+        "is_error": json_values,
+    },
+)
+messages = st.lists(
+    st.fixed_dictionaries(
+        {
+            "role": st.sampled_from(["user", "assistant", "system", "tool", "x"]),
+            "content": st.one_of(
+                st.text(max_size=5), st.lists(blocks | json_values, max_size=4), json_values
+            ),
+        }
+    ),
+    max_size=6,
+)
+
+
+@given(messages, json_values, json_values, json_values)
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_request_never_crashes(msgs: list, system: Any, tools: Any, thinking: Any) -> None:
+    body = {"messages": msgs, "system": system, "tools": tools, "thinking": thinking}
+    req = request_to_openai(body, "gpt-4o", stream=True)
+    json.dumps(req)  # always serialisable
+    # every tool message answers a call of the assistant message just before its run
+    run_ids: set[str] = set()
+    for m in req["messages"]:
+        if m["role"] == "assistant":
+            run_ids = {c["id"] for c in m.get("tool_calls", ())}
+        elif m["role"] == "tool":
+            assert m["tool_call_id"] in run_ids
+        else:
+            run_ids = set()
+
+
+# =========================================================================== response
+
+
+def completion(
+    message: dict, finish: str | None = "stop", usage: dict | None = None, **choice: Any
+) -> bytes:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "upstream-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", **message},
+                "finish_reason": finish,
+                **choice,
+            }
+        ],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return json.dumps(body).encode()
+
+
+def check_message(msg: dict) -> AnthropicMessage:
+    parsed = AnthropicMessage.model_validate(msg)
+    assert msg["id"].startswith("msg_")
+    assert msg["type"] == "message" and msg["role"] == "assistant"
+    return parsed
+
+
+def test_response_text_and_usage_with_cache() -> None:
+    usage = {
+        "prompt_tokens": 1000,
+        "completion_tokens": 50,
+        "total_tokens": 1050,
+        "prompt_tokens_details": {"cached_tokens": 800},
+        "completion_tokens_details": {"reasoning_tokens": 10},
+    }
+    msg = response_from_openai(completion({"content": "Hello"}, usage=usage), "claude-opus-4-8")
+    check_message(msg)
+    assert msg["model"] == "claude-opus-4-8"
+    assert msg["content"] == [{"type": "text", "text": "Hello"}]
+    assert msg["stop_reason"] == "end_turn" and msg["stop_sequence"] is None
+    assert msg["usage"]["input_tokens"] == 200
+    assert msg["usage"]["cache_read_input_tokens"] == 800
+    assert msg["usage"]["output_tokens"] == 50
+
+
+def test_response_deepseek_cache_and_reasoning_first() -> None:
+    usage = {"prompt_tokens": 100, "completion_tokens": 5, "prompt_cache_hit_tokens": 64}
+    raw = completion({"content": "Answer", "reasoning_content": "Let me think"}, usage=usage)
+    msg = response_from_openai(raw, "m")
+    check_message(msg)
+    assert msg["content"] == [
+        {"type": "thinking", "thinking": "Let me think", "signature": ""},
+        {"type": "text", "text": "Answer"},
+    ]
+    assert msg["usage"]["input_tokens"] == 36 and msg["usage"]["cache_read_input_tokens"] == 64
+
+
+def test_response_openrouter_reasoning_and_null_content() -> None:
+    msg = response_from_openai(completion({"content": None, "reasoning": "thoughts"}), "m")
+    check_message(msg)
+    assert msg["content"] == [{"type": "thinking", "thinking": "thoughts", "signature": ""}]
+    assert msg["usage"]["input_tokens"] == 0 and msg["usage"]["output_tokens"] == 0
+
+
+def test_response_tool_calls() -> None:
+    calls = [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "Bash", "arguments": '{"command": "ls"}'},
+        },
+        {"type": "function", "function": {"name": "Read", "arguments": "{not json"}},
+        {"id": "call_3", "type": "function", "function": {"name": "Obj", "arguments": {"a": 1}}},
+    ]
+    raw = completion({"content": None, "tool_calls": calls}, finish="tool_calls")
+    msg = response_from_openai(raw, "m")
+    check_message(msg)
+    assert msg["stop_reason"] == "tool_use"
+    c = msg["content"]
+    assert [b["type"] for b in c] == ["tool_use"] * 3
+    assert c[0] == {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}}
+    assert c[1]["id"].startswith("toolu_") and c[1]["input"] == {}
+    assert c[2]["input"] == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("finish", "tools", "expected"),
+    [
+        ("stop", False, "end_turn"),
+        ("length", False, "max_tokens"),
+        ("tool_calls", True, "tool_use"),
+        ("function_call", True, "tool_use"),
+        ("content_filter", False, "refusal"),
+        (None, False, "end_turn"),
+        ("stop", True, "tool_use"),  # some providers say "stop" with tool calls
+        ("tool_calls", False, "end_turn"),  # ... and some say tool_calls without any
+        ("length", True, "max_tokens"),
+        ("eos", False, "end_turn"),
+    ],
+)
+def test_response_finish_reasons(finish: str | None, tools: bool, expected: str) -> None:
+    message: dict[str, Any] = {"content": "x"}
+    if tools:
+        message["tool_calls"] = [{"id": "c", "function": {"name": "f", "arguments": "{}"}}]
+    msg = response_from_openai(completion(message, finish=finish), "m")
+    check_message(msg)
+    assert msg["stop_reason"] == expected
+
+
+def test_response_stop_sequence_reported() -> None:
+    msg = response_from_openai(completion({"content": "x"}, stop_reason="END"), "m")
+    assert (msg["stop_reason"], msg["stop_sequence"]) == ("stop_sequence", "END")
+    msg = response_from_openai(completion({"content": "x"}, matched_stop="###"), "m")
+    assert (msg["stop_reason"], msg["stop_sequence"]) == ("stop_sequence", "###")
+    msg = response_from_openai(completion({"content": "x"}, stop_reason=151643), "m")
+    assert (msg["stop_reason"], msg["stop_sequence"]) == ("end_turn", None)  # a token id
+
+
+def test_response_refusal() -> None:
+    msg = response_from_openai(completion({"content": None, "refusal": "I can't."}), "m")
+    check_message(msg)
+    assert msg["content"] == [{"type": "text", "text": "I can't."}]
+    assert msg["stop_reason"] == "refusal"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"<html>502 Bad Gateway</html>",
+        b"[1, 2]",
+        b'"text"',
+        b'{"choices": []}',
+        b'{"id": "x"}',
+        b'{"choices": "nope"}',
+        b'{"error": {"message": "quota exceeded", "type": "insufficient_quota"}}',
+        b'{"error": "boom"}',
+    ],
+)
+def test_response_garbage_raises(raw: bytes) -> None:
+    with pytest.raises(TranslationError) as info:
+        response_from_openai(raw, "m")
+    assert isinstance(info.value, ValueError)
+    assert str(info.value)
+
+
+def test_response_error_message_kept() -> None:
+    raw = b'{"error": {"message": "quota exceeded", "type": "insufficient_quota"}}'
+    with pytest.raises(TranslationError, match="quota exceeded"):
+        response_from_openai(raw, "m")
+
+
+def test_response_list_content_and_unknown_fields() -> None:
+    raw = json.dumps(
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+                        "annotations": [],
+                    },
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                    "native_finish_reason": "STOP",
+                }
+            ],
+            "usage": {"prompt_tokens": 3.0, "completion_tokens": 2, "cost": 0.01},
+            "system_fingerprint": "fp",
+        }
+    ).encode()
+    msg = response_from_openai(raw, "m")
+    check_message(msg)
+    assert msg["content"] == [{"type": "text", "text": "ab"}]
+    assert msg["usage"]["input_tokens"] == 3
+
+
+# =========================================================================== stream
+
+
+def chunk(
+    delta: dict | None = None,
+    finish: str | None = None,
+    *,
+    usage: dict | None = None,
+    choices: bool = True,
+    **choice: Any,
+) -> str:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "up",
+        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish, **choice}]
+        if choices
+        else [],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return json.dumps(body)
+
+
+def tc(
+    index: int | None, args: str | None = None, *, id: str | None = None, name: str | None = None
+) -> dict:
+    call: dict[str, Any] = {"function": {}}
+    if index is not None:
+        call["index"] = index
+    if id is not None:
+        call["id"] = id
+        call["type"] = "function"
+    if name is not None:
+        call["function"]["name"] = name
+    if args is not None:
+        call["function"]["arguments"] = args
+    return {"tool_calls": [call]}
+
+
+USAGE = {
+    "prompt_tokens": 120,
+    "completion_tokens": 30,
+    "total_tokens": 150,
+    "prompt_tokens_details": {"cached_tokens": 100},
+}
+
+
+def check_events(raw: bytes) -> list[dict]:
+    """Strict structural checks of an Anthropic SSE stream; returns the event payloads."""
+    dec = SSEDecoder()
+    events = dec.feed(raw) + dec.flush()
+    payloads = []
+    for ev in events:
+        data = json.loads(ev.data)
+        assert data["type"] == ev.event
+        payloads.append(data)
+    kinds = [p["type"] for p in payloads]
+    assert kinds[:2] == ["message_start", "ping"]
+    assert kinds[-2:] == ["message_delta", "message_stop"]
+    assert kinds.count("message_start") == 1 and kinds.count("message_delta") == 1
+    open_index: int | None = None
+    open_type = ""
+    next_index = 0
+    allowed = {"text": "text_delta", "thinking": "thinking_delta", "tool_use": "input_json_delta"}
+    for p in payloads[2:-2]:
+        if p["type"] == "content_block_start":
+            assert open_index is None, "blocks must not overlap"
+            assert p["index"] == next_index
+            open_index, open_type = p["index"], p["content_block"]["type"]
+            next_index += 1
+        elif p["type"] == "content_block_delta":
+            assert p["index"] == open_index
+            assert p["delta"]["type"] == allowed[open_type]
+        elif p["type"] == "content_block_stop":
+            assert p["index"] == open_index
+            open_index = None
+        else:
+            assert p["type"] == "ping", p
+    assert open_index is None
+    return payloads
+
+
+def accumulate(payloads: list[dict]) -> Any:
+    snapshot = None
+    bufs: dict[int, bytes] = {}
+    for p in payloads:
+        if p["type"] == "ping":
+            continue
+        event = EVENT.validate_python(p)  # the SDK's own pydantic models, strictly
+        snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
+    assert snapshot is not None
+    return snapshot
+
+
+def run(
+    chunks: list[str], *, model: str = "claude-opus-4-8", estimate: int = 0
+) -> tuple[list[dict], Any]:
+    tr = StreamTranslator(model, estimate)
+    out: list[bytes] = []
+    for c in chunks:
+        out += tr.feed(c)
+    out += tr.finish()
+    assert tr.started
+    assert tr.finish() == []  # idempotent
+    payloads = check_events(b"".join(out))
+    return payloads, accumulate(payloads)
+
+
+def blocks_of(snapshot: Any) -> list[dict]:
+    return [b.to_dict() for b in snapshot.content]
+
+
+def test_stream_text() -> None:
+    payloads, msg = run(
+        [
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "Hel"}),
+            chunk({"content": "lo ✓"}),
+            chunk({}, "stop"),
+            chunk(choices=False, usage=USAGE),
+            "[DONE]",
+        ],
+        estimate=777,
+    )
+    assert payloads[0]["message"]["model"] == "claude-opus-4-8"
+    assert payloads[0]["message"]["usage"]["input_tokens"] == 777
+    assert payloads[0]["message"]["usage"]["output_tokens"] == 0
+    assert blocks_of(msg) == [{"type": "text", "text": "Hello ✓"}]
+    assert msg.stop_reason == "end_turn" and msg.stop_sequence is None
+    assert msg.usage.input_tokens == 20
+    assert msg.usage.cache_read_input_tokens == 100
+    assert msg.usage.output_tokens == 30
+    assert msg.model == "claude-opus-4-8"
+
+
+def test_stream_done_emits_the_end_and_finish_is_idempotent() -> None:
+    tr = StreamTranslator("m")
+    assert tr.feed(chunk({"content": "x"}, "stop"))
+    end = tr.feed("[DONE]")
+    assert [e.split(b"\n", 1)[0] for e in end] == [
+        b"event: content_block_stop",
+        b"event: message_delta",
+        b"event: message_stop",
+    ]
+    assert tr.finish() == [] and tr.feed(chunk({"content": "late"})) == []
+
+
+def test_stream_reasoning_then_text() -> None:
+    _, msg = run(
+        [
+            chunk({"role": "assistant", "content": None, "reasoning_content": ""}),
+            chunk({"content": None, "reasoning_content": "Let me "}),
+            chunk({"content": None, "reasoning_content": "think."}),
+            chunk({"content": "Answer", "reasoning_content": None}),
+            chunk({"content": "!"}, "stop"),
+            "[DONE]",
+        ]
+    )
+    assert blocks_of(msg) == [
+        {"type": "thinking", "thinking": "Let me think.", "signature": ""},
+        {"type": "text", "text": "Answer!"},
+    ]
+
+
+def test_stream_openrouter_reasoning_field() -> None:
+    _, msg = run(
+        [
+            chunk({"role": "assistant", "content": "", "reasoning": "hmm"}),
+            chunk({"content": "ok", "reasoning": None}, "stop"),
+        ]
+    )
+    assert [b["type"] for b in blocks_of(msg)] == ["thinking", "text"]
+
+
+def test_stream_sequential_tool_calls_stream_live() -> None:
+    tr = StreamTranslator("m")
+    tr.feed(chunk({"role": "assistant", "content": "Let me look."}))
+    first = tr.feed(chunk(tc(0, "", id="call_a", name="Read")))
+    assert b'"type":"content_block_stop","index":0' in b"".join(first)  # text closed
+    assert b'"name":"Read"' in b"".join(first)
+    live = tr.feed(chunk(tc(0, '{"file_path": ')))
+    assert b"input_json_delta" in b"".join(live)  # arguments stream as they come
+    tr.feed(chunk(tc(0, '"/a"}')))
+    second = b"".join(tr.feed(chunk(tc(1, "", id="call_b", name="Bash"))))
+    assert b'"type":"content_block_stop","index":1' in second
+    assert b'"name":"Bash"' in second
+
+
+def test_stream_two_interleaved_tool_calls_with_split_arguments() -> None:
+    chunks = [
+        chunk({"role": "assistant", "content": None}),
+        chunk(tc(0, "", id="call_a", name="Read")),
+        chunk(tc(1, "", id="call_b", name="Bash")),
+        chunk(tc(0, '{"file_')),
+        chunk(tc(1, '{"comm')),
+        chunk(tc(0, 'path": "/tmp/x.py"')),
+        chunk(tc(1, 'and": "ls -la", "timeout": 5')),
+        chunk(tc(1, "}")),
+        chunk(tc(0, "}")),
+        chunk({}, "tool_calls"),
+        chunk(choices=False, usage={"prompt_tokens": 10, "completion_tokens": 4}),
+        "[DONE]",
+    ]
+    _, msg = run(chunks)
+    assert blocks_of(msg) == [
+        {"type": "tool_use", "id": "call_a", "name": "Read", "input": {"file_path": "/tmp/x.py"}},
+        {
+            "type": "tool_use",
+            "id": "call_b",
+            "name": "Bash",
+            "input": {"command": "ls -la", "timeout": 5},
+        },
+    ]
+    assert msg.stop_reason == "tool_use"
+    assert msg.usage.input_tokens == 10 and msg.usage.output_tokens == 4
+
+
+def test_stream_tool_calls_without_index_and_repeated_headers() -> None:
+    # Gemini-style: whole calls without `index`; others repeat id/name on every delta
+    chunks = [
+        chunk({"tool_calls": [{"id": "a", "function": {"name": "A", "arguments": '{"x": 1}'}}]}),
+        chunk({"tool_calls": [{"id": "b", "function": {"name": "B", "arguments": "{}"}}]}),
+        chunk(tc(2, '{"y"', id="c", name="C")),
+        chunk(tc(2, ": 2}", id="c", name="C")),
+        chunk({}, "stop"),
+    ]
+    _, msg = run(chunks)
+    assert [(b["name"], b["input"]) for b in blocks_of(msg)] == [
+        ("A", {"x": 1}),
+        ("B", {}),
+        ("C", {"y": 2}),
+    ]
+    assert msg.stop_reason == "tool_use"
+
+
+def test_stream_index_reused_with_new_id_is_a_new_call() -> None:
+    chunks = [
+        chunk(tc(0, '{"x": 1}', id="a", name="A")),
+        chunk(tc(0, '{"x": 2}', id="b", name="A")),
+        chunk({}, "tool_calls"),
+    ]
+    _, msg = run(chunks)
+    assert [b["input"] for b in blocks_of(msg)] == [{"x": 1}, {"x": 2}]
+
+
+def test_stream_arguments_as_object_and_missing_id() -> None:
+    _, msg = run(
+        [
+            chunk(tc(0, None, name="A")),
+            chunk(
+                {"tool_calls": [{"index": 0, "function": {"arguments": {"k": "v"}}}]}, "tool_calls"
+            ),
+        ]
+    )
+    (block,) = blocks_of(msg)
+    assert block["id"].startswith("toolu_") and block["input"] == {"k": "v"}
+
+
+def test_stream_text_after_incomplete_tool_is_kept() -> None:
+    chunks = [
+        chunk(tc(0, '{"a": ', id="t", name="A")),
+        chunk({"content": "note"}),
+        chunk(tc(0, "1}")),
+        chunk({}, "tool_calls"),
+    ]
+    _, msg = run(chunks)
+    assert blocks_of(msg) == [
+        {"type": "tool_use", "id": "t", "name": "A", "input": {"a": 1}},
+        {"type": "text", "text": "note"},
+    ]
+
+
+def test_stream_text_after_complete_tool() -> None:
+    chunks = [
+        chunk(tc(0, '{"a": 1}', id="t", name="A")),
+        chunk({"content": "after"}),
+        chunk({}, "tool_calls"),
+    ]
+    _, msg = run(chunks)
+    assert [b["type"] for b in blocks_of(msg)] == ["tool_use", "text"]
+
+
+@pytest.mark.parametrize(
+    ("finish", "expected"),
+    [
+        ("stop", "end_turn"),
+        ("length", "max_tokens"),
+        ("content_filter", "refusal"),
+        ("tool_calls", "end_turn"),
+    ],
+)
+def test_stream_finish_reasons(finish: str, expected: str) -> None:
+    _, msg = run([chunk({"content": "x"}), chunk({}, finish)])
+    assert msg.stop_reason == expected
+
+
+def test_stream_stop_sequence_and_length_with_tools() -> None:
+    _, msg = run([chunk({"content": "x"}), chunk({}, "stop", stop_reason="END")])
+    assert (msg.stop_reason, msg.stop_sequence) == ("stop_sequence", "END")
+    _, msg = run([chunk(tc(0, '{"a": 1, "b": "trun', id="t", name="A")), chunk({}, "length")])
+    assert msg.stop_reason == "max_tokens"
+    assert blocks_of(msg)[0]["input"] == {"a": 1}  # truncated JSON, as the SDK reads it
+
+
+def test_stream_done_without_finish_reason_and_no_usage() -> None:
+    payloads, msg = run([chunk({"content": "abcdefgh"}), "[DONE]"], estimate=42)
+    assert msg.stop_reason == "end_turn"
+    assert msg.usage.input_tokens == 42  # no upstream usage: the estimate stands
+    assert msg.usage.output_tokens == 2  # ~ chars / 4
+    assert "input_tokens" not in payloads[-2]["usage"]
+
+
+def test_stream_only_done() -> None:
+    payloads, msg = run(["[DONE]"])
+    assert [p["type"] for p in payloads] == [
+        "message_start",
+        "ping",
+        "message_delta",
+        "message_stop",
+    ]
+    assert msg.content == [] and msg.stop_reason == "end_turn"
+
+
+def test_stream_keepalives_and_empty_chunks_ignored() -> None:
+    tr = StreamTranslator("m")
+    assert tr.feed("") == [] and tr.feed("  \n") == []
+    assert not tr.started
+    _, msg = run(
+        [
+            "",
+            chunk(choices=False),
+            chunk({"content": "a"}),
+            chunk({"content": ""}),
+            chunk({}),
+            chunk({"content": "b"}, index=1),  # n > 1: not ours
+            chunk({"content": "c"}, "stop"),
+        ]
+    )
+    assert blocks_of(msg) == [{"type": "text", "text": "ac"}]
+
+
+def test_stream_ends_early_raises() -> None:
+    tr = StreamTranslator("m")
+    tr.feed(chunk({"content": "partial"}))
+    assert tr.started
+    with pytest.raises(TranslationError, match="ended early"):
+        tr.finish()
+    with pytest.raises(TranslationError, match="ended early"):
+        StreamTranslator("m").finish()
+
+
+def test_stream_error_chunk_raises() -> None:
+    tr = StreamTranslator("m")
+    with pytest.raises(TranslationError, match="overloaded"):
+        tr.feed(json.dumps({"error": {"message": "Provider overloaded", "code": 502}}))
+    assert not tr.started  # nothing sent yet: the caller may still fail over
+    tr = StreamTranslator("m")
+    tr.feed(chunk({"content": "x"}))
+    with pytest.raises(TranslationError, match="rate limited"):
+        tr.feed(json.dumps({"id": "x", "choices": [], "error": {"message": "rate limited"}}))
+    with pytest.raises(TranslationError, match="invalid stream chunk"):
+        StreamTranslator("m").feed("{not json")
+
+
+def test_stream_through_sse_decoder_with_arbitrary_byte_splits() -> None:
+    """Upstream bytes (CRLF, split mid UTF-8) -> SSEDecoder -> translator -> SSE bytes."""
+    upstream = (
+        "".join(
+            f"data: {c}\r\n\r\n"
+            for c in [
+                chunk({"role": "assistant", "content": ""}),
+                chunk({"reasoning_content": "先想"}),
+                chunk({"content": "答案：ü"}),
+                chunk(tc(0, '{"q": "é', id="c1", name="Search")),
+                chunk(tc(0, '"}')),
+                chunk({}, "tool_calls"),
+                chunk(choices=False, usage=USAGE),
+            ]
+        )
+        + ": keep-alive\r\n\r\ndata: [DONE]\r\n\r\n"
+    )
+    raw = upstream.encode()
+    for step in (1, 3, 7, 64):
+        dec = SSEDecoder()
+        tr = StreamTranslator("m")
+        out: list[bytes] = []
+        for i in range(0, len(raw), step):
+            for ev in dec.feed(raw[i : i + step]):
+                out += tr.feed(ev.data)
+        for ev in dec.flush():
+            out += tr.feed(ev.data)
+        out += tr.finish()
+        msg = accumulate(check_events(b"".join(out)))
+        assert blocks_of(msg) == [
+            {"type": "thinking", "thinking": "先想", "signature": ""},
+            {"type": "text", "text": "答案：ü"},
+            {"type": "tool_use", "id": "c1", "name": "Search", "input": {"q": "é"}},
+        ]
+
+
+# --- property: argument splitting and interleaving never change the result
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+json_objects = st.dictionaries(
+    st.text(max_size=6),
+    st.recursive(
+        json_scalars,
+        lambda i: st.lists(i, max_size=3) | st.dictionaries(st.text(max_size=4), i, max_size=3),
+        max_leaves=8,
+    ),
+    max_size=5,
+)
+
+
+def split(text: str, cuts: list[int]) -> list[str]:
+    points = sorted({c % (len(text) + 1) for c in cuts})
+    pieces, last = [], 0
+    for p in points:
+        pieces.append(text[last:p])
+        last = p
+    pieces.append(text[last:])
+    return pieces
+
+
+@given(
+    st.lists(json_objects, min_size=1, max_size=3),
+    st.lists(st.lists(st.integers(0, 10_000), max_size=8), min_size=3, max_size=3),
+    st.lists(st.integers(0, 2), max_size=60),
+    st.text(max_size=30),
+    st.lists(st.integers(0, 10_000), max_size=5),
+    st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_property_split_arguments_accumulate_to_same_input(
+    inputs: list[dict],
+    cuts: list[list[int]],
+    order: list[int],
+    text: str,
+    text_cuts: list[int],
+    spaced: bool,
+) -> None:
+    args = [
+        json.dumps(obj, ensure_ascii=False, separators=(", ", ": ") if spaced else (",", ":"))
+        for obj in inputs
+    ]
+    queues = [split(a, c) for a, c in zip(args, cuts, strict=False)]
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    chunks += [chunk({"content": piece}) for piece in split(text, text_cuts) if piece]
+    for i in range(len(inputs)):  # every call announces itself first, then pieces interleave
+        chunks.append(chunk(tc(i, queues[i].pop(0), id=f"call_{i}", name=f"T{i}")))
+    pending = [i for i in range(len(inputs)) if queues[i]]
+    for pick in order:
+        if not pending:
+            break
+        i = pending[pick % len(pending)]
+        chunks.append(chunk(tc(i, queues[i].pop(0))))
+        if not queues[i]:
+            pending.remove(i)
+    for i in pending:
+        chunks += [chunk(tc(i, piece)) for piece in queues[i]]
+    chunks += [chunk({}, "tool_calls"), chunk(choices=False, usage=USAGE), "[DONE]"]
+    _, msg = run(chunks)
+    blocks = blocks_of(msg)
+    tools = [b for b in blocks if b["type"] == "tool_use"]
+    assert [(b["id"], b["name"], b["input"]) for b in tools] == [
+        (f"call_{i}", f"T{i}", obj) for i, obj in enumerate(inputs)
+    ]
+    texts = [b["text"] for b in blocks if b["type"] == "text"]
+    assert texts == ([text] if text else [])
+    assert msg.stop_reason == "tool_use"
+
+
+def test_thinking_only_assistant_turn_is_left_out() -> None:
+    msgs = _req(
+        [
+            {"role": "user", "content": "a"},
+            {
+                "role": "assistant",
+                "content": [{"type": "thinking", "thinking": "t", "signature": "s"}],
+            },
+            {"role": "assistant", "content": ""},
+            {"role": "user", "content": "b"},
+        ]
+    )["messages"]
+    assert msgs == [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
