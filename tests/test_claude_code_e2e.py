@@ -1,0 +1,77 @@
+"""End to end with the real Claude Code CLI: a Bash tool-use loop through ccm, against an
+OpenAI-dialect fake upstream and against an Anthropic-dialect one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.fakes.upstream import FakeUpstream, tool_use_loop_script
+from tests.harness import running_ccm
+from tests.proxy_setup import model_toml, provider_toml, write_config
+
+
+def _claude() -> str | None:
+    for candidate in (os.environ.get("CCM_CLAUDE_BIN"), str(ROOT / ".ci/npm/node_modules/.bin/claude"), shutil.which("claude")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+CLAUDE = _claude()
+pytestmark = pytest.mark.skipif(
+    CLAUDE is None and not os.environ.get("CI"),
+    reason="Claude Code CLI not installed (bash .ci/run installs it under .ci/npm)",
+)
+
+
+@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+def test_claude_code_bash_tool_loop(tmp_path: Path, dialect: str) -> None:
+    assert CLAUDE is not None, "CI must have the Claude Code CLI"
+    with FakeUpstream(dialect) as up:  # type: ignore[arg-type]
+        up.default = tool_use_loop_script("echo hello-from-tool", require_offered=True)
+        cfg = write_config(
+            tmp_path / "config.toml",
+            provider_toml("fake", up) + model_toml("coder", ("fake", f"{dialect}-coder-1")),
+            router='default = "coder"',
+        )
+        with running_ccm(cfg) as ccm:
+            home = tmp_path / "home"
+            home.mkdir()
+            work = tmp_path / "work"
+            work.mkdir()
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": str(home),
+                "ANTHROPIC_BASE_URL": ccm.base_url,
+                "ANTHROPIC_API_KEY": "sk-test-client",
+                "DISABLE_TELEMETRY": "1",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            }
+            proc = subprocess.run(
+                [CLAUDE, "-p", "run echo hello-from-tool via Bash", "--allowedTools", "Bash", "--output-format", "json"],
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+                stdin=subprocess.DEVNULL,
+            )
+            assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+            result = json.loads(proc.stdout)
+            assert result["is_error"] is False, result
+            assert "done: hello-from-tool" in result["result"]
+            assert result["num_turns"] >= 2
+            gen = [r for r in up.requests if r.url_path == up.generation_path]
+            assert len(gen) >= 2
+            # the model asked for Bash; Claude Code ran it and sent the output back through ccm
+            assert all(r.json["model"] == f"{dialect}-coder-1" for r in gen)
+            assert "hello-from-tool" in json.dumps(gen[-1].json["messages"][-2:])
+            # Claude Code's own requests were routed: the client's key never reached upstream
+            assert all("sk-test-client" not in json.dumps(r.headers) for r in gen)
