@@ -110,9 +110,14 @@ def start(
     typer.echo(
         f"ccm {__version__} on http://{bind_host}:{bind_port}  config {path}  rules {runtime.router.rules_file.path}"
     )
+    import signal
+    import sys
+
     import uvicorn
 
     write_pid(pidfile)
+    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal: exit cleanly then
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.Server(
             uvicorn_config(State(path, runtime), bind_host, bind_port, watch=watch)

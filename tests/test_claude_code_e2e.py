@@ -18,7 +18,11 @@ from tests.proxy_setup import model_toml, provider_toml, write_config
 
 
 def _claude() -> str | None:
-    for candidate in (os.environ.get("CCM_CLAUDE_BIN"), str(ROOT / ".ci/npm/node_modules/.bin/claude"), shutil.which("claude")):
+    for candidate in (
+        os.environ.get("CCM_CLAUDE_BIN"),
+        str(ROOT / ".ci/npm/node_modules/.bin/claude"),
+        shutil.which("claude"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     return None
@@ -55,7 +59,15 @@ def test_claude_code_bash_tool_loop(tmp_path: Path, dialect: str) -> None:
                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             }
             proc = subprocess.run(
-                [CLAUDE, "-p", "run echo hello-from-tool via Bash", "--allowedTools", "Bash", "--output-format", "json"],
+                [
+                    CLAUDE,
+                    "-p",
+                    "run echo hello-from-tool via Bash",
+                    "--allowedTools",
+                    "Bash",
+                    "--output-format",
+                    "json",
+                ],
                 cwd=work,
                 env=env,
                 capture_output=True,

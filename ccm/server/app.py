@@ -58,5 +58,6 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
         request_max_body_size=state.runtime.config.server.max_body_bytes,
         lifespan=[lifespan],
         openapi_config=None,
+        logging_config=None,  # ccm configures logging itself (cli start); never reconfigure the root logger
         debug=False,
     )

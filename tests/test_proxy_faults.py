@@ -1,0 +1,179 @@
+"""Failover along a three-provider chain, idle and per-provider timeouts, client disconnects,
+and `ccm start` / `ccm stop` as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes.upstream import FakeUpstream, hang, reply_text, slow_chunks, stall_stream, status
+from tests.harness import running_ccm
+from tests.proxy_setup import model_toml, provider_toml, write_config
+
+REQ = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_500_then_hang_then_backup(tmp_path: Path, caplog) -> None:
+    with (
+        FakeUpstream("anthropic") as a,
+        FakeUpstream("openai") as b,
+        FakeUpstream("anthropic") as c,
+    ):
+        a.script(status(500))
+        b.script(hang(6))
+        c.script(reply_text("third time lucky"))
+        cfg = write_config(
+            tmp_path / "config.toml",
+            provider_toml("a", a)
+            + provider_toml(
+                "b",
+                b,
+                extra="[providers.timeouts]\nfirst_byte_timeout_ms = 500\napi_timeout_ms = 500",
+            )
+            + provider_toml("c", c)
+            + model_toml("chain", ("a", "a-1"), ("b", "b-1"), ("c", "c-1")),
+            router='default = "chain"',
+        )
+        with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=20) as client:
+            t0 = time.monotonic()
+            r = client.post("/v1/messages", json=REQ)
+            elapsed = time.monotonic() - t0
+            assert r.status_code == 200
+            assert r.json()["content"][0]["text"] == "third time lucky"
+            assert r.headers["x-ccm-attempts"] == "3"
+            assert elapsed < 4, "the per-provider 500 ms timeout applied, not the server's 10 s"
+            log = "\n".join(rec.getMessage() for rec in caplog.records)
+            assert "provider a (a-1) failed: 500" in log
+            assert "provider b (b-1) failed: no response within 0.5s" in log
+            recent = ccm.state.recent[-1]
+            assert [x["status"] for x in recent["attempts"]] == [500, None, 200]
+
+
+def test_all_timeouts_give_504_naming_each_provider(tmp_path: Path) -> None:
+    with FakeUpstream("anthropic") as a:
+        a.default = hang(5)
+        cfg = write_config(
+            tmp_path / "config.toml",
+            provider_toml("a", a, extra="[providers.timeouts]\napi_timeout_ms = 300")
+            + model_toml("m", ("a", "a-1"), ("a", "a-2")),
+            router='default = "m"',
+        )
+        with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=20) as client:
+            r = client.post("/v1/messages", json=REQ)
+            assert r.status_code == 504
+            msg = r.json()["error"]["message"]
+            assert "a (a-1): no response within 0.3s" in msg and "a (a-2)" in msg
+
+
+def test_idle_stream_timeout_ends_with_error_event(tmp_path: Path) -> None:
+    with FakeUpstream("anthropic") as a:
+        a.script(stall_stream(after_events=3, seconds=5))
+        cfg = write_config(
+            tmp_path / "config.toml",
+            provider_toml("a", a, extra="[providers.timeouts]\nidle_timeout_ms = 400")
+            + model_toml("m", ("a", "a-1")),
+            router='default = "m"',
+        )
+        with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=20) as client:
+            t0 = time.monotonic()
+            r = client.post("/v1/messages", json={**REQ, "stream": True})
+            assert time.monotonic() - t0 < 3
+            lines = r.text.rstrip().splitlines()
+            assert lines[-2] == "event: error"
+            assert "silent" in json.loads(lines[-1][6:])["error"]["message"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_client_disconnect_cancels_upstream(tmp_path: Path, stream: bool) -> None:
+    with FakeUpstream("anthropic") as a:
+        a.script(slow_chunks(["a", "b", "c", "d", "e", "f", "g", "h"], 0.5) if stream else hang(8))
+        cfg = write_config(
+            tmp_path / "config.toml",
+            provider_toml("a", a) + model_toml("m", ("a", "a-1")),
+            router='default = "m"',
+        )
+        with running_ccm(cfg) as ccm:
+            body = json.dumps({**REQ, "stream": stream}).encode()
+            port = int(ccm.base_url.rsplit(":", 1)[1])
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(
+                    b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                    + f"content-length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                a.wait_for_requests(1)
+                if stream:
+                    assert b"message_start" in sock.recv(65536)
+                time.sleep(0.3)
+            # the socket is closed mid-answer: ccm must drop the upstream request too
+            a.wait_until(lambda: a.requests[0].outcome == "client_gone", timeout=5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ccm_start_writes_default_config_serves_and_stops(tmp_path: Path) -> None:
+    cfg = tmp_path / "home" / "config.toml"
+    port = _free_port()
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    ccm = [sys.executable, "-m", "ccm.cli"]
+    proc = subprocess.Popen(
+        [*ccm, "start", "--config", str(cfg), "--port", str(port), "--no-watch"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        health = None
+        while time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert health and health["status"] == "ok"
+        assert cfg.exists() and (cfg.stat().st_mode & 0o777) == 0o600
+        assert (cfg.parent / "ccm.pid").read_text().strip() == str(proc.pid)
+        out = subprocess.run(
+            [*ccm, "status", "--config", str(cfg)], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0 and str(proc.pid) in out.stdout
+        # a second start on the same config refuses instead of orphaning the first
+        second = subprocess.run(
+            [*ccm, "start", "--config", str(cfg), "--port", str(_free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        assert second.returncode == 1 and "already running" in second.stderr
+        out = subprocess.run(
+            [*ccm, "stop", "--config", str(cfg)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert "stopped" in out.stdout
+        assert proc.wait(10) == 0
+        assert not (cfg.parent / "ccm.pid").exists()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
