@@ -91,6 +91,17 @@ class Translator(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Job:
+    """One client request, the same for every provider tried."""
+
+    body: dict[str, Any]
+    client_headers: Mapping[str, str]
+    stream: bool
+    requested_model: str
+    input_tokens: Callable[[], int]
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """How one attempt talks to one provider, per dialect."""
 
@@ -103,24 +114,16 @@ class Call:
     upstream_is_anthropic: bool
 
 
-def _call_for(
-    client: ProviderClient,
-    entry: ChainEntry,
-    body: dict[str, Any],
-    client_headers: Mapping[str, str],
-    stream: bool,
-    requested_model: str,
-    input_tokens: Callable[[], int],
-) -> Call:
+def _call_for(client: ProviderClient, entry: ChainEntry, job: Job) -> Call:
     auth = client.auth_headers()  # MissingSecret propagates: this provider cannot be used
     if client.dialect == "anthropic":
-        headers = {**anth.request_headers(client_headers), **client.extra_headers(), **auth}
+        headers = {**anth.request_headers(job.client_headers), **client.extra_headers(), **auth}
         return Call(
             client.url("messages"),
             headers,
-            anth.request_bytes(body, entry.actual_model),
-            lambda raw: anth.response_bytes(raw, requested_model),
-            lambda: anth.StreamRelay(requested_model),
+            anth.request_bytes(job.body, entry.actual_model),
+            lambda raw: anth.response_bytes(raw, job.requested_model),
+            lambda: anth.StreamRelay(job.requested_model),
             anth.error_message,
             True,
         )
@@ -128,15 +131,18 @@ def _call_for(
         from ccm.translate import openai_chat as oai
 
         payload = oai.request_to_openai(
-            body, entry.actual_model, stream=stream, provider_type=client.config.provider_type
+            job.body,
+            entry.actual_model,
+            stream=job.stream,
+            provider_type=client.config.provider_type,
         )
         headers = {"content-type": "application/json", **client.extra_headers(), **auth}
         return Call(
             client.url("chat"),
             headers,
             anth._encode(payload),
-            lambda raw: anth._encode(oai.response_from_openai(raw, requested_model)),
-            lambda: _OpenAIEvents(oai.StreamTranslator(requested_model, input_tokens())),
+            lambda raw: anth._encode(oai.response_from_openai(raw, job.requested_model)),
+            lambda: _OpenAIEvents(oai.StreamTranslator(job.requested_model, job.input_tokens())),
             anth.error_message,
             False,
         )
@@ -182,24 +188,16 @@ async def _next_chunk(it: AsyncIterator[bytes], idle: float) -> bytes | None:
         return None
 
 
-async def _attempt(
-    client: ProviderClient,
-    entry: ChainEntry,
-    body: dict[str, Any],
-    client_headers: Mapping[str, str],
-    stream: bool,
-    requested_model: str,
-    input_tokens: Callable[[], int],
-) -> Reply:
+async def _attempt(client: ProviderClient, entry: ChainEntry, job: Job) -> Reply:
     try:
-        call = _call_for(client, entry, body, client_headers, stream, requested_model, input_tokens)
+        call = _call_for(client, entry, job)
     except MissingSecret as e:
         raise Failure(str(e)) from None
     lim = client.limits
     request = client.http.build_request(
         "POST", call.url, content=call.content, headers=call.headers
     )
-    wait = lim.first_byte if stream else lim.total
+    wait = lim.first_byte if job.stream else lim.total
     try:
         async with asyncio.timeout(wait):
             resp = await client.http.send(request, stream=True)
@@ -227,7 +225,7 @@ async def _attempt(
                 headers=anth.returned_headers(resp.headers),
             )
         passed = anth.returned_headers(resp.headers) if call.upstream_is_anthropic else {}
-        if not stream:
+        if not job.stream:
             try:
                 async with asyncio.timeout(lim.total):
                     raw = await resp.aread()
@@ -384,6 +382,7 @@ async def dispatch(
     input_tokens: Callable[[], int],
 ) -> Reply:
     """Try each chain entry in order. The Reply is an answer, a stream, or an error to send."""
+    job = Job(body, client_headers, stream, requested_model, input_tokens)
     attempts: list[Attempt] = []
     last: Failure | None = None
     for entry in chain:
@@ -392,9 +391,7 @@ async def dispatch(
             continue
         t0 = time.perf_counter()
         try:
-            reply = await _attempt(
-                client, entry, body, client_headers, stream, requested_model, input_tokens
-            )
+            reply = await _attempt(client, entry, job)
         except Failure as f:
             ms = (time.perf_counter() - t0) * 1000
             attempts.append(Attempt(entry.provider, entry.actual_model, f.status, f.reason, ms))
