@@ -62,6 +62,7 @@ class State:
         self.last_error_at: float | None = None
         self.started_at = time.time()
         self._lock = asyncio.Lock()
+        self.write_lock = asyncio.Lock()  # admin writes: one at a time, file and reload together
         self.recent: deque[dict[str, Any]] = deque(maxlen=500)  # for the admin Logs tab
 
     def record(

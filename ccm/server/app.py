@@ -11,6 +11,7 @@ from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
 
 from ccm.runtime import State
+from ccm.server.admin import admin_routes
 from ccm.server.proxy import error_response, proxy_routes
 
 log = logging.getLogger("ccm")
@@ -53,7 +54,7 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
             await state.aclose()
 
     return Litestar(
-        route_handlers=proxy_routes(state),
+        route_handlers=[*proxy_routes(state), *admin_routes(state)],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         request_max_body_size=state.runtime.config.server.max_body_bytes,
         lifespan=[lifespan],

@@ -1,0 +1,197 @@
+"""Config writes that keep what the user wrote: comments, key order, $ENV references.
+
+Every write is an edit of the tomlkit document of the file as it is on disk, validated (the
+new text must load and its rules compile) before it replaces the file atomically: a temp file
+in the same folder, fsync, rename. A file that holds a literal secret is written 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT, Table
+from tomlkit.toml_document import TOMLDocument
+
+from ccm.config.load import LoadedConfig, env_reference, parse_config
+from ccm.diagnostics import Diagnostic, DiagnosticError
+
+REDACTED = "********"
+SECRET_KEYS = ("api_key", "admin_token")
+
+
+def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
+    """Replace `path` with `text` so that a reader sees the old file or the new, never half."""
+    target = path.resolve()  # keep a symlinked config a symlink
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is None:
+            try:
+                mode = target.stat().st_mode & 0o777
+            except FileNotFoundError:
+                mode = 0o600
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def holds_secret(doc: Mapping[str, Any]) -> bool:
+    """True when any key-like value is a literal rather than a $ENV reference."""
+    server = doc.get("server") or {}
+    values = [server.get(k) for k in SECRET_KEYS]
+    values += [p.get("api_key") for p in doc.get("providers") or []]
+    return any(isinstance(v, str) and v and env_reference(v) is None for v in values)
+
+
+def set_key(table: Table | TOMLDocument, key: str, value: Any) -> None:
+    """Set or remove (value None) a key, in place: a changed value keeps its comment; a new key
+    goes after the table's last key, before any comment that introduces the next section."""
+    if value is None:
+        if key in table:
+            del table[key]
+        return
+    if key in table:
+        if table[key] != value:
+            table[key] = value
+        return
+    container = table.value if isinstance(table, Table) else table
+    body = container.body
+    keyed = [
+        i
+        for i, (k, _) in enumerate(body)
+        if k is not None and not isinstance(body[i][1], Table | AoT)
+    ]
+    if keyed and hasattr(container, "_insert_at"):
+        container._insert_at(keyed[-1] + 1, key, value)
+    else:
+        table[key] = value
+
+
+def _table(
+    data: Mapping[str, Any], nested: Mapping[str, list[Mapping[str, Any]]] | None = None
+) -> Table:
+    t = tomlkit.table()
+    for k, v in data.items():
+        if v is not None:
+            t[k] = v
+    for k, items in (nested or {}).items():
+        aot = tomlkit.aot()
+        for item in items:
+            aot.append(_table(item))
+        t[k] = aot
+    t.add(tomlkit.nl())
+    return t
+
+
+def update_table(
+    table: Table, data: Mapping[str, Any], *, secrets: tuple[str, ...] = SECRET_KEYS
+) -> None:
+    """Make `table` hold `data` (keys with None removed), editing in place. A redacted secret
+    sent back unchanged keeps what is stored."""
+    for k, v in data.items():
+        if k in secrets and v == REDACTED:
+            continue
+        if isinstance(v, dict):
+            inner = table.get(k)
+            if isinstance(inner, Table):
+                update_table(inner, v, secrets=())
+                continue
+            v = {ik: iv for ik, iv in v.items() if iv is not None} or None
+        set_key(table, k, v)
+
+
+def find(aot: AoT | None, name: str) -> int | None:
+    if aot is None:
+        return None
+    for i, t in enumerate(aot):
+        if t.get("name") == name:
+            return i
+    return None
+
+
+def replace_mappings(table: Table, mappings: list[Mapping[str, Any]]) -> None:
+    aot = tomlkit.aot()
+    for m in mappings:
+        t = tomlkit.table()
+        for k in ("provider", "actual_model", "priority"):
+            if m.get(k) is not None:
+                t[k] = m[k]
+        aot.append(t)
+    table["mappings"] = aot
+
+
+def append_table(doc: TOMLDocument, array: str, data: Mapping[str, Any]) -> None:
+    nested = {}
+    plain = dict(data)
+    if array == "models":
+        nested = {"mappings": list(plain.pop("mappings", []) or [])}
+    if array not in doc:
+        doc[array] = tomlkit.aot()
+    doc[array].append(_table(plain, nested))
+
+
+class ConfigStore:
+    """Reads, edits and writes one config file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def document(self) -> TOMLDocument:
+        return tomlkit.parse(self.path.read_text(encoding="utf-8"))
+
+    def edit(
+        self,
+        change: Callable[[TOMLDocument], None],
+        validate: Callable[[LoadedConfig], None] | None = None,
+    ) -> LoadedConfig:
+        """Apply `change` to the file's document; save only if the result is valid.
+        Raises DiagnosticError (nothing written) or KeyError/ValueError from `change`."""
+        doc = self.document()
+        change(doc)
+        text = tomlkit.dumps(doc)
+        loaded = parse_config(text, self.path)
+        if validate is not None:
+            validate(loaded)
+        atomic_write(self.path, text, 0o600 if holds_secret(doc.unwrap()) else None)
+        return loaded
+
+
+def write_rules(path: Path, text: str) -> None:
+    atomic_write(path, text)
+
+
+def problems(e: DiagnosticError) -> list[dict[str, Any]]:
+    return [d.to_json() for d in e.diagnostics]
+
+
+__all__ = [
+    "REDACTED",
+    "ConfigStore",
+    "Diagnostic",
+    "append_table",
+    "atomic_write",
+    "find",
+    "holds_secret",
+    "problems",
+    "replace_mappings",
+    "set_key",
+    "update_table",
+    "write_rules",
+]
