@@ -75,7 +75,7 @@ def _diff(before: str, after: str) -> list[str]:
 
 
 def test_reads_never_show_secrets(env) -> None:
-    ccm, c, _ = env
+    _ccm, c, _ = env
     for path in ("/api/config", "/api/config/json", "/api/providers", "/api/status"):
         text = c.get(path).text
         assert "sk-literal-secret-123" not in text and "sk-from-env-456" not in text, path
@@ -167,7 +167,7 @@ def test_edit_provider_keeps_comments_key_and_reference(env) -> None:
 
 
 def test_delete_refuses_a_provider_in_use_then_works(env) -> None:
-    ccm, c, cfg = env
+    _ccm, c, cfg = env
     r = c.delete("/api/providers/zai", headers={"content-type": "application/json"})
     assert r.status_code == 409 and "glm" in r.json()["error"]["message"]
     r = c.delete("/api/providers/backup", headers={"content-type": "application/json"})
@@ -194,15 +194,16 @@ def test_invalid_write_is_refused_with_diagnostics_and_nothing_written(env) -> N
         "/api/models/glm",
         json={"name": "glm", "mappings": [{"provider": "ghost", "actual_model": "m"}]},
     )
-    assert r.status_code in (200, 422)
+    assert r.status_code == 422 and "ghost" in r.json()["diagnostics"][0]["message"]
     r = c.put("/api/router", json={"default": "no-such-model"})
     assert r.status_code == 422 and "no-such-model" in r.text
-    assert cfg.read_text().count("\n") >= before.count("\n") - 0
+    assert cfg.read_text() == before
     assert ccm.state.runtime.config.router.default == "glm"
+    assert ccm.state.runtime.version == 1
 
 
 def test_router_put_sets_and_clears(env) -> None:
-    ccm, c, cfg = env
+    _ccm, c, cfg = env
     r = c.put("/api/router", json={"background": None, "think": "glm"})
     assert r.status_code == 200, r.text
     assert r.json().get("think") == "glm" and "background" not in r.json()
@@ -260,7 +261,7 @@ def test_rules_get_check_put_and_inline_errors(env) -> None:
 
 
 def test_explain_test_logs_reload(env, up: FakeUpstream) -> None:
-    ccm, c, _ = env
+    _ccm, c, _ = env
     exp = c.post(
         "/api/explain", json={"request": {"model": "claude-haiku-4-5", "messages": []}}
     ).json()
@@ -320,16 +321,14 @@ def test_admin_token_required_when_set(
 
 
 def test_page_is_served(env) -> None:
-    ccm, c, _ = env
+    _ccm, c, _ = env
     r = c.get("/")
-    if not (Path(__file__).parent.parent / "ccm/server/static/index.html").exists():
-        pytest.skip("admin page not built yet")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
     assert c.head("/").status_code == 200
 
 
 def test_config_file_mode_with_only_env_references(env) -> None:
-    ccm, c, cfg = env
+    _ccm, c, cfg = env
     os.chmod(cfg, 0o644)
     c.delete("/api/providers/backup", headers={"content-type": "application/json"})
     assert (cfg.stat().st_mode & 0o777) == 0o644  # no literal key left: the user's mode is kept

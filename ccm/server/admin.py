@@ -8,6 +8,7 @@ path as hot reload.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import time
 from collections.abc import Callable
@@ -217,7 +218,7 @@ def admin_routes(state: State) -> list[Any]:
         """Validate, write, reload. None on success, else the error answer."""
         async with state.write_lock:
             try:
-                store.edit(change, validate=build_router)
+                store.edit(change, validate=_strict)
             except DiagnosticError as e:
                 return _invalid(e)
             except KeyError as e:
@@ -623,6 +624,15 @@ def admin_routes(state: State) -> list[Any]:
     if STATIC.is_dir():
         routes += [index, create_static_files_router(path="/static", directories=[STATIC])]
     return routes
+
+
+def _strict(loaded: Any) -> None:
+    """What the admin may save: the config compiles, and no mapping names a missing provider
+    (a hand-written file only gets a warning for that; a page should not create one)."""
+    dangling = [w for w in loaded.warnings if "names unknown provider" in w.message]
+    if dangling:
+        raise DiagnosticError([dataclasses.replace(d, severity="error") for d in dangling])
+    build_router(loaded)
 
 
 ROUTER_KEYS = (
