@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import httpx
 
 from ccm.config.secrets import MissingSecret
+from ccm.health import Health
 from ccm.providers.client import ProviderClient
 from ccm.rules.chain import ChainEntry
 from ccm.translate import anthropic as anth
@@ -193,6 +195,15 @@ async def _attempt(client: ProviderClient, entry: ChainEntry, job: Job) -> Reply
         call = _call_for(client, entry, job)
     except MissingSecret as e:
         raise Failure(str(e)) from None
+    except Failure:
+        raise
+    except Exception as e:  # a body the translator cannot handle: say so, don't 500
+        log.exception("cannot translate the request for provider %s", entry.provider)
+        raise Failure(
+            f"this request cannot be translated for the {client.dialect} dialect ({type(e).__name__}: {e})",
+            400,
+            can_retry=False,
+        ) from None
     lim = client.limits
     request = client.http.build_request(
         "POST", call.url, content=call.content, headers=call.headers
@@ -351,7 +362,7 @@ async def _relay(
 
 
 def _failure_reply(attempts: list[Attempt], last: Failure | None, model: str) -> Reply:
-    statuses = [a.status for a in attempts]
+    statuses = [a.status for a in attempts if not a.reason.startswith("skipped")]
     if attempts and all(s is not None for s in statuses) and len(set(statuses)) == 1:
         status = statuses[0]  # every provider said the same (429 stays 429)
     elif last is not None and last.timeout and all(s is None for s in statuses):
@@ -371,6 +382,33 @@ def _failure_reply(attempts: list[Attempt], last: Failure | None, model: str) ->
     return Reply(status, headers, body=error_body(status, message), attempts=attempts)
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    passes: int = 1  # extra passes over the chain after every provider failed retryably
+    backoff: float = 0.5  # seconds before the first extra pass; doubles, with jitter
+    max_wait: float = 10.0  # cap on one wait, even when retry-after asks for more
+
+    @classmethod
+    def from_server(cls, server: Any) -> RetryPolicy:
+        return cls(server.retries, server.retry_backoff_ms / 1000, server.max_retry_wait_ms / 1000)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare from APIs; fall back to our backoff
+
+
+def _wait_before_pass(n: int, policy: RetryPolicy, failures: list[Failure]) -> float:
+    asked = [w for f in failures if (w := _retry_after(f.headers)) is not None]
+    base = min(asked) if asked else policy.backoff * (2 ** (n - 1))
+    return min(policy.max_wait, base * random.uniform(1.0, 1.25))
+
+
 async def dispatch(
     clients: Mapping[str, ProviderClient],
     chain: tuple[ChainEntry, ...],
@@ -380,58 +418,83 @@ async def dispatch(
     stream: bool,
     requested_model: str,
     input_tokens: Callable[[], int],
+    health: Health | None = None,
+    policy: RetryPolicy = RetryPolicy(passes=0),
 ) -> Reply:
-    """Try each chain entry in order. The Reply is an answer, a stream, or an error to send."""
+    """Try the chain in order, skipping open circuits; if every provider failed retryably, wait
+    (backoff with jitter, or the upstream's retry-after) and pass again, within the deadline.
+    The Reply is an answer, a stream, or an error to send."""
     job = Job(body, client_headers, stream, requested_model, input_tokens)
+    health = health or Health()
+    usable = [e for e in chain if e.provider in clients]
+    deadline = time.monotonic() + (clients[usable[0].provider].limits.total if usable else 0)
     attempts: list[Attempt] = []
     last: Failure | None = None
-    for entry in chain:
-        client = clients.get(entry.provider)
-        if client is None:
-            continue
-        t0 = time.perf_counter()
-        try:
-            reply = await _attempt(client, entry, job)
-        except Failure as f:
-            ms = (time.perf_counter() - t0) * 1000
-            attempts.append(Attempt(entry.provider, entry.actual_model, f.status, f.reason, ms))
-            last = f
-            if not f.can_retry:
-                log.info(
-                    "provider %s (%s): %s; not retryable, returned to the client",
+    for n in range(policy.passes + 1):
+        # open circuits are skipped; if every provider's is open, try them all the same
+        allowed = [e for e in usable if health.allow(e.provider)] or usable
+        for e in usable:
+            if e not in allowed:
+                attempts.append(
+                    Attempt(e.provider, e.actual_model, None, "skipped: circuit open", 0.0)
+                )
+        failures: list[Failure] = []
+        for entry in allowed:
+            client = clients[entry.provider]
+            t0 = time.perf_counter()
+            try:
+                reply = await _attempt(client, entry, job)
+            except Failure as f:
+                ms = (time.perf_counter() - t0) * 1000
+                attempts.append(Attempt(entry.provider, entry.actual_model, f.status, f.reason, ms))
+                last = f
+                if not f.can_retry:
+                    health.success(entry.provider)  # it answered: the request is the problem
+                    log.info(
+                        "provider %s (%s): %s; not retryable, returned to the client",
+                        entry.provider,
+                        entry.actual_model,
+                        f.reason,
+                    )
+                    return _as_sent(f, entry, attempts)
+                health.failure(entry.provider, f.reason)
+                failures.append(f)
+                nxt = "; trying the next provider" if entry is not allowed[-1] else ""
+                log.warning(
+                    "provider %s (%s) failed: %s%s",
                     entry.provider,
                     entry.actual_model,
                     f.reason,
+                    nxt,
                 )
-                status = f.status or 502
-                out = (
-                    f.body
-                    if f.body is not None
-                    else error_body(status, f"{entry.provider}: {f.reason}")
-                )
-                headers = {"content-type": "application/json", **f.headers}
-                return Reply(
-                    status,
-                    headers,
-                    body=out,
-                    provider=entry.provider,
-                    actual_model=entry.actual_model,
-                    attempts=attempts,
-                )
-            nxt = "; trying the next provider" if entry is not chain[-1] else ""
-            log.warning(
-                "provider %s (%s) failed: %s%s", entry.provider, entry.actual_model, f.reason, nxt
-            )
-            continue
-        reply.attempts = [
-            *attempts,
-            Attempt(
-                entry.provider,
-                entry.actual_model,
-                reply.status,
-                "ok",
-                (time.perf_counter() - t0) * 1000,
-            ),
-        ]
-        return reply
+                continue
+            health.success(entry.provider)
+            ms = (time.perf_counter() - t0) * 1000
+            reply.attempts = [
+                *attempts,
+                Attempt(entry.provider, entry.actual_model, reply.status, "ok", ms),
+            ]
+            return reply
+        if n == policy.passes or not failures:
+            break
+        wait = _wait_before_pass(n + 1, policy, failures)
+        if time.monotonic() + wait >= deadline:
+            break
+        log.info("every provider for %r failed; trying again in %.1fs", requested_model, wait)
+        await asyncio.sleep(wait)
     return _failure_reply(attempts, last, requested_model)
+
+
+def _as_sent(f: Failure, entry: ChainEntry, attempts: list[Attempt]) -> Reply:
+    """A non-retryable upstream error, for the client as the upstream sent it."""
+    status = f.status or 502
+    out = f.body if f.body is not None else error_body(status, f"{entry.provider}: {f.reason}")
+    headers = {"content-type": "application/json", **f.headers}
+    return Reply(
+        status,
+        headers,
+        body=out,
+        provider=entry.provider,
+        actual_model=entry.actual_model,
+        attempts=attempts,
+    )

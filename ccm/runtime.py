@@ -12,6 +12,7 @@ from typing import Any
 
 from ccm.config.load import LoadedConfig, load_config
 from ccm.diagnostics import DiagnosticError
+from ccm.health import Health
 from ccm.providers.client import ProviderClient
 from ccm.rules.compile import Router
 from ccm.rules.load import build_router
@@ -62,7 +63,12 @@ class State:
         self.last_error_at: float | None = None
         self.started_at = time.time()
         self._lock = asyncio.Lock()
-        self.write_lock = asyncio.Lock()  # admin writes: one at a time, file and reload together
+        self.write_lock = asyncio.Lock()
+        server = runtime.config.server
+        # health outlives reloads: a provider that was failing is still failing after an edit
+        self.health = Health(
+            server.circuit_failures, server.circuit_cooldown_ms / 1000
+        )  # admin writes: one at a time, file and reload together
         self.recent: deque[dict[str, Any]] = deque(maxlen=500)  # for the admin Logs tab
 
     def record(
@@ -109,6 +115,8 @@ class State:
                 return False
             old = self.runtime
             self.runtime = new
+            srv = new.config.server
+            self.health.configure(srv.circuit_failures, srv.circuit_cooldown_ms / 1000)
             self.last_error = None
             for w in [*loaded.warnings, *new.router.warnings]:
                 log.warning("%s", w.format())

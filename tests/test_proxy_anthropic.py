@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import anthropic
@@ -214,21 +215,38 @@ def test_failover_on_garbage_and_early_cut(
         assert "".join(s.text_stream) == "ok"
 
 
-def test_429_everywhere_stays_429_with_retry_after(
+def test_429_everywhere_is_retried_after_retry_after_then_stays_429(
     ccm, up: FakeUpstream, backup: FakeUpstream
 ) -> None:
-    up.script(status(429, headers={"retry-after": "7"}))
-    backup.script(status(429, headers={"retry-after": "3"}))
-    with httpx.Client(base_url=ccm.base_url) as c:
+    # two passes over the chain (retries = 1): every provider says 429 both times
+    up.script(status(429, headers={"retry-after": "1"}), status(429, headers={"retry-after": "1"}))
+    backup.script(
+        status(429, headers={"retry-after": "1"}), status(429, headers={"retry-after": "1"})
+    )
+    with httpx.Client(base_url=ccm.base_url, timeout=20) as c:
+        t0 = time.monotonic()
         r = c.post(
             "/v1/messages",
             json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
         )
+        waited = time.monotonic() - t0
     assert r.status_code == 429
-    assert r.headers["retry-after"] == "3"
+    assert r.headers["retry-after"] == "1"
+    assert 1.0 <= waited < 4, "waited the upstream's retry-after once between passes"
+    assert len(up.requests) == 2 and len(backup.requests) == 2
     err = r.json()
     assert err["type"] == "error" and err["error"]["type"] == "rate_limit_error"
     assert "primary" in err["error"]["message"] and "backup" in err["error"]["message"]
+
+
+def test_second_pass_succeeds_after_backoff(ccm, up: FakeUpstream, backup: FakeUpstream) -> None:
+    up.script(status(503), reply_text("recovered"))
+    backup.script(status(529))
+    msg = sdk(ccm.base_url).messages.create(
+        model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert msg.content[0].text == "recovered"
+    assert len(up.requests) == 2 and len(backup.requests) == 1
 
 
 def test_400_is_not_retried_and_comes_back_as_it_came(

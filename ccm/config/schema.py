@@ -27,6 +27,11 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=False):
     admin_token: str | None = None  # ccm: required by /api when set; else loopback only
     max_body_bytes: int = 32 * 1024 * 1024  # ccm: larger request bodies get 413
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
+    retries: int = 1  # ccm: extra passes over the chain when every provider failed retryably
+    retry_backoff_ms: int = 500  # ccm: first wait between passes (doubles, with jitter)
+    max_retry_wait_ms: int = 10_000  # ccm: longest wait, even if retry-after asks for more
+    circuit_failures: int = 5  # ccm: consecutive retryable failures that open a circuit
+    circuit_cooldown_ms: int = 30_000  # ccm: how long an open circuit is skipped
 
 
 class RouterConfig(msgspec.Struct, forbid_unknown_fields=False):

@@ -41,7 +41,7 @@ from ccm.config.store import (
     write_rules,
 )
 from ccm.diagnostics import DiagnosticError
-from ccm.dispatch import dispatch
+from ccm.dispatch import RetryPolicy, dispatch
 from ccm.providers.presets import PRESETS
 from ccm.rules.chain import Resolver
 from ccm.rules.compile import compile_rules
@@ -253,6 +253,7 @@ def admin_routes(state: State) -> list[Any]:
                     "key_status": key_status(p),
                     "recent_failures": len(fails),
                     "last_error": fails[-1]["reason"] if fails else None,
+                    "health": state.health.snapshot(p.name),
                 }
             )
         return _json(
@@ -555,6 +556,8 @@ def admin_routes(state: State) -> list[Any]:
             stream=False,
             requested_model=model,
             input_tokens=lambda: estimate_tokens(body),
+            health=state.health,
+            policy=RetryPolicy.from_server(rt.config.server),
         )
         state.record(decision, reply.provider, reply.status, t0, reply.attempts)
         answer = _decode(reply.body) if reply.body else None

@@ -18,7 +18,7 @@ import msgspec
 from litestar import Request, Response, get, head, post
 from litestar.response import Stream
 
-from ccm.dispatch import Reply, dispatch
+from ccm.dispatch import Reply, RetryPolicy, dispatch
 from ccm.rules.features import apply_strip
 from ccm.rules.tokens import estimate_tokens
 from ccm.runtime import State
@@ -28,6 +28,7 @@ log = logging.getLogger("ccm.proxy")
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 T = TypeVar("T")
+MAX_HEADER_BYTES = 64 * 1024  # Anthropic's API and most proxies refuse far less
 
 
 def error_response(
@@ -109,6 +110,10 @@ def _decode_request(raw: bytes) -> dict[str, Any] | Response:
 
 async def _admit(request: Request, state: State) -> dict[str, Any] | Response:
     """The request body, once the client is authorised and the JSON is a Messages request."""
+    if sum(len(k) + len(v) for k, v in request.scope["headers"]) > MAX_HEADER_BYTES:
+        return error_response(
+            431, f"request headers exceed {MAX_HEADER_BYTES // 1024} KiB", "invalid_request_error"
+        )
     if not _authorized(request, state):
         return error_response(
             401,
@@ -118,8 +123,13 @@ async def _admit(request: Request, state: State) -> dict[str, Any] | Response:
     return _decode_request(await request.body())
 
 
+def _header_safe(text: str) -> str:
+    """Model names come from requests: keep a header printable ASCII whatever they hold."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text[:200])
+
+
 def _route_header(rule: str, model: str, provider: str | None) -> str:
-    return f"rule={rule}; model={model}; provider={provider or '-'}"
+    return _header_safe(f"rule={rule}; model={model}; provider={provider or '-'}")
 
 
 def proxy_routes(state: State) -> list[Any]:
@@ -164,6 +174,8 @@ def proxy_routes(state: State) -> list[Any]:
                     stream=stream,
                     requested_model=requested,
                     input_tokens=lambda: estimate_tokens(body),
+                    health=state.health,
+                    policy=RetryPolicy.from_server(rt.config.server),
                 ),
             )
         except ClientGone:

@@ -381,6 +381,8 @@ def request_to_openai(
             continue
         role = message.get("role")
         content = message.get("content")
+        if not isinstance(role, str):
+            continue
         if role in _SYSTEM_ROLES:
             conv.system(content)
         elif role == "assistant":

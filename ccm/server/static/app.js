@@ -1,0 +1,1242 @@
+// ccm admin page: plain JS, no build step. Talks to the JSON admin API under /api/ (docs/admin-api.md).
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "ccm_admin_token";
+  const REDACTED = "********";
+
+  // provider types and their default base URLs (ccm/providers/presets.py)
+  const PROVIDER_TYPES = [
+    ["Anthropic-compatible", [
+      ["anthropic", "https://api.anthropic.com"],
+      ["z.ai", "https://api.z.ai/api/anthropic"],
+      ["minimax", "https://api.minimax.io/anthropic"],
+      ["zenmux", "https://zenmux.ai/api/anthropic"],
+      ["kimi-coding", "https://api.kimi.com/coding"],
+      ["anthropic-compatible", ""],
+    ]],
+    ["OpenAI Chat Completions", [
+      ["openai", "https://api.openai.com/v1"],
+      ["openrouter", "https://openrouter.ai/api/v1"],
+      ["deepinfra", "https://api.deepinfra.com/v1/openai"],
+      ["novita", "https://api.novita.ai/v3/openai"],
+      ["baseten", "https://inference.baseten.co/v1"],
+      ["together", "https://api.together.xyz/v1"],
+      ["fireworks", "https://api.fireworks.ai/inference/v1"],
+      ["groq", "https://api.groq.com/openai/v1"],
+      ["nebius", "https://api.studio.nebius.ai/v1"],
+      ["cerebras", "https://api.cerebras.ai/v1"],
+      ["moonshot", "https://api.moonshot.cn/v1"],
+      ["deepseek", "https://api.deepseek.com/v1"],
+      ["ollama", "http://127.0.0.1:11434/v1"],
+      ["openai-compatible", ""],
+    ]],
+    ["Google", [
+      ["gemini", "https://generativelanguage.googleapis.com/v1beta"],
+      ["vertex-ai", ""],
+    ]],
+  ];
+  const DEFAULT_BASE = new Map(PROVIDER_TYPES.flatMap(([, types]) => types));
+  const NO_KEY_TYPES = new Set(["ollama", "vertex-ai"]);
+
+  // [router] slots shown when the rules come from TOML
+  const ROUTER_SLOTS = [
+    ["default", "model for everything else"],
+    ["background", "background work (haiku requests)"],
+    ["think", "extended thinking (thinking.type enabled)"],
+    ["websearch", "requests with the web_search tool"],
+    ["long_context", "large contexts"],
+    ["long_context_threshold", "tokens; default 60000"],
+    ["image", "latest user turn has an image"],
+    ["auto_map_regex", "default ^claude-"],
+    ["background_regex", "default (?i)claude.*haiku"],
+  ];
+
+  const EXAMPLE_REQUEST = {
+    model: "claude-haiku-4-5",
+    max_tokens: 512,
+    messages: [{ role: "user", content: "Write a five-word title for this chat." }],
+  };
+
+  // ------------------------------------------------------------------ helpers
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+
+  /** Build an element: el("td", {class: "x", title: "y"}, "text", childNode, ...). Text is never parsed as HTML. */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "dataset") Object.assign(node.dataset, v);
+      else if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), guard(v));
+      else if (v === true) node.setAttribute(k, "");
+      else node.setAttribute(k, String(v));
+    }
+    append(node, children);
+    return node;
+  }
+
+  function append(node, children) {
+    for (const c of children.flat(Infinity)) {
+      if (c === null || c === undefined || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  function clear(node, ...children) {
+    node.replaceChildren();
+    return append(node, children);
+  }
+
+  /** Wrap an (async) handler so that nothing it throws escapes as an unhandled error. */
+  function guard(fn) {
+    return function guarded(...args) {
+      try {
+        const r = fn.apply(this, args);
+        if (r && typeof r.then === "function") r.then(null, showGlobalError);
+        return r;
+      } catch (e) {
+        showGlobalError(e);
+        return undefined;
+      }
+    };
+  }
+
+  function on(target, event, fn) {
+    target.addEventListener(event, guard(fn));
+  }
+
+  function debounce(fn, ms) {
+    let timer = null;
+    const g = guard(fn);
+    return (...args) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => g(...args), ms);
+    };
+  }
+
+  function showGlobalError(e) {
+    const box = $("#global-msg");
+    const msg = e && e.message ? e.message : String(e);
+    clear(box, el("strong", {}, "Page error: "), msg, " ",
+      el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => { box.hidden = true; } }, "dismiss"));
+    box.hidden = false;
+  }
+
+  window.addEventListener("unhandledrejection", (ev) => {
+    ev.preventDefault();
+    showGlobalError(ev.reason);
+  });
+  window.addEventListener("error", (ev) => {
+    showGlobalError(ev.error || ev.message);
+  });
+
+  function getToken() {
+    try {
+      return localStorage.getItem(TOKEN_KEY) || "";
+    } catch {
+      return "";
+    }
+  }
+
+  function setConn(state, text) {
+    const c = $("#conn");
+    c.className = "conn conn-" + state;
+    c.textContent = text;
+  }
+
+  /**
+   * Call the admin API. Never throws: resolves to {ok, status, data, message, diagnostics}.
+   * Every write carries Content-Type: application/json.
+   */
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    const token = getToken();
+    if (token) headers.Authorization = "Bearer " + token;
+    const init = { method, headers, cache: "no-store", credentials: "same-origin" };
+    if (method !== "GET") {
+      headers["Content-Type"] = "application/json";
+      if (body !== undefined) init.body = JSON.stringify(body);
+    }
+    let resp;
+    try {
+      resp = await fetch(path, init);
+    } catch (e) {
+      setConn("down", "offline");
+      return { ok: false, status: 0, data: null, diagnostics: [], message: "cannot reach ccm (" + (e && e.message ? e.message : e) + ")" };
+    }
+    let text = "";
+    try {
+      text = await resp.text();
+    } catch {
+      text = "";
+    }
+    let data = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = text;
+      }
+    }
+    if (resp.ok) {
+      setConn("ok", "connected");
+      return { ok: true, status: resp.status, data, diagnostics: [], message: "" };
+    }
+    let message = "HTTP " + resp.status;
+    if (data && typeof data === "object" && data.error) {
+      const err = data.error;
+      message = (typeof err === "string" ? err : err.message) || message;
+      if (err.type) message = message + " (" + err.type + ", HTTP " + resp.status + ")";
+    } else if (typeof data === "string" && data.trim()) {
+      message += ": " + data.trim().slice(0, 300);
+    }
+    if (resp.status === 401 || resp.status === 403) {
+      setConn("warn", "not authorised");
+      if (!token) message += " — set the admin token in Overview if [server] admin_token is configured";
+    } else {
+      setConn("ok", "connected");
+    }
+    const diagnostics = data && typeof data === "object" && Array.isArray(data.diagnostics) ? data.diagnostics : [];
+    return { ok: false, status: resp.status, data, diagnostics, message };
+  }
+
+  function diagText(d) {
+    let where = "";
+    if (d.line) where = d.line + (d.column ? ":" + d.column : "");
+    return where;
+  }
+
+  /** A list of diagnostics: "path:3:22 error: message". */
+  function diagList(diags) {
+    if (!diags || !diags.length) return null;
+    return el("ul", { class: "diag-list" }, diags.map((d) => el("li", { class: "diag " + (d.severity === "warning" ? "warning" : "error") },
+      el("span", { class: "diag-where mono" }, (d.path ? shortPath(d.path) + ":" : "") + (diagText(d) || "?")),
+      el("span", { class: "diag-sev" }, d.severity || "error"),
+      el("span", { class: "diag-msg" }, d.message || ""),
+    )));
+  }
+
+  /** Show an API result in a message container: error (with diagnostics) or success text. */
+  function showResult(container, res, okText) {
+    if (res.ok) {
+      clear(container, okText ? el("div", { class: "alert alert-ok" }, okText) : null);
+    } else {
+      clear(container, el("div", { class: "alert alert-error", role: "alert" },
+        el("div", { class: "alert-title" }, res.message),
+        diagList(res.diagnostics)));
+    }
+  }
+
+  function showError(container, message) {
+    clear(container, el("div", { class: "alert alert-error", role: "alert" }, el("div", { class: "alert-title" }, message)));
+  }
+
+  function shortPath(p) {
+    return String(p);
+  }
+
+  function fmtUptime(s) {
+    if (typeof s !== "number" || !isFinite(s)) return "–";
+    s = Math.floor(s);
+    const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    if (d) return `${d}d ${h}h ${m}m`;
+    if (h) return `${h}h ${m}m`;
+    if (m) return `${m}m ${sec}s`;
+    return `${sec}s`;
+  }
+
+  function toDate(t) {
+    if (t === null || t === undefined || t === "") return null;
+    if (typeof t === "number") return new Date(t > 1e12 ? t : t * 1000);
+    const d = new Date(t);
+    return isNaN(d.getTime()) ? null : d;
+  }
+
+  function fmtTime(t) {
+    const d = toDate(t);
+    if (!d) return String(t ?? "–");
+    const pad = (n, w = 2) => String(n).padStart(w, "0");
+    return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  }
+
+  function fmtMs(ms) {
+    if (typeof ms !== "number" || !isFinite(ms)) return "–";
+    return ms >= 10000 ? (ms / 1000).toFixed(1) + " s" : Math.round(ms) + " ms";
+  }
+
+  function statusClass(status) {
+    if (typeof status === "number") {
+      if (status >= 200 && status < 300) return "ok";
+      if (status === 0) return "err";
+      return status >= 500 || status === 429 ? "err" : "warn";
+    }
+    const s = String(status || "").toLowerCase();
+    if (["ok", "success", "200"].includes(s)) return "ok";
+    if (!s) return "muted";
+    return "err";
+  }
+
+  function badge(text, cls) {
+    return el("span", { class: "badge badge-" + cls }, text);
+  }
+
+  function keyDisplay(key) {
+    if (key === null || key === undefined || key === "") return el("span", { class: "muted" }, "none");
+    if (String(key).startsWith("$")) return el("code", { class: "env" }, key);
+    return el("code", {}, key);
+  }
+
+  /** A delete button that asks for a second click before it acts. */
+  function confirmButton(label, action) {
+    let armed = false;
+    let timer = null;
+    const btn = el("button", { class: "btn btn-small btn-danger-ghost", type: "button" }, label);
+    on(btn, "click", async () => {
+      if (!armed) {
+        armed = true;
+        btn.textContent = "Confirm?";
+        btn.classList.add("armed");
+        timer = setTimeout(() => {
+          armed = false;
+          btn.textContent = label;
+          btn.classList.remove("armed");
+        }, 3000);
+        return;
+      }
+      clearTimeout(timer);
+      btn.disabled = true;
+      await action();
+      btn.disabled = false;
+    });
+    return btn;
+  }
+
+  // ------------------------------------------------------------------ navigation
+
+  const TABS = ["overview", "providers", "models", "rules", "test", "logs"];
+  let current = null;
+  const loaders = {};
+  const leavers = {};
+
+  function showTab() {
+    let name = location.hash.replace(/^#/, "");
+    if (!TABS.includes(name)) name = "overview";
+    if (current && current !== name && leavers[current]) leavers[current]();
+    current = name;
+    for (const t of TABS) $("#tab-" + t).hidden = t !== name;
+    for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("active", a.dataset.tab === name);
+    document.title = "ccm admin · " + name[0].toUpperCase() + name.slice(1);
+    if (loaders[name]) guard(loaders[name])();
+  }
+
+  // ------------------------------------------------------------------ overview
+
+  let overviewTimer = null;
+  let overviewGen = 0;
+
+  async function loadOverview() {
+    const gen = ++overviewGen;
+    clearTimeout(overviewTimer);
+    const res = await api("GET", "/api/status");
+    if (gen !== overviewGen) return;
+    const msg = $("#overview-msg");
+    if (!res.ok) {
+      showResult(msg, res);
+    } else {
+      clear(msg);
+      renderStatus(res.data || {});
+    }
+    if (current === "overview") overviewTimer = setTimeout(guard(loadOverview), 5000);
+  }
+
+  leavers.overview = () => {
+    overviewGen++;
+    clearTimeout(overviewTimer);
+  };
+
+  function renderStatus(s) {
+    $("#st-version").textContent = s.version ?? "–";
+    $("#st-uptime").textContent = fmtUptime(s.uptime_s);
+    const models = Array.isArray(s.models) ? s.models.length : s.models;
+    $("#st-models").textContent = models ?? "–";
+    const requests = Array.isArray(s.requests) ? s.requests.length : (s.requests && typeof s.requests === "object" ? (s.requests.total ?? JSON.stringify(s.requests)) : s.requests);
+    $("#st-requests").textContent = requests ?? "–";
+    $("#st-config").textContent = s.config_path || "–";
+    $("#st-rules").textContent = s.rules_path || "generated from [router] in the config";
+    $("#st-rules-version").textContent = s.rules_version ?? "–";
+    const errBox = $("#reload-error");
+    if (s.last_reload_error) {
+      clear(errBox, el("div", { class: "alert-title" }, "Last reload failed — the previous config is still serving"),
+        el("pre", { class: "mono" }, String(s.last_reload_error)));
+      errBox.hidden = false;
+      clear($("#st-reload"), badge("failed", "err"));
+    } else {
+      errBox.hidden = true;
+      clear($("#st-reload"), badge("ok", "ok"));
+    }
+    const tbody = $("#st-providers tbody");
+    const provs = Array.isArray(s.providers) ? s.providers : [];
+    clear(tbody, provs.length ? provs.map((p) => el("tr", {},
+      el("td", { class: "strong" }, p.name),
+      el("td", {}, p.provider_type ?? ""),
+      el("td", {}, p.dialect ?? ""),
+      el("td", {}, p.enabled === false ? badge("disabled", "muted") : badge("enabled", "ok")),
+      el("td", { class: "mono small" }, p.base_url || ""),
+      el("td", {}, keyStatusBadge(p.key_status)),
+      el("td", { class: "num" }, p.recent_failures ? badge(String(p.recent_failures), "err") : el("span", { class: "muted" }, "0")),
+      el("td", { class: "small wrap" }, p.last_error ? el("span", { class: "text-err" }, p.last_error) : el("span", { class: "muted" }, "–")),
+    )) : el("tr", {}, el("td", { colspan: 8, class: "empty" }, "No providers configured.")));
+  }
+
+  function keyStatusBadge(ks) {
+    if (ks === null || ks === undefined) return el("span", { class: "muted" }, "–");
+    const s = String(ks);
+    // ccm answers "set", "from $VAR", "none" (not needed), "missing" or "$VAR is not set"
+    let cls = "err";
+    if (s === "set" || s.startsWith("from ")) cls = "ok";
+    else if (s === "none") cls = "muted";
+    return badge(s, cls);
+  }
+
+  function renderTokenState() {
+    const t = getToken();
+    $("#token-state").textContent = t ? "a token is set" : "no token set";
+  }
+
+  // ------------------------------------------------------------------ providers
+
+  let providers = [];
+  let editingProvider = null; // the provider object being edited, or null when adding
+
+  async function fetchProviders() {
+    const res = await api("GET", "/api/providers");
+    if (res.ok && Array.isArray(res.data)) providers = res.data;
+    return res;
+  }
+
+  async function loadProviders() {
+    const res = await fetchProviders();
+    if (!res.ok) {
+      showResult($("#prov-list-msg"), res);
+      return;
+    }
+    clear($("#prov-list-msg"));
+    renderProviders();
+  }
+
+  function renderProviders() {
+    const tbody = $("#prov-table tbody");
+    clear(tbody, providers.length ? providers.map((p) => el("tr", { dataset: { name: p.name } },
+      el("td", { class: "strong" }, p.name),
+      el("td", {}, p.provider_type),
+      el("td", { class: "mono small" }, p.base_url || el("span", { class: "muted" }, DEFAULT_BASE.get(p.provider_type) ? "default" : "–")),
+      el("td", {}, p.enabled === false ? badge("disabled", "muted") : badge("enabled", "ok")),
+      el("td", {}, keyDisplay(p.api_key)),
+      el("td", { class: "actions" },
+        el("button", { class: "btn btn-small", type: "button", onclick: () => editProvider(p) }, "Edit"),
+        confirmButton("Delete", () => deleteProvider(p.name))),
+    )) : el("tr", {}, el("td", { colspan: 6, class: "empty" }, "No providers yet. Add one with the form.")));
+  }
+
+  function fillProviderTypes() {
+    const sel = $("#prov-type");
+    clear(sel, PROVIDER_TYPES.map(([group, types]) => el("optgroup", { label: group },
+      types.map(([t]) => el("option", { value: t }, t)))));
+  }
+
+  function updateBaseHint() {
+    const t = $("#prov-type").value;
+    const def = DEFAULT_BASE.get(t) || "";
+    $("#prov-base").placeholder = def || "required for this type";
+    $("#prov-base-hint").textContent = def ? "Empty: the type's default, " + def : "This type has no default base URL: give one.";
+    if (NO_KEY_TYPES.has(t)) $("#prov-key").placeholder = "not needed for " + t;
+    else $("#prov-key").placeholder = "$ENV_VAR (recommended) or the key";
+  }
+
+  function resetProviderForm() {
+    editingProvider = null;
+    $("#prov-form").reset();
+    $("#prov-type").value = "anthropic";
+    $("#prov-enabled").checked = true;
+    $("#prov-form-title").textContent = "Add provider";
+    $("#prov-key").type = "password";
+    updateBaseHint();
+  }
+
+  function editProvider(p) {
+    editingProvider = p;
+    $("#prov-form-title").textContent = "Edit provider “" + p.name + "”";
+    $("#prov-name").value = p.name || "";
+    $("#prov-type").value = p.provider_type || "anthropic";
+    $("#prov-key").value = p.api_key || "";
+    $("#prov-base").value = p.base_url || "";
+    $("#prov-enabled").checked = p.enabled !== false;
+    clear($("#prov-msg"));
+    updateBaseHint();
+    $("#prov-name").focus();
+  }
+
+  async function saveProvider(ev) {
+    ev.preventDefault();
+    const name = $("#prov-name").value.trim();
+    const type = $("#prov-type").value;
+    const key = $("#prov-key").value.trim();
+    const base = $("#prov-base").value.trim();
+    const msg = $("#prov-msg");
+    if (!name) return showError(msg, "A provider needs a name.");
+    if (!base && !DEFAULT_BASE.get(type) && type !== "vertex-ai") return showError(msg, `The type ${type} needs a base URL.`);
+    // start from the stored object so that fields this form does not show (models, headers, ...) survive
+    const body = Object.assign({}, editingProvider || {});
+    body.name = name;
+    body.provider_type = type;
+    body.enabled = $("#prov-enabled").checked;
+    if (key) body.api_key = key;
+    else delete body.api_key;
+    if (base) body.base_url = base;
+    else delete body.base_url;
+    for (const k of Object.keys(body)) if (body[k] === null) delete body[k];
+    // the API's view fills in defaults; sending them back would write them into the file
+    if (body.auth_type === "apikey") delete body.auth_type;
+    for (const k of ["models", "headers"]) {
+      const v = body[k];
+      if (v && typeof v === "object" && !Object.keys(v).length) delete body[k];
+    }
+    const res = editingProvider
+      ? await api("PUT", "/api/providers/" + encodeURIComponent(editingProvider.name), body)
+      : await api("POST", "/api/providers", body);
+    if (!res.ok) return showResult(msg, res);
+    resetProviderForm();
+    showResult(msg, res, `Saved provider “${name}”.`);
+    await loadProviders();
+  }
+
+  async function deleteProvider(name) {
+    const res = await api("DELETE", "/api/providers/" + encodeURIComponent(name));
+    const msg = $("#prov-list-msg");
+    showResult(msg, res, `Deleted provider “${name}”.`);
+    if (res.ok) {
+      if (editingProvider && editingProvider.name === name) resetProviderForm();
+      await loadProviders();
+    }
+  }
+
+  // ------------------------------------------------------------------ models
+
+  let models = [];
+  let editingModel = null;
+  let mapRows = [];
+
+  async function fetchModels() {
+    const res = await api("GET", "/api/models-config");
+    if (res.ok && Array.isArray(res.data)) models = res.data;
+    return res;
+  }
+
+  function sortedMappings(m) {
+    return (m.mappings || []).map((x, i) => [x, i]).sort((a, b) => ((a[0].priority ?? 1) - (b[0].priority ?? 1)) || (a[1] - b[1])).map((x) => x[0]);
+  }
+
+  async function loadModels() {
+    const [mres, pres] = await Promise.all([fetchModels(), fetchProviders()]);
+    const msg = $("#model-list-msg");
+    if (!mres.ok) return showResult(msg, mres);
+    if (!pres.ok) showResult(msg, pres);
+    else clear(msg);
+    renderModels();
+    renderMapRows();
+  }
+
+  function renderModels() {
+    const list = $("#model-list");
+    const known = new Map(providers.map((p) => [p.name, p]));
+    if (!models.length) return clear(list, el("p", { class: "empty" }, "No models yet. Add one with the form."));
+    clear(list, models.map((m) => el("div", { class: "model-item", dataset: { name: m.name } },
+      el("div", { class: "model-head" },
+        el("span", { class: "model-name" }, m.name),
+        el("span", { class: "muted small" }, (m.mappings || []).length + " mapping" + ((m.mappings || []).length === 1 ? "" : "s")),
+        el("span", { class: "spacer" }),
+        el("button", { class: "btn btn-small", type: "button", onclick: () => editModel(m) }, "Edit"),
+        confirmButton("Delete", () => deleteModel(m.name))),
+      el("ol", { class: "chain" }, sortedMappings(m).map((x) => {
+        const p = known.get(x.provider);
+        return el("li", {},
+          el("span", { class: "prio", title: "priority" }, x.priority ?? 1),
+          el("span", { class: "strong" }, x.provider),
+          !p ? badge("unknown provider", "err") : p.enabled === false ? badge("disabled", "muted") : null,
+          el("span", { class: "arrow" }, "→"),
+          el("code", {}, x.actual_model));
+      })))));
+  }
+
+  function providerSelect(value) {
+    const names = providers.map((p) => p.name);
+    const sel = el("select", { class: "map-provider" },
+      names.length ? null : el("option", { value: "" }, "(no providers)"),
+      names.map((n) => el("option", { value: n }, n)),
+      value && !names.includes(value) ? el("option", { value }, value + " (missing)") : null);
+    if (value) sel.value = value;
+    return sel;
+  }
+
+  function renderMapRows() {
+    const tbody = $("#map-table tbody");
+    if (!mapRows.length) {
+      return clear(tbody, el("tr", {}, el("td", { colspan: 4, class: "empty" }, "No mappings: add at least one.")));
+    }
+    clear(tbody, mapRows.map((row, i) => {
+      const sel = providerSelect(row.provider);
+      if (!row.provider && sel.value) row.provider = sel.value;
+      on(sel, "change", () => { row.provider = sel.value; });
+      const input = el("input", { class: "map-model", placeholder: "model id at the provider", value: row.actual_model });
+      on(input, "input", () => { row.actual_model = input.value; });
+      return el("tr", {},
+        el("td", { class: "num" }, el("span", { class: "prio" }, i + 1)),
+        el("td", {}, sel),
+        el("td", {}, input),
+        el("td", { class: "actions nowrap" },
+          el("button", { class: "btn btn-icon", type: "button", title: "move up", "aria-label": "move up", disabled: i === 0, onclick: () => moveRow(i, -1) }, "▲"),
+          el("button", { class: "btn btn-icon", type: "button", title: "move down", "aria-label": "move down", disabled: i === mapRows.length - 1, onclick: () => moveRow(i, 1) }, "▼"),
+          el("button", { class: "btn btn-icon btn-danger-ghost", type: "button", title: "remove", "aria-label": "remove", onclick: () => { mapRows.splice(i, 1); renderMapRows(); } }, "✕")));
+    }));
+  }
+
+  function moveRow(i, d) {
+    const j = i + d;
+    if (j < 0 || j >= mapRows.length) return;
+    [mapRows[i], mapRows[j]] = [mapRows[j], mapRows[i]];
+    renderMapRows();
+  }
+
+  function resetModelForm() {
+    editingModel = null;
+    $("#model-form").reset();
+    $("#model-form-title").textContent = "Add model";
+    mapRows = [{ provider: "", actual_model: "" }];
+    renderMapRows();
+  }
+
+  function editModel(m) {
+    editingModel = m;
+    $("#model-form-title").textContent = "Edit model “" + m.name + "”";
+    $("#model-name").value = m.name;
+    mapRows = sortedMappings(m).map((x) => Object.assign({}, x));
+    clear($("#model-msg"));
+    renderMapRows();
+    $("#model-name").focus();
+  }
+
+  async function saveModel(ev) {
+    ev.preventDefault();
+    const msg = $("#model-msg");
+    const name = $("#model-name").value.trim();
+    if (!name) return showError(msg, "A model needs a name.");
+    const rows = mapRows.filter((r) => r.provider || (r.actual_model || "").trim());
+    for (const r of rows) {
+      if (!r.provider) return showError(msg, "Every mapping needs a provider.");
+      if (!(r.actual_model || "").trim()) return showError(msg, `The mapping to ${r.provider} needs an actual model.`);
+    }
+    const mappings = rows.map((r, i) => Object.assign({}, r, { actual_model: r.actual_model.trim(), priority: i + 1 }));
+    const body = Object.assign({}, editingModel || {}, { name, mappings });
+    const res = editingModel
+      ? await api("PUT", "/api/models/" + encodeURIComponent(editingModel.name), body)
+      : await api("POST", "/api/models", body);
+    if (!res.ok) return showResult(msg, res);
+    resetModelForm();
+    showResult(msg, res, `Saved model “${name}”.`);
+    await loadModels();
+  }
+
+  async function deleteModel(name) {
+    const res = await api("DELETE", "/api/models/" + encodeURIComponent(name));
+    showResult($("#model-list-msg"), res, `Deleted model “${name}”.`);
+    if (res.ok) {
+      if (editingModel && editingModel.name === name) resetModelForm();
+      await loadModels();
+    }
+  }
+
+  // ------------------------------------------------------------------ rules editor
+
+  const rules = {
+    loaded: false,
+    savedText: "",
+    fromToml: false,
+    diagnostics: [],
+    checkedText: null, // the text the diagnostics belong to
+    checkSeq: 0,
+    explainSeq: 0,
+  };
+
+  function lineCount(text) {
+    return text.split("\n").length;
+  }
+
+  /** Draw the gutter (line numbers, marked lines) and the backdrop (highlights, inline messages). */
+  function renderEditor() {
+    const ta = $("#rules-text");
+    const text = ta.value;
+    const lines = text.split("\n");
+    const stale = rules.checkedText !== text;
+    const byLine = new Map();
+    for (const d of rules.diagnostics) {
+      if (!d.line || d.line > lines.length) continue;
+      if (!byLine.has(d.line)) byLine.set(d.line, []);
+      byLine.get(d.line).push(d);
+    }
+    const sevOf = (ds) => (ds.some((d) => d.severity !== "warning") ? "error" : "warning");
+
+    const gutter = $("#gutter");
+    const gfrag = document.createDocumentFragment();
+    lines.forEach((_, i) => {
+      const n = i + 1;
+      const ds = byLine.get(n);
+      gfrag.append(el("div", {
+        class: "gl" + (ds ? " " + sevOf(ds) : ""),
+        dataset: { line: n },
+        title: ds ? ds.map((d) => diagText(d) + " " + d.message).join("\n") : null,
+      }, String(n)));
+    });
+    gutter.replaceChildren(gfrag);
+
+    const back = $("#backdrop");
+    const bfrag = document.createDocumentFragment();
+    lines.forEach((line, i) => {
+      const ds = byLine.get(i + 1);
+      if (!ds) {
+        bfrag.append(el("div", { class: "bl" }, line || "\u200b"));
+        return;
+      }
+      const col = Math.max(1, Math.min(ds[0].column || 1, line.length + 1));
+      const before = line.slice(0, col - 1);
+      const rest = line.slice(col - 1);
+      const m = /^\S+/.exec(rest);
+      const mark = m ? m[0] : "";
+      bfrag.append(el("div", { class: "bl " + sevOf(ds) + (stale ? " stale" : ""), dataset: { line: i + 1 } },
+        before,
+        el("span", { class: "squiggle" }, mark || "\u200b"),
+        rest.slice(mark.length),
+        el("span", { class: "inline-diag" }, ds.map((d) => "  ◀ " + diagText(d) + " " + d.message).join("   "))));
+    });
+    back.replaceChildren(bfrag);
+    syncScroll();
+  }
+
+  function syncScroll() {
+    const ta = $("#rules-text");
+    $("#gutter").scrollTop = ta.scrollTop;
+    $("#backdrop").scrollTop = ta.scrollTop;
+    $("#backdrop").scrollLeft = ta.scrollLeft;
+  }
+
+  function setRulesState(text, cls) {
+    const p = $("#rules-state");
+    p.textContent = text;
+    p.className = "pill pill-" + cls;
+  }
+
+  function renderDiagnostics() {
+    const ul = $("#rules-diags");
+    const ds = rules.diagnostics;
+    clear(ul, ds.map((d) => el("li", { class: "diag " + (d.severity === "warning" ? "warning" : "error") },
+      el("button", { class: "diag-where mono linklike", type: "button", onclick: () => gotoLine(d.line, d.column) }, diagText(d) || "–"),
+      el("span", { class: "diag-sev" }, d.severity || "error"),
+      el("span", { class: "diag-msg" }, d.message || ""))));
+    const errors = ds.filter((d) => d.severity !== "warning").length;
+    const warnings = ds.length - errors;
+    const ta = $("#rules-text");
+    const dirty = ta.value !== rules.savedText;
+    if (rules.checkedText !== ta.value) setRulesState("checking…", "muted");
+    else if (errors) setRulesState(errors + " error" + (errors > 1 ? "s" : ""), "err");
+    else if (warnings) setRulesState("ok, " + warnings + " warning" + (warnings > 1 ? "s" : "") + (dirty ? " · unsaved" : ""), "warn");
+    else setRulesState(dirty ? "ok · unsaved" : "ok · saved", "ok");
+  }
+
+  function gotoLine(line, column) {
+    if (!line) return;
+    const ta = $("#rules-text");
+    const lines = ta.value.split("\n");
+    let pos = 0;
+    for (let i = 0; i < line - 1 && i < lines.length; i++) pos += lines[i].length + 1;
+    pos += Math.max(0, (column || 1) - 1);
+    ta.focus();
+    ta.setSelectionRange(pos, pos);
+    const lh = parseFloat(getComputedStyle(ta).lineHeight) || 20;
+    ta.scrollTop = Math.max(0, (line - 3) * lh);
+    syncScroll();
+  }
+
+  async function loadRules() {
+    const [res] = await Promise.all([api("GET", "/api/rules")]);
+    const msg = $("#rules-msg");
+    if (!res.ok) {
+      showResult(msg, res);
+      return;
+    }
+    const data = res.data || {};
+    const ta = $("#rules-text");
+    // keep unsaved edits when the user comes back to the tab
+    if (!rules.loaded || ta.value === rules.savedText) {
+      ta.value = data.text || "";
+      rules.diagnostics = [];
+      rules.checkedText = null;
+    }
+    rules.savedText = data.text || "";
+    rules.loaded = true;
+    rules.fromToml = !!data.from_toml;
+    $("#rules-path").textContent = data.path ? data.path : "";
+    $("#rules-toml-note").hidden = !rules.fromToml;
+    clear(msg);
+    renderEditor();
+    await Promise.all([checkRules(), explainNow(), loadRouter()]);
+  }
+
+  async function checkRules() {
+    const text = $("#rules-text").value;
+    const seq = ++rules.checkSeq;
+    const res = await api("POST", "/api/rules/check", { text });
+    if (seq !== rules.checkSeq) return null; // a newer check is on its way
+    const msg = $("#rules-msg");
+    if (!res.ok) {
+      // a 422 with diagnostics is still an answer about the text
+      if (res.diagnostics.length) {
+        rules.diagnostics = res.diagnostics;
+        rules.checkedText = text;
+        clear(msg);
+      } else {
+        showResult(msg, res);
+        return null;
+      }
+    } else {
+      const data = res.data || {};
+      rules.diagnostics = Array.isArray(data.diagnostics) ? data.diagnostics : [];
+      rules.checkedText = text;
+      clear(msg);
+    }
+    renderEditor();
+    renderDiagnostics();
+    return rules.diagnostics;
+  }
+
+  const checkSoon = debounce(checkRules, 400);
+
+  async function saveRules() {
+    const ta = $("#rules-text");
+    const text = ta.value;
+    const msg = $("#rules-msg");
+    const btn = $("#rules-save");
+    btn.disabled = true;
+    try {
+      const ds = await checkRules();
+      if (ds === null) return;
+      const errors = ds.filter((d) => d.severity !== "warning");
+      if (errors.length) {
+        showError(msg, `Save refused: the rules have ${errors.length} error${errors.length > 1 ? "s" : ""} (first at line ${errors[0].line || "?"}). Fix them first; the running rules are unchanged.`);
+        msg.firstChild.classList.add("save-refused");
+        return;
+      }
+      const res = await api("PUT", "/api/rules", { text });
+      if (!res.ok) {
+        if (res.diagnostics.length) {
+          rules.diagnostics = res.diagnostics;
+          rules.checkedText = text;
+          renderEditor();
+          renderDiagnostics();
+        }
+        showResult(msg, res);
+        msg.firstChild.classList.add("save-refused");
+        return;
+      }
+      rules.savedText = text;
+      const data = res.data && typeof res.data === "object" ? res.data : {};
+      const where = data.path ? " to " + data.path : "";
+      showResult(msg, res, "Saved" + where + ". The proxy now routes with these rules.");
+      renderDiagnostics();
+      // the rules may now come from a file rather than [router]
+      const again = await api("GET", "/api/rules");
+      if (again.ok && again.data) {
+        rules.fromToml = !!again.data.from_toml;
+        $("#rules-path").textContent = again.data.path || "";
+        $("#rules-toml-note").hidden = !rules.fromToml;
+        $("#router-card").hidden = !rules.fromToml;
+      }
+      await explainNow();
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ explain
+
+  function parseJsonField(text, what) {
+    try {
+      return { value: JSON.parse(text) };
+    } catch (e) {
+      return { error: what + " is not valid JSON: " + e.message };
+    }
+  }
+
+  async function explainNow() {
+    const out = $("#explain-out");
+    const req = parseJsonField($("#explain-req").value, "The request");
+    if (req.error) return showError(out, req.error);
+    const body = { request: req.value };
+    const htext = $("#explain-headers").value.trim();
+    if (htext) {
+      const h = parseJsonField(htext, "Headers");
+      if (h.error) return showError(out, h.error);
+      if (!h.value || typeof h.value !== "object" || Array.isArray(h.value)) return showError(out, "Headers must be a JSON object.");
+      body.headers = h.value;
+    }
+    const seq = ++rules.explainSeq;
+    const res = await api("POST", "/api/explain", body);
+    if (seq !== rules.explainSeq) return;
+    if (!res.ok) return showResult(out, res);
+    renderExplain(out, res.data || {});
+  }
+
+  const explainSoon = debounce(explainNow, 400);
+
+  function renderExplain(out, x) {
+    const chain = Array.isArray(x.chain) ? x.chain : [];
+    const trace = Array.isArray(x.trace) ? x.trace : [];
+    clear(out,
+      x.error ? el("div", { class: "alert alert-error" }, el("div", { class: "alert-title" }, x.error)) : null,
+      el("dl", { class: "kv compact" },
+        el("dt", {}, "Rule"), el("dd", { id: "explain-rule" }, el("strong", {}, x.rule ?? "–"), x.location ? el("span", { class: "muted small" }, "  " + x.location) : null),
+        el("dt", {}, "Model"), el("dd", { id: "explain-model" }, el("code", {}, x.model ?? "–"),
+          x.original_model && x.original_model !== x.model ? el("span", { class: "muted small" }, "  from " + x.original_model + (x.rewritten_model && x.rewritten_model !== x.original_model ? " → " + x.rewritten_model : "")) : null),
+        (x.strip || []).length ? [el("dt", {}, "Strip"), el("dd", {}, x.strip.map((s) => el("div", { class: "mono small" }, "/" + s.regex + "/ from " + s.field)))] : null,
+      ),
+      el("h3", {}, "Chain"),
+      chain.length
+        ? el("table", { class: "table compact", id: "explain-chain" },
+          el("thead", {}, el("tr", {}, el("th", { class: "num" }, "#"), el("th", {}, "Provider"), el("th", {}, "Actual model"), el("th", { class: "num" }, "Priority"))),
+          el("tbody", {}, chain.map((c, i) => el("tr", {},
+            el("td", { class: "num" }, i + 1), el("td", { class: "strong" }, c.provider), el("td", {}, el("code", {}, c.actual_model)), el("td", { class: "num" }, c.priority ?? "")))))
+        : el("p", { class: "muted" }, "No provider serves this model."),
+      (x.skipped || []).length ? el("ul", { class: "skipped" }, x.skipped.map((s) => el("li", { class: "muted small" }, "skipped: " + s))) : null,
+      el("h3", {}, "Trace"),
+      el("ol", { class: "trace", id: "explain-trace" }, trace.map((t) => el("li", { class: t.held ? "held" : "not-held" },
+        el("div", { class: "trace-head" },
+          el("span", { class: "mark" }, t.held ? "✓" : "✗"),
+          el("span", { class: "strong" }, t.rule),
+          t.kind && t.kind !== t.rule ? el("span", { class: "muted small" }, t.kind) : null,
+          el("span", { class: "spacer" }),
+          el("span", { class: "muted small mono", title: t.location || null }, t.location || "")),
+        t.text ? el("div", { class: "trace-text mono" }, t.text) : null,
+        (t.checks || []).length ? el("ul", { class: "checks" }, t.checks.map((c) => el("li", { class: c.held ? "held" : "not-held" },
+          el("span", { class: "mark" }, c.held ? "✓" : "✗"), el("code", {}, c.expr), el("span", { class: "muted" }, " — " + c.value)))) : null,
+        t.effect ? el("div", { class: "small" }, "→ " + t.effect) : null,
+        t.captures ? el("div", { class: "small mono" }, Object.entries(t.captures).map(([k, v]) => "$" + k + " = " + JSON.stringify(v)).join(", ")) : null,
+      ))),
+      x.features && Object.keys(x.features).length
+        ? el("details", { class: "features" }, el("summary", {}, "Features"),
+          el("dl", { class: "kv compact" }, Object.entries(x.features).flatMap(([k, v]) => [el("dt", { class: "mono" }, k), el("dd", { class: "mono small wrap" }, typeof v === "string" ? v : JSON.stringify(v))])))
+        : null,
+    );
+  }
+
+  // ------------------------------------------------------------------ [router] slots
+
+  let routerData = {};
+
+  async function loadRouter() {
+    const card = $("#router-card");
+    if (!rules.fromToml) {
+      card.hidden = true;
+      return;
+    }
+    const res = await api("GET", "/api/router");
+    card.hidden = false;
+    if (!res.ok) {
+      showResult($("#router-msg"), res);
+      return;
+    }
+    routerData = res.data && typeof res.data === "object" ? res.data : {};
+    renderRouter();
+  }
+
+  function renderRouter() {
+    const names = ROUTER_SLOTS.map(([k]) => k);
+    const extra = Object.keys(routerData).filter((k) => !names.includes(k) && k !== "rules" && typeof routerData[k] !== "object");
+    const modelNames = models.map((m) => m.name);
+    clear($("#router-fields"),
+      el("datalist", { id: "router-models" }, modelNames.map((n) => el("option", { value: n }))),
+      [...ROUTER_SLOTS, ...extra.map((k) => [k, ""])].map(([k, hint]) => el("label", { class: "slot" },
+        el("span", { class: "slot-name mono" }, k),
+        el("input", {
+          name: k, class: "mono", value: routerData[k] ?? "", placeholder: hint || "",
+          list: k.endsWith("regex") || k.endsWith("threshold") ? null : "router-models",
+        }))));
+  }
+
+  async function saveRouter(ev) {
+    ev.preventDefault();
+    const body = {};
+    for (const input of document.querySelectorAll("#router-fields input")) {
+      const k = input.name;
+      const v = input.value.trim();
+      const old = routerData[k];
+      let value = v === "" ? null : v;
+      if (k === "long_context_threshold" && value !== null) {
+        if (!/^\d+$/.test(value)) return showError($("#router-msg"), "long_context_threshold must be a whole number of tokens.");
+        value = parseInt(value, 10);
+      }
+      if ((old ?? null) !== value) body[k] = value;
+    }
+    if (!Object.keys(body).length) return showResult($("#router-msg"), { ok: true }, "Nothing changed.");
+    const res = await api("PUT", "/api/router", body);
+    showResult($("#router-msg"), res, "Saved [router].");
+    if (res.ok) {
+      routerData = res.data && typeof res.data === "object" ? res.data : routerData;
+      renderRouter();
+      // the generated rules follow [router]
+      const again = await api("GET", "/api/rules");
+      if (again.ok && again.data) {
+        const ta = $("#rules-text");
+        if (ta.value === rules.savedText) ta.value = again.data.text || "";
+        rules.savedText = again.data.text || "";
+        renderEditor();
+        await Promise.all([checkRules(), explainNow()]);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ test
+
+  async function loadTest() {
+    const [mres, pres] = await Promise.all([fetchModels(), fetchProviders()]);
+    clear($("#test-models"), models.map((m) => el("option", { value: m.name })));
+    const sel = $("#test-provider");
+    const keep = sel.value;
+    clear(sel, el("option", { value: "" }, "— follow the chain —"), providers.map((p) => el("option", { value: p.name }, p.name)));
+    sel.value = providers.some((p) => p.name === keep) ? keep : "";
+    const bad = !mres.ok ? mres : !pres.ok ? pres : null;
+    if (bad) showResult($("#test-out"), bad);
+  }
+
+  async function sendTest(ev) {
+    ev.preventDefault();
+    const out = $("#test-out");
+    const model = $("#test-model").value.trim();
+    const message = $("#test-message").value;
+    if (!model) return showError(out, "Choose a model.");
+    if (!message.trim()) return showError(out, "Write a message.");
+    const body = { model, message };
+    const provider = $("#test-provider").value;
+    if (provider) body.provider = provider;
+    const max = parseInt($("#test-max").value, 10);
+    if (max > 0) body.max_tokens = max;
+    const btn = $("#test-send");
+    btn.disabled = true;
+    $("#test-busy").textContent = "waiting for the answer…";
+    const started = performance.now();
+    try {
+      const res = await api("POST", "/api/test", body);
+      if (!res.ok && !(res.data && typeof res.data === "object" && "status" in res.data && !res.data.error)) {
+        showResult(out, res);
+        return;
+      }
+      renderTestResult(out, res.data || {}, performance.now() - started);
+    } finally {
+      btn.disabled = false;
+      $("#test-busy").textContent = "";
+    }
+  }
+
+  /** One upstream attempt: {provider, actual_model, status (null: no HTTP answer), reason, ms}. */
+  function attemptStatus(a) {
+    if (a === null || typeof a !== "object") return String(a);
+    if (a.status !== null && a.status !== undefined) return String(a.status);
+    return "failed";
+  }
+
+  function attemptsList(attempts) {
+    if (!Array.isArray(attempts)) return el("span", {}, attempts ?? "–");
+    if (!attempts.length) return el("span", { class: "muted" }, "none: no provider was tried");
+    return el("ol", { class: "attempts", id: "test-attempts" }, attempts.map((a) => {
+      if (a === null || typeof a !== "object") return el("li", {}, String(a));
+      const st = attemptStatus(a);
+      const ms = typeof a.ms === "number" ? a.ms : a.latency_ms;
+      const reason = a.reason || a.error || "";
+      return el("li", {},
+        badge(st, statusClass(a.status ?? 0)), " ",
+        el("span", { class: "strong" }, a.provider ?? ""),
+        a.actual_model ? [" ", el("code", {}, a.actual_model)] : null,
+        typeof ms === "number" ? el("span", { class: "muted small" }, " · " + fmtMs(ms)) : null,
+        reason && st !== "200" ? el("div", { class: "small text-err" }, reason) : null);
+    }));
+  }
+
+  function renderTestResult(out, r, clientMs) {
+    const route = r.route && typeof r.route === "object" ? r.route : {};
+    const ok = statusClass(r.status) === "ok";
+    // the API puts the error text in `error` and the upstream's answer object in `message`
+    let errorText = typeof r.error === "string" ? r.error : r.error && r.error.message;
+    if (!errorText && typeof r.message === "string" && !ok) errorText = r.message;
+    if (!errorText && !ok && r.message && typeof r.message === "object" && r.message.error) errorText = r.message.error.message;
+    const raw = r.message && typeof r.message === "object" ? r.message : null;
+    clear(out,
+      el("div", { class: "result-head" },
+        badge(ok ? String(r.status ?? "ok") + " OK" : String(r.status ?? "error"), statusClass(r.status)),
+        el("span", { class: "muted" }, "latency " + fmtMs(typeof r.latency_ms === "number" ? r.latency_ms : clientMs))),
+      errorText || !ok ? el("div", { class: "alert alert-error", role: "alert" }, el("div", { class: "alert-title" }, errorText || "The test failed.")) : null,
+      el("h3", {}, "Answer"),
+      r.text ? el("div", { class: "answer", id: "test-answer" }, r.text) : el("p", { class: "muted", id: "test-answer" }, ok ? "(empty answer)" : "(no answer)"),
+      el("h3", {}, "Route"),
+      el("dl", { class: "kv compact", id: "test-route" },
+        el("dt", {}, "Rule"), el("dd", {}, route.rule ?? "–"),
+        el("dt", {}, "Model"), el("dd", {}, el("code", {}, route.model ?? "–")),
+        el("dt", {}, "Provider"), el("dd", {}, route.provider ? el("strong", {}, route.provider) : el("span", { class: "muted" }, "–"))),
+      el("h3", {}, "Attempts"),
+      attemptsList(r.attempts),
+      raw ? el("details", { class: "raw" }, el("summary", {}, "Raw answer"), el("pre", { class: "mono small" }, JSON.stringify(raw, null, 2))) : null);
+  }
+
+  // ------------------------------------------------------------------ logs
+
+  let logsTimer = null;
+  let logsGen = 0;
+
+  async function loadLogs() {
+    const gen = ++logsGen;
+    clearTimeout(logsTimer);
+    const res = await api("GET", "/api/logs?limit=200");
+    if (gen !== logsGen || current !== "logs") return;
+    if (!res.ok) {
+      showResult($("#logs-msg"), res);
+    } else {
+      clear($("#logs-msg"));
+      renderLogs(Array.isArray(res.data) ? res.data : []);
+      $("#logs-state").textContent = "updated " + fmtTime(Date.now()).slice(0, 8) + " · auto-refresh every 3 s";
+    }
+    logsTimer = setTimeout(guard(loadLogs), 3000);
+  }
+
+  leavers.logs = () => {
+    logsGen++;
+    clearTimeout(logsTimer);
+  };
+
+  function attemptsCell(a) {
+    if (!Array.isArray(a)) return el("span", {}, a ?? "–");
+    return el("span", { class: "attempt-cell" },
+      el("span", { class: "strong attempt-count" }, String(a.length)),
+      a.map((x, i) => {
+        const st = attemptStatus(x);
+        const title = x && typeof x === "object"
+          ? [x.provider, x.actual_model, x.reason, typeof x.ms === "number" ? fmtMs(x.ms) : null].filter(Boolean).join(" · ")
+          : null;
+        return [i ? el("span", { class: "muted" }, "→") : null,
+          el("span", { class: "badge badge-" + statusClass(x && typeof x === "object" ? (x.status ?? 0) : x), title },
+            x && typeof x === "object" && x.provider ? el("span", { class: "who" }, x.provider + " ") : null, st)];
+      }));
+  }
+
+  function renderLogs(rows) {
+    const tbody = $("#logs-table tbody");
+    if (!rows.length) return clear(tbody, el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No requests yet.")));
+    clear(tbody, rows.map((r) => {
+      const d = toDate(r.time);
+      return el("tr", {},
+        el("td", { class: "mono small nowrap", title: d ? d.toLocaleString() : null }, fmtTime(r.time)),
+        el("td", {}, r.rule ?? "–"),
+        el("td", {}, el("code", {}, r.model ?? "–"),
+          r.original_model && r.original_model !== r.model ? el("div", { class: "muted small" }, "from " + r.original_model) : null),
+        el("td", {}, r.provider ?? el("span", { class: "muted" }, "–")),
+        el("td", {}, attemptsCell(r.attempts)),
+        el("td", {}, badge(String(r.status ?? "?"), statusClass(r.status))),
+        el("td", { class: "num nowrap" }, fmtMs(r.latency_ms)));
+    }));
+  }
+
+  // ------------------------------------------------------------------ start
+
+  function init() {
+    loaders.overview = () => {
+      renderTokenState();
+      return loadOverview();
+    };
+    loaders.providers = loadProviders;
+    loaders.models = loadModels;
+    loaders.rules = loadRules;
+    loaders.test = loadTest;
+    loaders.logs = loadLogs;
+
+    // overview: admin token
+    on($("#token-form"), "submit", (ev) => {
+      ev.preventDefault();
+      const v = $("#token-input").value.trim();
+      try {
+        if (v) localStorage.setItem(TOKEN_KEY, v);
+        else localStorage.removeItem(TOKEN_KEY);
+      } catch (e) {
+        showError($("#overview-msg"), "Cannot store the token: " + e.message);
+      }
+      $("#token-input").value = "";
+      renderTokenState();
+      return loadOverview();
+    });
+    on($("#token-clear"), "click", () => {
+      try {
+        localStorage.removeItem(TOKEN_KEY);
+      } catch {
+        /* storage unavailable: nothing stored */
+      }
+      renderTokenState();
+      return loadOverview();
+    });
+
+    // providers
+    fillProviderTypes();
+    resetProviderForm();
+    on($("#prov-type"), "change", updateBaseHint);
+    on($("#prov-form"), "submit", saveProvider);
+    on($("#prov-cancel"), "click", () => { resetProviderForm(); clear($("#prov-msg")); });
+    on($("#prov-new"), "click", () => { resetProviderForm(); clear($("#prov-msg")); $("#prov-name").focus(); });
+
+    // models
+    resetModelForm();
+    on($("#map-add"), "click", () => { mapRows.push({ provider: "", actual_model: "" }); renderMapRows(); });
+    on($("#model-form"), "submit", saveModel);
+    on($("#model-cancel"), "click", () => { resetModelForm(); clear($("#model-msg")); });
+    on($("#model-new"), "click", () => { resetModelForm(); clear($("#model-msg")); $("#model-name").focus(); });
+
+    // rules
+    const ta = $("#rules-text");
+    on(ta, "input", () => {
+      renderEditor();
+      setRulesState("checking…", "muted");
+      checkSoon();
+    });
+    on(ta, "scroll", syncScroll);
+    on(ta, "keydown", (ev) => {
+      if (ev.key === "Tab" && !ev.shiftKey && !ev.ctrlKey && !ev.metaKey && !ev.altKey) {
+        ev.preventDefault();
+        document.execCommand("insertText", false, "  ");
+      } else if ((ev.ctrlKey || ev.metaKey) && ev.key === "s") {
+        ev.preventDefault();
+        return saveRules();
+      }
+      return undefined;
+    });
+    on($("#rules-check"), "click", checkRules);
+    on($("#rules-save"), "click", saveRules);
+    $("#explain-req").value = JSON.stringify(EXAMPLE_REQUEST, null, 2);
+    on($("#explain-req"), "input", explainSoon);
+    on($("#explain-headers"), "input", explainSoon);
+    on($("#router-form"), "submit", saveRouter);
+
+    // test
+    on($("#test-form"), "submit", sendTest);
+
+    on(window, "hashchange", showTab);
+    showTab();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", guard(init));
+  else guard(init)();
+})();
