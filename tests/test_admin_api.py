@@ -337,3 +337,26 @@ def test_config_file_mode_with_only_env_references(env) -> None:
     )
     assert (cfg.stat().st_mode & 0o777) == 0o600
     assert json.dumps(c.get("/api/providers").json()).count("sk-new-literal") == 0
+
+
+def test_explain_by_draft_rules_and_provider_echo_adds_no_defaults(env) -> None:
+    ccm, c, cfg = env
+    req = {"model": "claude-x", "messages": []}
+    exp = c.post(
+        "/api/explain",
+        json={"request": req, "text": 'route d when true to "glm"\ndefault to model\n'},
+    )
+    assert exp.status_code == 422 and "unreachable" in exp.text
+    exp = c.post(
+        "/api/explain",
+        json={
+            "request": req,
+            "text": 'route draft when model ~ /^claude/ to "glm"\ndefault to model\n',
+        },
+    ).json()
+    assert exp["rule"] == "draft"
+    assert ccm.state.runtime.router.routes[0].name != "draft"  # nothing saved
+    before = cfg.read_text()
+    view = next(p for p in c.get("/api/providers").json() if p["name"] == "zai")
+    assert c.put("/api/providers/zai", json=view).status_code == 200
+    assert cfg.read_text() == before  # echoing the view back changes nothing on disk

@@ -171,6 +171,12 @@ def _body_dict(raw: bytes) -> dict[str, Any]:
 
 
 PROVIDER_KEYS = {f.name for f in msgspec.structs.fields(ProviderConfig)}
+PROVIDER_DEFAULTS: dict[str, Any] = {
+    "auth_type": "apikey",
+    "models": [],
+    "headers": {},
+    "enabled": True,
+}
 
 
 def _clean_provider(data: dict[str, Any]) -> dict[str, Any]:
@@ -369,12 +375,17 @@ def admin_routes(state: State) -> list[Any]:
             i = find(doc.get("providers"), name)
             if i is None:
                 raise KeyError(f"no provider named {name!r}")
+            table = doc["providers"][i]
+            keys = [
+                k for k in PROVIDER_KEYS if k in data or k in ("base_url", "api_key", "enabled")
+            ]
+            # a view echoed back carries defaults the file never had: don't write those
             full = {
                 k: data.get(k)
-                for k in PROVIDER_KEYS
-                if k in data or k in ("base_url", "api_key", "enabled")
+                for k in keys
+                if k in table or data.get(k) != PROVIDER_DEFAULTS.get(k, object())
             }
-            update_table(doc["providers"][i], full)
+            update_table(table, full)
             if data["name"] != name:  # a rename follows through to the mappings
                 for m in doc.get("models", []):
                     for mp in m.get("mappings", []):
@@ -522,9 +533,16 @@ def admin_routes(state: State) -> list[Any]:
         headers = data.get("headers") or {}
         if not isinstance(headers, dict):
             raise HTTPException(status_code=400, detail="headers must be an object")
-        return _json(
-            explain(state.runtime.router, req, {str(k).lower(): str(v) for k, v in headers.items()})
-        )
+        router = state.runtime.router
+        draft = data.get("text")
+        if isinstance(draft, str):  # explain by unsaved rules, e.g. the page's editor
+            try:
+                router = compile_rules(
+                    parse_rules(draft, "draft.rules"), Resolver(state.runtime.config)
+                )
+            except DiagnosticError as e:
+                return _invalid(e, "rules")
+        return _json(explain(router, req, {str(k).lower(): str(v) for k, v in headers.items()}))
 
     @post("/test", status_code=200)
     async def test_message(request: Request) -> Response:

@@ -386,9 +386,22 @@
       el("td", {}, p.enabled === false ? badge("disabled", "muted") : badge("enabled", "ok")),
       el("td", { class: "mono small" }, p.base_url || ""),
       el("td", {}, keyStatusBadge(p.key_status)),
+      el("td", {}, circuitBadge(p.health)),
       el("td", { class: "num" }, p.recent_failures ? badge(String(p.recent_failures), "err") : el("span", { class: "muted" }, "0")),
       el("td", { class: "small wrap" }, p.last_error ? el("span", { class: "text-err" }, p.last_error) : el("span", { class: "muted" }, "–")),
-    )) : el("tr", {}, el("td", { colspan: 8, class: "empty" }, "No providers configured.")));
+    )) : el("tr", {}, el("td", { colspan: 9, class: "empty" }, "No providers configured.")));
+  }
+
+  /** The provider's circuit breaker: closed (healthy), half-open (probing) or open (skipped). */
+  function circuitBadge(h) {
+    if (!h || typeof h !== "object" || !h.circuit) return el("span", { class: "muted" }, "–");
+    const cls = h.circuit === "closed" ? "ok" : h.circuit === "open" ? "err" : "warn";
+    const title = [
+      typeof h.ok === "number" ? h.ok + " ok" : null,
+      typeof h.failed === "number" ? h.failed + " failed" : null,
+      h.consecutive_failures ? h.consecutive_failures + " in a row" : null,
+    ].filter(Boolean).join(", ");
+    return el("span", { class: "badge badge-" + cls, title: title || null }, h.circuit);
   }
 
   function keyStatusBadge(ks) {

@@ -1,0 +1,455 @@
+"""The admin page in a real browser (Debian's Chromium driven by Playwright) against a real ccm.
+
+Outside CI these tests skip when Playwright or /usr/bin/chromium is missing; in CI they run.
+Screenshots of every tab go to test-output/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.upstream import FakeUpstream, reply_text, status
+from tests.harness import RunningCCM, running_ccm
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
+TABS = ("overview", "providers", "models", "rules", "test", "logs")
+ANSWER = "pong from the fake upstream"
+COMMENT = "# hand-written: this comment must survive the admin page"
+# what Chromium itself logs for a fetch answered 4xx/5xx; page code cannot silence it
+NETWORK_ERROR = re.compile(r"^Failed to load resource: the server responded with a status of (\d+)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    in_ci = bool(os.environ.get("CI"))
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if in_ci:
+            raise
+        pytest.skip("playwright is not installed (pip install playwright)")
+    if not Path(CHROMIUM).exists():
+        if in_ci:
+            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Console:
+    """Every console error and uncaught page error, as text."""
+
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def _console(self, msg: Any) -> None:
+        if msg.type in ("error", "assert"):
+            self.errors.append(f"console.{msg.type}: {msg.text}")
+
+    def page_errors(self, *expected_statuses: int) -> list[str]:
+        """Errors other than Chromium's own line for an API answer with an expected status."""
+        out = []
+        for e in self.errors:
+            m = NETWORK_ERROR.search(e.removeprefix("console.error: "))
+            if m and int(m.group(1)) in expected_statuses:
+                continue
+            out.append(e)
+        return out
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    pg.console = Console(pg)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def up() -> Iterator[FakeUpstream]:
+    with FakeUpstream("openai") as fake:
+        fake.default = reply_text(ANSWER)
+        yield fake
+
+
+def config_text(body: str = "", router: str = "", server: str = "") -> str:
+    return f"""{COMMENT}
+[server]
+host = "127.0.0.1"
+port = 13456
+{server}
+
+[server.timeouts]
+connect_timeout_ms = 2000
+first_byte_timeout_ms = 3000
+idle_timeout_ms = 3000
+api_timeout_ms = 10000
+
+[router]
+{router}
+{body}"""
+
+
+def fake_provider(name: str, up: FakeUpstream, key: str) -> str:
+    return f"""
+[[providers]]
+name = "{name}"  # points at the fake upstream
+provider_type = "openai"
+api_key = "{key}"
+base_url = "{up.base_url}/v1"
+"""
+
+
+def model(name: str, *mappings: tuple[str, str]) -> str:
+    out = f'\n[[models]]\nname = "{name}"\n'
+    for i, (provider, actual) in enumerate(mappings, 1):
+        out += f'[[models.mappings]]\nprovider = "{provider}"\nactual_model = "{actual}"\npriority = {i}\n'
+    return out
+
+
+def open_tab(page: Any, ccm: RunningCCM, tab: str) -> None:
+    page.goto(f"{ccm.base_url}/#{tab}")
+    page.locator(f"#tab-{tab}").wait_for(state="visible")
+
+
+def click_tab(page: Any, tab: str) -> None:
+    page.click(f"#tabs a[data-tab={tab}]")
+    page.locator(f"#tab-{tab}").wait_for(state="visible")
+
+
+def no_page_error(page: Any) -> None:
+    assert page.locator("#global-msg").is_hidden(), page.locator("#global-msg").inner_text()
+
+
+# ---------------------------------------------------------------- 1. providers, models, test
+
+
+def test_add_provider_and_model_then_send_a_test_message(
+    page: Any, up: FakeUpstream, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config_text())
+    with running_ccm(cfg) as ccm:
+        open_tab(page, ccm, "providers")
+        expect(page.locator("#prov-table tbody")).to_contain_text("No providers yet")
+        page.fill("#prov-name", "fake")
+        page.select_option("#prov-type", "openai-compatible")
+        page.fill("#prov-key", "sk-literal-from-page")
+        page.fill("#prov-base", f"{up.base_url}/v1")
+        assert page.is_checked("#prov-enabled")
+        page.click("#prov-save")
+        expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+        row = page.locator("#prov-table tr[data-name='fake']")
+        expect(row).to_contain_text("openai-compatible")
+        expect(row).to_contain_text("********")  # the key is never shown
+        assert "sk-literal-from-page" not in page.content()
+
+        # editing without touching the "********" key keeps the stored key
+        row.get_by_role("button", name="Edit").click()
+        expect(page.locator("#prov-key")).to_have_value("********")
+        page.click("#prov-save")
+        expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+
+        click_tab(page, "models")
+        page.fill("#model-name", "fake-model")
+        page.locator("#map-table select.map-provider").nth(0).select_option("fake")
+        page.locator("#map-table input.map-model").nth(0).fill("gpt-second")
+        page.click("#map-add")
+        page.locator("#map-table select.map-provider").nth(1).select_option("fake")
+        page.locator("#map-table input.map-model").nth(1).fill("gpt-first")
+        # move the second mapping up: it becomes priority 1
+        page.locator("#map-table tbody tr").nth(1).get_by_role("button", name="move up").click()
+        expect(page.locator("#map-table input.map-model").nth(0)).to_have_value("gpt-first")
+        page.click("#model-save")
+        expect(page.locator("#model-msg")).to_contain_text("Saved model")
+        item = page.locator(".model-item[data-name='fake-model']")
+        expect(item.locator(".chain li").nth(0)).to_contain_text("gpt-first")
+        expect(item.locator(".chain li").nth(1)).to_contain_text("gpt-second")
+
+        click_tab(page, "test")
+        expect(page.locator("#test-models option[value='fake-model']")).to_have_count(1)
+        page.fill("#test-model", "fake-model")
+        page.fill("#test-message", "Are you there?")
+        page.click("#test-send")
+        expect(page.locator("#test-answer")).to_have_text(ANSWER)
+        expect(page.locator("#test-route")).to_contain_text("fake-model")
+        expect(page.locator("#test-route")).to_contain_text("fake")
+        expect(page.locator("#test-attempts li")).to_have_count(1)
+        expect(page.locator("#test-attempts")).to_contain_text("200")
+
+        sent = up.requests[-1]
+        assert sent.json["model"] == "gpt-first"
+        assert sent.json["messages"][-1]["content"] in (
+            "Are you there?",
+            [{"type": "text", "text": "Are you there?"}],
+        )
+        assert sent.headers["authorization"] == "Bearer sk-literal-from-page"
+
+        text = cfg.read_text()
+        assert text.startswith(COMMENT + "\n")
+        doc = tomllib.loads(text)
+        (prov,) = doc["providers"]
+        assert prov["name"] == "fake"
+        assert prov["provider_type"] == "openai-compatible"
+        assert prov["api_key"] == "sk-literal-from-page"  # kept through the edit
+        assert prov["base_url"] == f"{up.base_url}/v1"
+        assert "auth_type" not in prov  # the page does not write back defaults
+        (mdl,) = doc["models"]
+        assert mdl["name"] == "fake-model"
+        assert [(m["actual_model"], m["priority"]) for m in mdl["mappings"]] == [
+            ("gpt-first", 1),
+            ("gpt-second", 2),
+        ]
+        assert cfg.stat().st_mode & 0o777 == 0o600  # it now holds a literal key
+        no_page_error(page)
+    assert page.console.page_errors() == []
+
+
+# ---------------------------------------------------------------- 2. rules editor
+
+
+RULES = """# routing for the browser test
+route bg when original_model ~ /haiku/ to "fake-model"
+default to model
+"""
+BROKEN = RULES.replace("/haiku/", "/(haiku/")
+
+
+def test_rules_errors_show_at_their_line_and_block_save(
+    page: Any, up: FakeUpstream, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    cfg = tmp_path / "config.toml"
+    rules = tmp_path / "ccm.rules"
+    rules.write_text(RULES)
+    cfg.write_text(
+        config_text(
+            fake_provider("fake", up, "sk-x") + model("fake-model", ("fake", "gpt-x")),
+            router='rules = "ccm.rules"',
+        )
+    )
+    with running_ccm(cfg) as ccm:
+        open_tab(page, ccm, "rules")
+        ta = page.locator("#rules-text")
+        expect(ta).to_have_value(RULES)
+        expect(page.locator("#rules-path")).to_contain_text("ccm.rules")
+        expect(page.locator("#rules-state")).to_contain_text("ok")
+        expect(page.locator("#gutter .gl")).to_have_count(len(RULES.split("\n")))
+        # the explain panel routes its example (a haiku request) with the running rules
+        expect(page.locator("#explain-rule")).to_contain_text("bg")
+        expect(page.locator("#explain-chain")).to_contain_text("gpt-x")
+        expect(page.locator("#explain-trace > li.held")).to_contain_text("bg")
+        assert page.locator("#router-card").is_hidden()  # rules come from a file
+
+        # live check while typing: break the regex on line 2
+        ta.fill(BROKEN)
+        gutter_line = page.locator("#gutter .gl[data-line='2']")
+        expect(gutter_line).to_have_class(re.compile(r"\berror\b"))
+        expect(page.locator("#gutter .gl.error")).to_have_count(1)
+        diags = page.locator("#rules-diags")
+        expect(diags).to_contain_text("2:")
+        expect(diags).to_contain_text("bad regex")
+        inline = page.locator("#backdrop .bl.error[data-line='2'] .inline-diag")
+        expect(inline).to_contain_text(re.compile(r"2:\d+ bad regex"))
+        expect(page.locator("#rules-state")).to_contain_text("1 error")
+
+        page.click("#rules-save")
+        expect(page.locator("#rules-msg")).to_contain_text("Save refused")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "rules-error.png"), full_page=True)
+        assert rules.read_text() == RULES
+        # the server refuses it too, with the place of the error
+        r = httpx.put(f"{ccm.base_url}/api/rules", json={"text": BROKEN})
+        assert r.status_code == 422
+        assert r.json()["diagnostics"][0]["line"] == 2
+        assert rules.read_text() == RULES
+
+        # fix it (a different rule name), check, save: the file and the explain panel follow
+        fixed = RULES.replace("route bg", "route background")
+        ta.fill(fixed)
+        expect(page.locator("#gutter .gl.error")).to_have_count(0)
+        expect(page.locator("#rules-diags li")).to_have_count(0)
+        page.click("#rules-check")
+        expect(page.locator("#rules-state")).to_contain_text("unsaved")
+        page.click("#rules-save")
+        expect(page.locator("#rules-msg")).to_contain_text("Saved")
+        assert rules.read_text() == fixed
+        expect(page.locator("#explain-rule")).to_contain_text("background")
+
+        # the explain panel follows the request as it is edited, and reports bad JSON in place
+        page.fill("#explain-req", '{"model": "fake-model", "max_tokens": 5, "messages": []}')
+        expect(page.locator("#explain-rule")).to_contain_text("default")
+        page.fill("#explain-req", "{not json")
+        expect(page.locator("#explain-out")).to_contain_text("not valid JSON")
+        no_page_error(page)
+    assert page.console.page_errors() == []
+
+
+# ---------------------------------------------------------------- 3. every tab, screenshots
+
+
+def test_every_tab_renders_without_console_errors(
+    page: Any, up: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.sync_api import expect
+
+    monkeypatch.setenv("CCM_BROWSER_TEST_KEY", "sk-from-env")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        config_text(
+            fake_provider("primary", up, "$CCM_BROWSER_TEST_KEY")
+            + fake_provider("backup", up, "sk-literal")
+            + model("glm-4.6", ("primary", "glm-4.6"), ("backup", "z-ai/glm-4.6"))
+            + model("glm-4.5-air", ("backup", "z-ai/glm-4.5-air")),
+            router='default = "glm-4.6"\nbackground = "glm-4.5-air"',
+        )
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=10) as client:
+        # some traffic for the logs: one failover (429 then 200), one background request
+        up.script(status(429), reply_text(ANSWER))
+        for m in ("claude-sonnet-4-5", "claude-haiku-4-5"):
+            r = client.post(
+                "/v1/messages",
+                json={
+                    "model": m,
+                    "max_tokens": 50,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+            )
+            assert r.status_code == 200, r.text
+
+        open_tab(page, ccm, "overview")
+        expect(page.locator("#st-version")).not_to_have_text("–")
+        expect(page.locator("#st-models")).to_have_text("2")
+        expect(page.locator("#st-requests")).to_have_text("2")
+        expect(page.locator("#st-config")).to_have_text(str(cfg))
+        expect(page.locator("#st-providers tbody tr")).to_have_count(2)
+        expect(page.locator("#st-providers")).to_contain_text("from $CCM_BROWSER_TEST_KEY")
+        expect(page.locator("#st-providers")).to_contain_text("429")  # primary's failure
+        expect(page.locator("#st-providers tbody tr").first).to_contain_text("closed")  # circuit
+        assert page.locator("#reload-error").is_hidden()
+        page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+
+        click_tab(page, "providers")
+        expect(page.locator("#prov-table tbody tr[data-name]")).to_have_count(2)
+        expect(page.locator("#prov-table tr[data-name='primary']")).to_contain_text(
+            "$CCM_BROWSER_TEST_KEY"
+        )
+        expect(page.locator("#prov-table tr[data-name='backup']")).to_contain_text("********")
+        types = page.locator("#prov-type option").all_inner_texts()
+        assert len(types) == 22 and "vertex-ai" in types and "kimi-coding" in types
+        page.screenshot(path=str(SCREENSHOTS / "providers.png"), full_page=True)
+
+        click_tab(page, "models")
+        expect(page.locator(".model-item")).to_have_count(2)
+        chain = page.locator(".model-item[data-name='glm-4.6'] .chain li")
+        expect(chain.nth(0)).to_contain_text("primary")
+        expect(chain.nth(1)).to_contain_text("backup")
+        page.locator(".model-item[data-name='glm-4.6']").get_by_role("button", name="Edit").click()
+        expect(page.locator("#map-table tbody tr")).to_have_count(2)
+        page.screenshot(path=str(SCREENSHOTS / "models.png"), full_page=True)
+
+        click_tab(page, "rules")
+        expect(page.locator("#rules-text")).to_have_value(re.compile(r"default to"))
+        expect(page.locator("#rules-toml-note")).to_be_visible()
+        expect(page.locator("#router-card")).to_be_visible()
+        expect(page.locator("#router-fields input[name='default']")).to_have_value("glm-4.6")
+        expect(page.locator("#explain-rule")).to_contain_text("background")
+        expect(page.locator("#explain-chain tbody tr")).to_have_count(1)
+        expect(page.locator("#rules-state")).to_contain_text("ok")
+        page.screenshot(path=str(SCREENSHOTS / "rules.png"), full_page=True)
+
+        click_tab(page, "test")
+        page.fill("#test-model", "glm-4.6")
+        page.select_option("#test-provider", "backup")
+        page.click("#test-send")
+        expect(page.locator("#test-answer")).to_have_text(ANSWER)
+        expect(page.locator("#test-route")).to_contain_text("backup")
+        page.screenshot(path=str(SCREENSHOTS / "test.png"), full_page=True)
+
+        click_tab(page, "logs")
+        rows = page.locator("#logs-table tbody tr")
+        expect(rows).to_have_count(3)
+        expect(rows.last).to_contain_text("429")  # oldest last: the failover
+        expect(rows.last.locator(".attempt-count")).to_have_text("2")
+        # auto-refresh: a new request shows up without a reload
+        client.post("/api/test", json={"model": "glm-4.5-air", "message": "again"})
+        expect(rows).to_have_count(4, timeout=6_000)
+        page.screenshot(path=str(SCREENSHOTS / "logs.png"), full_page=True)
+        no_page_error(page)
+    assert page.console.errors == []
+
+
+# ---------------------------------------------------------------- 4. admin token
+
+
+def test_admin_token_is_asked_for_and_sent(page: Any, up: FakeUpstream, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config_text(server='admin_token = "let-me-in"'))
+    with running_ccm(cfg) as ccm:
+        open_tab(page, ccm, "overview")
+        expect(page.locator("#overview-msg")).to_contain_text("admin token required")
+        expect(page.locator("#conn")).to_have_text("not authorised")
+        page.fill("#token-input", "let-me-in")
+        page.click("#token-form button[type=submit]")
+        expect(page.locator("#st-version")).not_to_have_text("–")
+        expect(page.locator("#overview-msg")).to_be_empty()
+        stored = page.evaluate("localStorage.getItem('ccm_admin_token')")
+        assert stored == "let-me-in"
+        # writes carry it too
+        click_tab(page, "providers")
+        page.fill("#prov-name", "p")
+        page.select_option("#prov-type", "ollama")
+        page.click("#prov-save")
+        expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+
+        # a config broken by hand: the old one keeps serving, Overview says why, prominently
+        cfg.write_text(cfg.read_text() + "\n[[providers]]\nname = 3\n")
+        r = httpx.post(
+            f"{ccm.base_url}/api/reload", json={}, headers={"authorization": "Bearer let-me-in"}
+        )
+        assert r.json()["ok"] is False
+        click_tab(page, "overview")
+        banner = page.locator("#reload-error")
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text("Last reload failed")
+        expect(banner).to_contain_text("config.toml:")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "overview-reload-error.png"), full_page=True)
+        no_page_error(page)
+    # only Chromium's own line for the 401 before the token was set
+    assert page.console.page_errors(401) == []
