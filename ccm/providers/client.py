@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import msgspec
@@ -66,6 +67,7 @@ class ProviderClient:
         self.base_url = (config.base_url or pre.base_url).rstrip("/")
         self.limits = limits(server, config)
         self.fingerprint = self.fingerprint_of(config, server)
+        self.token_source: Any = None  # Vertex AI: ADC unless a test or the config gives one
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.limits.total, connect=self.limits.connect),
             limits=httpx.Limits(
@@ -85,7 +87,24 @@ class ProviderClient:
             return _join(self.base_url, "/v1/messages")
         if kind == "count_tokens":
             return _join(self.base_url, "/v1/messages/count_tokens")
+        if kind == "responses":
+            return self.base_url + "/responses"
         return self.base_url + "/chat/completions"
+
+    def gemini_url(self, model: str, stream: bool) -> str:
+        """generateContent / streamGenerateContent, for the Gemini API or Vertex AI."""
+        base = self.base_url
+        c = self.config
+        if c.provider_type == "vertex-ai" and not c.base_url:
+            loc = c.location or "us-central1"
+            host = (
+                "aiplatform.googleapis.com"
+                if loc == "global"
+                else f"{loc}-aiplatform.googleapis.com"
+            )
+            base = f"https://{host}/v1/projects/{c.project_id}/locations/{loc}/publishers/google"
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{base}/models/{model}:{action}"
 
     def auth_headers(self) -> dict[str, str]:
         """Raises MissingSecret when the key's env var is unset."""
@@ -99,6 +118,21 @@ class ProviderClient:
         if self.preset.auth == "x-goog-api-key":
             return {"x-goog-api-key": key}
         return {"x-api-key": key}
+
+    async def request_auth(self) -> dict[str, str]:
+        """Auth headers for one request; may fetch a token (Vertex ADC, OAuth)."""
+        if self.config.provider_type == "vertex-ai" and not self.config.api_key:
+            if self.token_source is None:
+                from ccm.providers.gcp import ADCTokenSource
+
+                self.token_source = ADCTokenSource()
+            try:
+                return {"authorization": f"Bearer {await self.token_source.token()}"}
+            except Exception as e:  # no credentials: this provider cannot be used now
+                raise MissingSecret(
+                    f"provider {self.name!r}: no Google credentials ({e})"
+                ) from None
+        return self.auth_headers()
 
     def extra_headers(self) -> dict[str, str]:
         return {**self.preset.headers, **self.config.headers}

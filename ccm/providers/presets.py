@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Dialect = Literal["anthropic", "openai", "gemini"]
+Dialect = Literal["anthropic", "openai", "openai-responses", "gemini"]
 Auth = Literal["x-api-key", "bearer", "x-goog-api-key", "none"]
 
 
@@ -50,6 +50,8 @@ PRESETS: dict[str, Preset] = {
     "deepseek": Preset("openai", "https://api.deepseek.com/v1", "bearer"),
     "ollama": Preset("openai", "http://127.0.0.1:11434/v1", "none", needs_key=False),
     "openai-compatible": Preset("openai", "", "bearer"),
+    # OpenAI Responses API (/v1/responses): OpenAI itself, or any server that speaks it
+    "openai-responses": Preset("openai-responses", "https://api.openai.com/v1", "bearer"),
     # Google
     "gemini": Preset(
         "gemini", "https://generativelanguage.googleapis.com/v1beta", "x-goog-api-key"
