@@ -11,6 +11,7 @@ import msgspec
 from ccm.config.schema import ProviderConfig, ServerConfig, Timeouts
 from ccm.config.secrets import MissingSecret, resolve
 from ccm.providers.presets import Preset, preset
+from ccm.providers.transport import LeanTransport
 
 DEFAULT_CONNECT_MS = 10_000
 DEFAULT_API_MS = 600_000
@@ -70,9 +71,7 @@ class ProviderClient:
         self.token_source: Any = None  # Vertex AI: ADC unless a test or the config gives one
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.limits.total, connect=self.limits.connect),
-            limits=httpx.Limits(
-                max_connections=256, max_keepalive_connections=64, keepalive_expiry=60
-            ),
+            transport=LeanTransport(max_idle_per_origin=64, idle_expiry=60),
             follow_redirects=False,
             trust_env=False,  # a loopback fake or a local model must not go through HTTP(S)_PROXY
         )
