@@ -73,6 +73,12 @@ def start(
     watch: Annotated[
         bool, typer.Option("--watch/--no-watch", help="Reload config and rules on change.")
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", "-w", min=1, help="Worker processes sharing the port (more cores)."
+        ),
+    ] = 1,
 ) -> None:
     """Start the proxy in the foreground (writes a default config on first start)."""
     import os
@@ -119,6 +125,25 @@ def start(
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal: exit cleanly then
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        if workers > 1:
+            from ccm.server.factory import CONFIG_ENV, WATCH_ENV
+
+            os.environ[CONFIG_ENV] = str(path)
+            os.environ[WATCH_ENV] = "1" if watch else "0"
+            uvicorn.run(
+                "ccm.server.factory:app_from_env",
+                factory=True,
+                host=bind_host,
+                port=bind_port,
+                workers=workers,
+                loop="uvloop",
+                http="httptools",
+                lifespan="on",
+                access_log=False,
+                log_config=None,
+                timeout_graceful_shutdown=30,
+            )
+            return
         uvicorn.Server(
             uvicorn_config(State(path, runtime), bind_host, bind_port, watch=watch)
         ).run()

@@ -177,3 +177,55 @@ def test_ccm_start_writes_default_config_serves_and_stops(tmp_path: Path) -> Non
             proc.wait()
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_ccm_start_with_workers_serves_on_one_port(tmp_path: Path) -> None:
+    with FakeUpstream("anthropic") as a:
+        a.default = reply_text("from a worker")
+        cfg = write_config(
+            tmp_path / "config.toml",
+            provider_toml("a", a) + model_toml("m", ("a", "a-1")),
+            router='default = "m"',
+        )
+        port = _free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ccm.cli",
+                "start",
+                "--config",
+                str(cfg),
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--no-watch",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(200):
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20) as c:
+                for _ in range(6):
+                    r = c.post("/v1/messages", json=REQ, headers={"connection": "close"})
+                    assert r.json()["content"][0]["text"] == "from a worker"
+            children = (
+                Path(f"/proc/{proc.pid}/task").exists()
+                and subprocess.run(
+                    ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+                ).stdout.split()
+            )
+            assert len(children) >= 2, "two worker processes"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

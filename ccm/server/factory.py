@@ -1,0 +1,25 @@
+"""App factory for `ccm start --workers N`: each worker process builds its own State from the
+config path in the environment (uvicorn imports this by name in every worker)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from litestar import Litestar
+
+from ccm.config.load import load_config
+from ccm.runtime import State, build_runtime
+from ccm.server.app import create_app
+from ccm.server.run import setup_logging
+
+CONFIG_ENV = "CCM_WORKER_CONFIG"
+WATCH_ENV = "CCM_WORKER_WATCH"
+
+
+def app_from_env() -> Litestar:
+    path = Path(os.environ[CONFIG_ENV])
+    loaded = load_config(path)
+    setup_logging(loaded.config.server.log_level)
+    state = State(path, build_runtime(loaded))
+    return create_app(state, watch=os.environ.get(WATCH_ENV, "1") == "1")
