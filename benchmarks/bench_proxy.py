@@ -2,11 +2,21 @@
 same load through ccm, for both dialects, two body sizes, stream and non-stream.
 
     python benchmarks/bench_proxy.py [--requests 2000] [--concurrency 20] [--json out.json]
+                                     [--ccr | --no-ccr]
 
 Everything runs on 127.0.0.1; upstream, ccm and the load generator share the machine, so
 compare the ratios within one run, not absolute figures across machines. Prints requests/s,
 p50/p99 latency, the ratio to the floor, added time to first byte for streams, ccm's RSS idle
 and after load, and ccm start-up time to its first served request.
+
+With --ccr (the default where `node` and `npm` are found) the same cases (same bodies, request
+counts and concurrency, same fake upstream) also run through claude-code-router 2.0.0 (see
+benchmarks/ccr.py; installed into benchmarks/.ccr on first use), printed as a third row with
+the ccm/CCR requests-per-second and p50 ratios (rps ratio > 1 and p50 ratio < 1 favour ccm),
+plus CCR's RSS (its whole node process tree) next to ccm's. Before measuring, CCR gets a
+one-time warm-up (1000 requests per small body, 100 per 70KB body) for Node's JIT. CCR
+selects the Anthropic upstream by the body's model field ("anth,bench-model"), since it has no
+header rules; the OpenAI case uses the unchanged body through CCR's Router.default.
 """
 
 from __future__ import annotations
@@ -26,6 +36,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import ccr as ccr_peer  # noqa: E402
+from fast_upstream import TEXT  # noqa: E402
 from loadgen import Result, run  # noqa: E402
 
 SMALL = {
@@ -33,6 +45,10 @@ SMALL = {
     "max_tokens": 256,
     "messages": [{"role": "user", "content": "Say hello."}],
 }
+
+
+CCR_WARMUP_SMALL = 1000  # one-time CCR warm-up per body before measuring (see main)
+CCR_WARMUP_70KB = 100
 
 
 def free_port() -> int:
@@ -96,12 +112,37 @@ def fmt(r: dict) -> str:
     return f"{r['rps']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['ttfb_p50_ms']:>8.2f}"
 
 
+def ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def fmt_ratio(r: float | None) -> str:
+    return f"{r:.3f}" if r is not None else "  n/a"
+
+
+def non_200(label: str, res: Result) -> str | None:
+    bad = {k: v for k, v in res.statuses.items() if k != 200}
+    if res.errors or bad:
+        return f"{label}: {res.errors} errors, statuses {res.statuses}"
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--ccr",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the load through claude-code-router 2.0.0 (default: on if node/npm exist)",
+    )
     args = ap.parse_args()
+    if args.ccr is None:
+        args.ccr = ccr_peer.node_available()
+    elif args.ccr and not ccr_peer.node_available():
+        ap.error("--ccr needs node and npm on PATH")
 
     up_port, ccm_port = free_port(), free_port()
     up = subprocess.Popen([sys.executable, str(ROOT / "benchmarks/fast_upstream.py"), str(up_port)])
@@ -110,6 +151,24 @@ def main() -> None:
     ccm_config(up_port, cfg)
     procs = [up]
     results: dict = {"requests": args.requests, "concurrency": args.concurrency, "cases": []}
+    ccr_info: dict = {"enabled": False}
+    ccr_proc = None
+    ccr_port = 0
+    ccr_ok: dict[str, str] = {}  # "anthropic 70KB json" -> "ok" | why CCR cannot serve it
+    if args.ccr:
+        entry = ccr_peer.ensure_ccr()
+        if entry is None:
+            ccr_info["skipped"] = "npm install of claude-code-router failed"
+        else:
+            ccr_info.update(
+                enabled=True,
+                package=f"{ccr_peer.PACKAGE}@{ccr_peer.installed_version()}",
+                node=ccr_peer.node_version(),
+                routing=ccr_peer.ROUTING,
+            )
+    else:
+        ccr_info["skipped"] = "--no-ccr" if ccr_peer.node_available() else "node/npm not found"
+    results["ccr"] = ccr_info
     try:
         time.sleep(0.3)
         t0 = time.monotonic()
@@ -137,9 +196,54 @@ def main() -> None:
         results["ccm_start_to_first_request_s"] = round(time.monotonic() - t0, 3)
         results["ccm_rss_idle_kb"] = rss_kb(ccm.pid)
 
+        if ccr_info["enabled"]:
+            ccr_port = free_port()
+            t0 = time.monotonic()
+            ccr_proc = ccr_peer.start_ccr(up_port, ccr_port, tmp / "ccr-home", entry)
+            procs.append(ccr_proc)
+            httpx.post(
+                f"http://127.0.0.1:{ccr_port}/v1/messages", json=SMALL, timeout=10
+            ).raise_for_status()
+            ccr_info["start_to_first_request_s"] = round(time.monotonic() - t0, 3)
+            ccr_info["verify_small"] = ccr_peer.verify(ccr_port, SMALL, TEXT)
+            ccr_info["verify_70KB"] = ccr_peer.verify(ccr_port, bodies()["70KB"], TEXT)
+            for size, key in (("small", "verify_small"), ("70KB", "verify_70KB")):
+                for case, res in ccr_info[key].items():
+                    dialect, kind = case.split()
+                    ccr_ok[f"{dialect} {size} {kind}"] = res
+            ccr_info["rss_idle_kb"] = ccr_peer.tree_rss_kb(ccr_proc.pid)
+            # Node's JIT needs more than the 100-request per-case warm-up (the first CCR cases
+            # otherwise run at about half their steady rate), so warm CCR once on every body
+            # it will serve before anything is measured; ccm keeps the per-case warm-up only.
+            warm = {"small": CCR_WARMUP_SMALL, "70KB": CCR_WARMUP_70KB}
+            t0 = time.monotonic()
+            for dialect in ("anthropic", "openai"):
+                for size, body in bodies().items():
+                    for stream in (False, True):
+                        if ccr_ok.get(f"{dialect} {size} {'stream' if stream else 'json'}") != "ok":
+                            continue
+                        wb = ccr_peer.request_body(dict(body, stream=stream), dialect)
+                        asyncio.run(
+                            run(
+                                "127.0.0.1",
+                                ccr_port,
+                                "/v1/messages",
+                                json.dumps(wb).encode(),
+                                warm[size],
+                                args.concurrency,
+                            )
+                        )
+            ccr_info["warmup"] = {
+                "requests_per_body": warm,
+                "concurrency": args.concurrency,
+                "seconds": round(time.monotonic() - t0, 1),
+            }
+
         print(
             f"{'case':<34} {'':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ttfb ms':>8}   ratio  +p50 ms  +ttfb ms"
+            + ("   ccm/ccr rps   p50" if ccr_info["enabled"] else "")
         )
+        anomalies: list[str] = []
         for dialect, path in (("anthropic", "/v1/messages"), ("openai", "/v1/chat/completions")):
             for size, body in bodies().items():
                 for stream in (False, True):
@@ -170,15 +274,70 @@ def main() -> None:
                             "added_p50_ms": round(v["p50_ms"] - f["p50_ms"], 3),
                             "added_ttfb_ms": round(v["ttfb_p50_ms"] - f["ttfb_p50_ms"], 3),
                         }
+                        for label, res in (("direct", floor), ("ccm", via)):
+                            if bad := non_200(f"{name} c{conc} {label}", res):
+                                anomalies.append(bad)
                         results["cases"].append(row)
                         print(
                             f"{name:<34} c{conc:<3} {'direct':>0}\n{'':<34} {'':>4} {fmt(f)}\n{'':<34} {'ccm':>4} {fmt(v)}   {row['rps_ratio']:.3f} {row['added_p50_ms']:>8.2f} {row['added_ttfb_ms']:>8.2f}"
+                        )
+                        if not ccr_info["enabled"]:
+                            continue
+                        if ccr_ok.get(name) != "ok":
+                            row["ccr_skipped"] = ccr_ok.get(name, "not verified")
+                            print(f"{'':<34} {'ccr':>4} cannot serve: {row['ccr_skipped']}")
+                            anomalies.append(f"{name} c{conc} ccr: {row['ccr_skipped']}")
+                            continue
+                        ccr_body = json.dumps(ccr_peer.request_body(b, dialect)).encode()
+                        asyncio.run(run("127.0.0.1", ccr_port, "/v1/messages", ccr_body, 100, conc))
+                        peer: Result = asyncio.run(
+                            run("127.0.0.1", ccr_port, "/v1/messages", ccr_body, n, conc)
+                        )
+                        if bad := non_200(f"{name} c{conc} ccr", peer):
+                            anomalies.append(bad)
+                        c = peer.summary()
+                        row.update(
+                            ccr=c,
+                            ccr_rps_ratio=ratio(c["rps"], f["rps"]),
+                            ccr_added_p50_ms=round(c["p50_ms"] - f["p50_ms"], 3),
+                            ccr_added_ttfb_ms=round(c["ttfb_p50_ms"] - f["ttfb_p50_ms"], 3),
+                            ccm_ccr_rps_ratio=ratio(v["rps"], c["rps"]),
+                            ccm_ccr_p50_ratio=ratio(v["p50_ms"], c["p50_ms"]),
+                        )
+                        print(
+                            f"{'':<34} {'ccr':>4} {fmt(c)}   {fmt_ratio(row['ccr_rps_ratio'])} {row['ccr_added_p50_ms']:>8.2f} {row['ccr_added_ttfb_ms']:>8.2f}"
+                            f"   {fmt_ratio(row['ccm_ccr_rps_ratio']):>11} {fmt_ratio(row['ccm_ccr_p50_ratio']):>5}"
                         )
         results["ccm_rss_after_kb"] = rss_kb(ccm.pid)
         print(f"ccm start to first served request: {results['ccm_start_to_first_request_s']} s")
         print(
             f"ccm RSS idle {results['ccm_rss_idle_kb'] / 1024:.1f} MB, after load {results['ccm_rss_after_kb'] / 1024:.1f} MB"
         )
+        if ccr_proc is not None:
+            ccr_info["rss_after_kb"] = ccr_peer.tree_rss_kb(ccr_proc.pid)
+            served = [r for r in results["cases"] if "ccr" in r]
+            for key in ("ccm_ccr_rps_ratio", "ccm_ccr_p50_ratio"):
+                vals = [r[key] for r in served if r.get(key)]
+                if vals:  # geometric mean over the served cases
+                    prod = 1.0
+                    for x in vals:
+                        prod *= x
+                    ccr_info[f"geomean_{key}"] = round(prod ** (1 / len(vals)), 3)
+            print(
+                f"ccr ({ccr_info['package']}, node {ccr_info['node']}) start to first served request: {ccr_info['start_to_first_request_s']} s"
+            )
+            print(
+                f"ccr RSS (node process tree) idle {ccr_info['rss_idle_kb'] / 1024:.1f} MB, after load {ccr_info['rss_after_kb'] / 1024:.1f} MB"
+            )
+            if served:
+                print(
+                    f"ccm/ccr over {len(served)} cases (geometric mean): req/s {fmt_ratio(ccr_info.get('geomean_ccm_ccr_rps_ratio'))}, p50 {fmt_ratio(ccr_info.get('geomean_ccm_ccr_p50_ratio'))}"
+                )
+        elif not ccr_info["enabled"]:
+            print(f"ccr: not run ({ccr_info.get('skipped')})")
+        results["anomalies"] = anomalies
+        for a in anomalies:
+            print(f"warning: {a}")
     finally:
         for p in procs:
             p.terminate()

@@ -118,6 +118,13 @@ def test_client_disconnect_cancels_upstream(tmp_path: Path, stream: bool) -> Non
             a.wait_until(lambda: a.requests[0].outcome == "client_gone", timeout=5)
 
 
+def _ppid(proc_dir: Path) -> int | None:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -216,12 +223,9 @@ def test_ccm_start_with_workers_serves_on_one_port(tmp_path: Path) -> None:
                 for _ in range(6):
                     r = c.post("/v1/messages", json=REQ, headers={"connection": "close"})
                     assert r.json()["content"][0]["text"] == "from a worker"
-            children = (
-                Path(f"/proc/{proc.pid}/task").exists()
-                and subprocess.run(
-                    ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
-                ).stdout.split()
-            )
+            children = [
+                d.name for d in Path("/proc").iterdir() if d.name.isdigit() and _ppid(d) == proc.pid
+            ]
             assert len(children) >= 2, "two worker processes"
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
