@@ -33,6 +33,21 @@ def _json_tokens(value: Any) -> float:
         return 0.0
 
 
+def _image_tokens(source: Any) -> float:
+    """From the image's own size when it is inline base64; a typical screenshot otherwise."""
+    if (
+        isinstance(source, dict)
+        and source.get("type") == "base64"
+        and isinstance(source.get("data"), str)
+    ):
+        from ccm.rules.imagesize import dimensions, image_tokens
+
+        dims = dimensions(source["data"])
+        if dims is not None:
+            return image_tokens(*dims)
+    return IMAGE_TOKENS
+
+
 def _content_tokens(content: Any) -> float:
     if isinstance(content, str):
         return text_tokens(content)
@@ -48,7 +63,7 @@ def _content_tokens(content: Any) -> float:
                 text_tokens(block.get("text") or "") if isinstance(block.get("text"), str) else 0
             )
         elif t == "image":
-            total += IMAGE_TOKENS
+            total += _image_tokens(block.get("source"))
         elif t == "document":
             total += (
                 _json_tokens(block.get("source")) / 4
