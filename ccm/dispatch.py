@@ -259,6 +259,8 @@ async def _attempt(client: ProviderClient, entry: ChainEntry, job: Job) -> Reply
         if status >= 400:
             raw = await _read_bounded(resp, lim.idle)
             message = call.error_message(raw)
+            if status == 400 and b"API_KEY_INVALID" in raw:
+                status = 401  # Google answers a bad key with 400: it is the key, fail over
             body_out = raw if call.upstream_is_anthropic and anth.is_anthropic_error(raw) else None
             raise Failure(
                 f"{status}: {message}",

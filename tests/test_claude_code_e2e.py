@@ -35,6 +35,45 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def run_claude(tmp_path: Path, base_url: str) -> dict:
+    """Run `claude -p` against ccm with a Bash tool loop; the parsed JSON result."""
+    assert CLAUDE is not None, "CI must have the Claude Code CLI"
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": "sk-test-client",
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+    proc = subprocess.run(
+        [
+            CLAUDE,
+            "-p",
+            "run echo hello-from-tool via Bash",
+            "--allowedTools",
+            "Bash",
+            "--output-format",
+            "json",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["is_error"] is False, result
+    assert result["num_turns"] >= 2
+    return result
+
+
 @pytest.mark.parametrize("dialect", ["openai", "anthropic"])
 def test_claude_code_bash_tool_loop(tmp_path: Path, dialect: str) -> None:
     assert CLAUDE is not None, "CI must have the Claude Code CLI"
@@ -46,40 +85,8 @@ def test_claude_code_bash_tool_loop(tmp_path: Path, dialect: str) -> None:
             router='default = "coder"',
         )
         with running_ccm(cfg) as ccm:
-            home = tmp_path / "home"
-            home.mkdir()
-            work = tmp_path / "work"
-            work.mkdir()
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": str(home),
-                "ANTHROPIC_BASE_URL": ccm.base_url,
-                "ANTHROPIC_API_KEY": "sk-test-client",
-                "DISABLE_TELEMETRY": "1",
-                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            }
-            proc = subprocess.run(
-                [
-                    CLAUDE,
-                    "-p",
-                    "run echo hello-from-tool via Bash",
-                    "--allowedTools",
-                    "Bash",
-                    "--output-format",
-                    "json",
-                ],
-                cwd=work,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=180,
-                stdin=subprocess.DEVNULL,
-            )
-            assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
-            result = json.loads(proc.stdout)
-            assert result["is_error"] is False, result
+            result = run_claude(tmp_path, ccm.base_url)
             assert "done: hello-from-tool" in result["result"]
-            assert result["num_turns"] >= 2
             gen = [r for r in up.requests if r.url_path == up.generation_path]
             assert len(gen) >= 2
             # the model asked for Bash; Claude Code ran it and sent the output back through ccm
