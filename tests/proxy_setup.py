@@ -8,7 +8,9 @@ from tests.fakes.upstream import FakeUpstream
 
 
 def provider_toml(name: str, up: FakeUpstream, *, key: str = "sk-upstream", extra: str = "") -> str:
-    if hasattr(up, "gemini_base_url"):
+    if hasattr(up, "codex_base_url"):
+        ptype, base = "openai-responses", f"{up.base_url}/v1"
+    elif hasattr(up, "gemini_base_url"):
         ptype, base = "gemini", up.gemini_base_url
     elif up.dialect == "anthropic":
         ptype, base = "anthropic", up.base_url

@@ -1,0 +1,143 @@
+"""The OpenAI Responses dialect end to end: the official SDK and the real Claude Code CLI
+through ccm to a fake Responses API."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from tests.fakes.responses_upstream import (
+    FakeResponsesUpstream,
+    fail,
+    reply_function_call,
+    reply_reasoning,
+    reply_text,
+    tool_loop,
+)
+from tests.harness import running_ccm
+from tests.proxy_setup import model_toml, provider_toml, write_config
+from tests.test_claude_code_e2e import CLAUDE, run_claude
+
+TOOLS = [
+    {
+        "name": "Bash",
+        "description": "Run a command",
+        "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}},
+    }
+]
+
+
+@pytest.fixture
+def up():
+    with FakeResponsesUpstream() as fake:
+        yield fake
+
+
+@pytest.fixture
+def backup():
+    with FakeResponsesUpstream() as fake:
+        yield fake
+
+
+@pytest.fixture
+def ccm(tmp_path: Path, up: FakeResponsesUpstream, backup: FakeResponsesUpstream):
+    cfg = write_config(
+        tmp_path / "config.toml",
+        provider_toml("resp", up, key="sk-resp")
+        + provider_toml("resp2", backup)
+        + model_toml("gpt5", ("resp", "gpt-5"), ("resp2", "gpt-5-mini")),
+        router='default = "gpt5"',
+    )
+    with running_ccm(cfg) as running:
+        yield running
+
+
+def sdk(base_url: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=base_url, api_key="sk-client", max_retries=0, timeout=20)
+
+
+def test_text_non_stream(ccm, up: FakeResponsesUpstream) -> None:
+    up.script(reply_text("hello from responses"))
+    msg = sdk(ccm.base_url).messages.create(
+        model="claude-x",
+        max_tokens=50,
+        system="be brief",
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    assert msg.content[0].text == "hello from responses" and msg.model == "claude-x"
+    req = up.requests[0]
+    assert req.path == "/v1/responses" and req.headers["authorization"] == "Bearer sk-resp"
+    assert req.json["instructions"] == "be brief" and req.json["store"] is False
+
+
+def test_stream_reasoning_then_text(ccm, up: FakeResponsesUpstream) -> None:
+    up.script(reply_reasoning("thinking it over", "final text"))
+    with sdk(ccm.base_url).messages.stream(
+        model="claude-x",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "q"}],
+        thinking={"type": "adaptive"},
+    ) as s:
+        final = s.get_final_message()
+    assert [b.type for b in final.content] == ["thinking", "text"]
+    assert final.content[1].text == "final text"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_use_round_trip(ccm, up: FakeResponsesUpstream, stream: bool) -> None:
+    up.script(reply_function_call("Bash", {"command": "pwd"}), reply_text("in /tmp"))
+    client = sdk(ccm.base_url)
+    msgs: list = [{"role": "user", "content": "where am I"}]
+    if stream:
+        with client.messages.stream(
+            model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs
+        ) as s:
+            first = s.get_final_message()
+    else:
+        first = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
+    call = next(b for b in first.content if b.type == "tool_use")
+    assert first.stop_reason == "tool_use" and call.input == {"command": "pwd"}
+    msgs += [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "/tmp"}],
+        },
+    ]
+    second = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
+    assert second.content[0].text == "in /tmp"
+    items = up.requests[1].json["input"]
+    outputs = [i for i in items if i.get("type") == "function_call_output"]
+    assert [(o["call_id"], o["output"]) for o in outputs] == [(call.id, "/tmp")]
+
+
+def test_failed_before_output_fails_over_even_when_streaming(
+    ccm, up: FakeResponsesUpstream, backup: FakeResponsesUpstream
+) -> None:
+    up.script(fail("context window exceeded", "context_length_exceeded"))
+    backup.script(reply_text("backup answered"))
+    with sdk(ccm.base_url).messages.stream(
+        model="claude-x", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    ) as s:
+        assert "".join(s.text_stream) == "backup answered"
+
+
+@pytest.mark.skipif(
+    CLAUDE is None and not os.environ.get("CI"), reason="Claude Code CLI not installed"
+)
+def test_claude_code_tool_loop_through_responses(tmp_path: Path) -> None:
+    with FakeResponsesUpstream() as up:
+        up.default = tool_loop("echo hello-from-tool", require_offered=True)
+        cfg = write_config(
+            tmp_path / "config.toml",
+            provider_toml("resp", up) + model_toml("coder", ("resp", "gpt-5-codex")),
+            router='default = "coder"',
+        )
+        with running_ccm(cfg) as ccm:
+            result = run_claude(tmp_path, ccm.base_url)
+            assert "done: hello-from-tool" in result["result"]
+        assert "hello-from-tool" in json.dumps(up.requests[-1].json["input"])
