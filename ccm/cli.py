@@ -21,6 +21,12 @@ app = typer.Typer(
 rules_app = typer.Typer(help="Work with rules files.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 
+from ccm.oauth.cli import login as _oauth_login  # noqa: E402
+from ccm.oauth.cli import oauth_app  # noqa: E402
+
+app.command("login")(_oauth_login)
+app.add_typer(oauth_app, name="oauth")
+
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(

@@ -117,7 +117,9 @@ class Call:
 
 
 async def _call_for(client: ProviderClient, entry: ChainEntry, job: Job) -> Call:
-    auth = await client.request_auth()  # MissingSecret propagates: this provider cannot be used
+    auth = await client.request_auth(
+        job.client_headers
+    )  # MissingSecret propagates: this provider cannot be used
     if client.dialect == "anthropic":
         headers = {**anth.request_headers(job.client_headers), **client.extra_headers(), **auth}
         return Call(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,7 @@ class ProviderClient:
         self.base_url = (config.base_url or pre.base_url).rstrip("/")
         self.limits = limits(server, config)
         self.fingerprint = self.fingerprint_of(config, server)
+        self.token_store: Any = None  # auth_type = "oauth": a ccm.oauth TokenStore (default file)
         self.token_source: Any = None  # Vertex AI: ADC unless a test or the config gives one
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.limits.total, connect=self.limits.connect),
@@ -118,8 +120,10 @@ class ProviderClient:
             return {"x-goog-api-key": key}
         return {"x-api-key": key}
 
-    async def request_auth(self) -> dict[str, str]:
+    async def request_auth(self, client_headers: Mapping[str, str] | None = None) -> dict[str, str]:
         """Auth headers for one request; may fetch a token (Vertex ADC, OAuth)."""
+        if self.config.auth_type == "oauth":
+            return await self._oauth_auth(client_headers)
         if self.config.provider_type == "vertex-ai" and not self.config.api_key:
             if self.token_source is None:
                 from ccm.providers.gcp import ADCTokenSource
@@ -132,6 +136,29 @@ class ProviderClient:
                     f"provider {self.name!r}: no Google credentials ({e})"
                 ) from None
         return self.auth_headers()
+
+    async def _oauth_auth(self, client_headers: Mapping[str, str] | None) -> dict[str, str]:
+        """Bearer token from the OAuth token store (refreshed once when due); for Anthropic the
+        oauth beta flag is merged after the client's and the config's flags. MissingSecret when
+        there is no usable token, so dispatch fails over to the next provider."""
+        from ccm.oauth import OAuthError, TokenStore, merge_anthropic_beta, oauth_headers
+
+        if self.token_store is None:
+            self.token_store = TokenStore()
+        own = {k.lower(): v for k, v in self.config.headers.items()}
+        beta = merge_anthropic_beta(
+            (client_headers or {}).get("anthropic-beta"), own.get("anthropic-beta")
+        )
+        try:
+            return await oauth_headers(
+                self.token_store,
+                self.config.oauth_provider or self.name,
+                self.config.provider_type,
+                self.http,
+                anthropic_beta=beta or None,
+            )
+        except OAuthError as e:
+            raise MissingSecret(f"provider {self.name!r}: {e}") from None
 
     def extra_headers(self) -> dict[str, str]:
         return {**self.preset.headers, **self.config.headers}

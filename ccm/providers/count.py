@@ -36,7 +36,7 @@ async def upstream_count(
             headers = {
                 **anth.request_headers(client_headers),
                 **client.extra_headers(),
-                **client.auth_headers(),
+                **(await client.request_auth(client_headers)),
             }
             async with asyncio.timeout(COUNT_TIMEOUT):
                 resp = await client.http.post(

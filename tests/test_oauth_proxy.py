@@ -1,0 +1,82 @@
+"""An OAuth provider through the proxy: token refreshed once, Bearer + oauth beta upstream,
+no token -> failover."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from ccm.oauth import TokenRecord, TokenStore
+from ccm.oauth.store import format_time
+from tests.fakes.oauth_server import FakeOAuthServer
+from tests.fakes.upstream import FakeUpstream, reply_text
+from tests.harness import running_ccm
+from tests.proxy_setup import model_toml, write_config
+
+
+def test_oauth_provider_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = tmp_path / "tok.json"
+    monkeypatch.setenv("CCM_OAUTH_TOKENS", str(tokens))
+    with (
+        FakeOAuthServer(client_id="cid") as fake,
+        FakeUpstream("anthropic") as up,
+        FakeUpstream("anthropic") as backup,
+    ):
+        monkeypatch.setenv("CCM_OAUTH_CLAUDE_MAX_CLIENT_ID", "cid")
+        monkeypatch.setenv("CCM_OAUTH_CLAUDE_MAX_TOKEN_URL", fake.token_url)
+        TokenStore(tokens).save(
+            TokenRecord(
+                provider_id="claude-pro",
+                access_token="at-old",
+                refresh_token=fake.issue_refresh_token(),
+                expires_at=format_time(datetime.now(UTC) + timedelta(minutes=1)),
+                flow="claude-max",
+            )
+        )
+        cfg = write_config(
+            tmp_path / "config.toml",
+            f'''
+[[providers]]
+name = "max"
+provider_type = "anthropic"
+auth_type = "oauth"
+oauth_provider = "claude-pro"
+base_url = "{up.base_url}"
+
+[[providers]]
+name = "nologin"
+provider_type = "anthropic"
+auth_type = "oauth"
+oauth_provider = "nobody"
+base_url = "{backup.base_url}"
+'''
+            + model_toml("main", ("max", "claude-up-1"))
+            + model_toml("other", ("nologin", "x"), ("max", "claude-up-2")),
+            router='default = "main"\nauto_map_regex = "^claude-"',
+        )
+        with running_ccm(cfg) as running:
+            up.script(reply_text("hi"), reply_text("hi2"))
+            c = anthropic.Anthropic(
+                base_url=running.base_url, api_key="sk-client", max_retries=0, timeout=20
+            )
+            c.messages.create(
+                model="claude-sonnet-4-5",
+                max_tokens=10,
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers={"anthropic-beta": "context-1m-2025-08-07"},
+            )
+            (req,) = up.requests
+            assert fake.refresh_calls == 1
+            assert req.headers["authorization"].startswith("Bearer at-")
+            assert req.headers["authorization"] != "Bearer at-old"
+            assert req.headers["anthropic-beta"] == "context-1m-2025-08-07,oauth-2025-04-20"
+            assert "x-api-key" not in req.headers
+            raw = c.messages.with_raw_response.create(
+                model="other", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+            )
+            assert backup.requests == []
+            print(raw.headers.get("x-ccm-route"), raw.headers.get("x-ccm-attempts"))
+            assert fake.refresh_calls == 1
