@@ -138,7 +138,7 @@ async def _call_for(client: ProviderClient, entry: ChainEntry, job: Job) -> Call
             job.body,
             entry.actual_model,
             stream=job.stream,
-            provider_type=client.config.provider_type,
+            provider_type=client.translate_as,
         )
         headers = {"content-type": "application/json", **client.extra_headers(), **auth}
         return Call(
@@ -171,7 +171,7 @@ async def _call_for(client: ProviderClient, entry: ChainEntry, job: Job) -> Call
             job.body,
             entry.actual_model,
             stream=job.stream,
-            provider_type=client.config.provider_type,
+            provider_type=client.translate_as,
         )
         headers = {"content-type": "application/json", **client.extra_headers(), **auth}
         return Call(

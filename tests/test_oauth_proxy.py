@@ -80,3 +80,50 @@ base_url = "{backup.base_url}"
             assert backup.requests == []
             print(raw.headers.get("x-ccm-route"), raw.headers.get("x-ccm-attempts"))
             assert fake.refresh_calls == 1
+
+
+def test_chatgpt_sign_in_goes_to_the_codex_responses_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.responses_upstream import FakeResponsesUpstream
+    from tests.fakes.responses_upstream import reply_text as responses_text
+
+    tokens = tmp_path / "tok.json"
+    monkeypatch.setenv("CCM_OAUTH_TOKENS", str(tokens))
+    TokenStore(tokens).save(
+        TokenRecord(
+            provider_id="chatgpt-plus",
+            access_token="at-chatgpt",
+            refresh_token="rt",
+            expires_at=format_time(datetime.now(UTC) + timedelta(hours=2)),
+            flow="chatgpt",
+        )
+    )
+    with FakeResponsesUpstream(codex_rules=True) as up:
+        up.default = responses_text("from codex")
+        cfg = write_config(
+            tmp_path / "config.toml",
+            f'''
+[[providers]]
+name = "chatgpt"
+provider_type = "openai"
+auth_type = "oauth"
+oauth_provider = "chatgpt-plus"
+base_url = "{up.codex_base_url}/codex"
+'''
+            + model_toml("gpt", ("chatgpt", "gpt-5-codex")),
+            router='default = "gpt"',
+        )
+        with running_ccm(cfg) as running:
+            c = anthropic.Anthropic(
+                base_url=running.base_url, api_key="sk-client", max_retries=0, timeout=20
+            )
+            msg = c.messages.create(
+                model="claude-x", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+            )
+            assert msg.content[0].text == "from codex"
+        (req,) = up.requests
+        assert req.path == "/backend-api/codex/responses"
+        assert req.headers["authorization"] == "Bearer at-chatgpt"
+        assert req.json["stream"] is True and req.json["store"] is False  # the backend's rules
+        assert up.refusals == []

@@ -19,6 +19,7 @@ DEFAULT_API_MS = 600_000
 DEFAULT_FIRST_BYTE_MS = 120_000  # headers of a streamed answer; non-stream answers get api_timeout
 DEFAULT_IDLE_MS = 300_000  # silence inside a stream (long reasoning can be quiet for minutes)
 ANTHROPIC_VERSION = "2023-06-01"
+CHATGPT_CODEX_URL = "https://chatgpt.com/backend-api/codex"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +66,14 @@ class ProviderClient:
         self.config = config
         self.name = config.name
         self.preset: Preset = pre
-        self.dialect = pre.dialect
+        self.dialect: str = pre.dialect
         self.base_url = (config.base_url or pre.base_url).rstrip("/")
+        self.translate_as = config.provider_type  # what the translators tune their output for
+        if config.provider_type == "openai" and config.auth_type == "oauth":
+            # ChatGPT Plus/Pro sign-in: the Codex backend, which speaks only the Responses API
+            self.dialect = "openai-responses"
+            self.base_url = (config.base_url or CHATGPT_CODEX_URL).rstrip("/")
+            self.translate_as = "openai-codex"
         self.limits = limits(server, config)
         self.fingerprint = self.fingerprint_of(config, server)
         self.token_store: Any = None  # auth_type = "oauth": a ccm.oauth TokenStore (default file)
