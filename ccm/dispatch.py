@@ -239,13 +239,18 @@ async def _attempt(client: ProviderClient, entry: ChainEntry, job: Job) -> Reply
             can_retry=False,
         ) from None
     lim = client.limits
-    request = client.http.build_request(
-        "POST", call.url, content=call.content, headers=call.headers
+    # straight to the transport: no cookie jar, redirects or auth hooks on this hot path
+    request = httpx.Request(
+        "POST",
+        client.parsed_url(call.url),
+        content=call.content,
+        headers=call.headers,
+        extensions=client.timeout_ext,
     )
     wait = lim.first_byte if job.stream else lim.total
     try:
         async with asyncio.timeout(wait):
-            resp = await client.http.send(request, stream=True)
+            resp = await client.transport.handle_async_request(request)
     except TimeoutError:
         raise Failure(f"no response within {wait:g}s", timeout=True) from None
     except httpx.ConnectTimeout:

@@ -78,12 +78,32 @@ class ProviderClient:
         self.fingerprint = self.fingerprint_of(config, server)
         self.token_store: Any = None  # auth_type = "oauth": a ccm.oauth TokenStore (default file)
         self.token_source: Any = None  # Vertex AI: ADC unless a test or the config gives one
+        self.transport = LeanTransport(max_idle_per_origin=64, idle_expiry=60)
+        lim = self.limits
+        self.timeout_ext = {
+            "timeout": {
+                "connect": lim.connect,
+                "read": lim.total,
+                "write": lim.total,
+                "pool": lim.total,
+            }
+        }
+        self._urls: dict[str, httpx.URL] = {}
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.limits.total, connect=self.limits.connect),
-            transport=LeanTransport(max_idle_per_origin=64, idle_expiry=60),
+            transport=self.transport,
             follow_redirects=False,
             trust_env=False,  # a loopback fake or a local model must not go through HTTP(S)_PROXY
         )
+
+    def parsed_url(self, url: str) -> httpx.URL:
+        """The URL parsed once (a per-request parse showed in the profile)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = httpx.URL(url)
+            if len(self._urls) < 256:  # Gemini URLs carry the model: bounded
+                self._urls[url] = parsed
+        return parsed
 
     @staticmethod
     def fingerprint_of(config: ProviderConfig, server: ServerConfig) -> bytes:
