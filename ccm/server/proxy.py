@@ -7,7 +7,6 @@ the answer (or stream) goes back with the client's model name and an x-ccm-route
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import time
@@ -47,24 +46,28 @@ class ClientGone(Exception):
 
 
 async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it (and so the upstream request) if the client hangs up."""
-    task = asyncio.ensure_future(work)
+    """Await `work`, cancelling it (and so the upstream request) if the client hangs up.
+    One watcher task reads the ASGI channel; the work runs in this task (no extra task)."""
+    current = asyncio.current_task()
+    gone = False
 
     async def watch() -> None:
+        nonlocal gone
         while True:
             message = await request.receive()
             if message["type"] == "http.disconnect":
+                gone = True
+                if current is not None:
+                    current.cancel()
                 return
 
     watcher = asyncio.ensure_future(watch())
     try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-        raise ClientGone
+        return await work
+    except asyncio.CancelledError:
+        if gone:
+            raise ClientGone from None
+        raise
     finally:
         watcher.cancel()
 
@@ -125,7 +128,10 @@ async def _admit(request: Request, state: State) -> dict[str, Any] | Response:
 
 def _header_safe(text: str) -> str:
     """Model names come from requests: keep a header printable ASCII whatever they hold."""
-    return "".join(c if " " <= c <= "~" else "?" for c in text[:200])
+    text = text[:200]
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
 
 
 def _route_header(rule: str, model: str, provider: str | None) -> str:
