@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -155,12 +156,19 @@ async def _call_for(client: ProviderClient, entry: ChainEntry, job: Job) -> Call
 
         payload = gemini.request_to_gemini(job.body, entry.actual_model, stream=job.stream)
         headers = {"content-type": "application/json", **client.extra_headers(), **auth}
+        if client.code_assist:
+            payload = _code_assist_request(client, entry.actual_model, payload)
+        unwrap = _code_assist_answer if client.code_assist else (lambda raw: raw)
         return Call(
             client.gemini_url(entry.actual_model, job.stream),
             headers,
             anth._encode(payload),
-            lambda raw: anth._encode(gemini.response_from_gemini(raw, job.requested_model)),
-            lambda: _OpenAIEvents(gemini.StreamTranslator(job.requested_model, job.input_tokens())),
+            lambda raw: anth._encode(gemini.response_from_gemini(unwrap(raw), job.requested_model)),
+            lambda: _OpenAIEvents(
+                _Unwrapping(gemini.StreamTranslator(job.requested_model, job.input_tokens()))
+                if client.code_assist
+                else gemini.StreamTranslator(job.requested_model, job.input_tokens())
+            ),
             anth.error_message,
             False,
         )
@@ -186,6 +194,48 @@ async def _call_for(client: ProviderClient, entry: ChainEntry, job: Job) -> Call
             False,
         )
     raise Failure(f"dialect {client.dialect!r} is not supported", can_retry=True)
+
+
+def _code_assist_request(
+    client: ProviderClient, model: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    wrapped: dict[str, Any] = {
+        "model": model,
+        "request": payload,
+        "user_prompt_id": uuid.uuid4().hex,
+    }
+    project = client.code_assist_project()
+    if project:
+        wrapped["project"] = project
+    return wrapped
+
+
+def _code_assist_answer(raw: bytes) -> bytes:
+    """Code Assist wraps each generateContent answer as {"response": {...}}."""
+    try:
+        data = anth._decode(raw)
+    except ValueError:
+        return raw  # let the Gemini translator report the garbage
+    if isinstance(data, dict) and isinstance(data.get("response"), dict):
+        return anth._encode(data["response"])
+    return raw
+
+
+class _Unwrapping:
+    """A Gemini stream translator fed Code Assist chunks."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @property
+    def started(self) -> bool:
+        return bool(self.inner.started)
+
+    def feed(self, data: str) -> list[bytes]:
+        return self.inner.feed(_code_assist_answer(data.encode()).decode())
+
+    def finish(self) -> list[bytes]:
+        return self.inner.finish()
 
 
 class _OpenAIEvents:

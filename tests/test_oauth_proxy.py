@@ -127,3 +127,82 @@ base_url = "{up.codex_base_url}/codex"
         assert req.headers["authorization"] == "Bearer at-chatgpt"
         assert req.json["stream"] is True and req.json["store"] is False  # the backend's rules
         assert up.refusals == []
+
+
+def test_google_sign_in_goes_to_code_assist_with_wrapped_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json as _json
+
+    from tests.fakes.upstream import respond
+
+    tokens = tmp_path / "tok.json"
+    monkeypatch.setenv("CCM_OAUTH_TOKENS", str(tokens))
+    TokenStore(tokens).save(
+        TokenRecord(
+            provider_id="google-ai",
+            access_token="at-google",
+            refresh_token="rt",
+            expires_at=format_time(datetime.now(UTC) + timedelta(hours=2)),
+            project_id="proj-123",
+            flow="google",
+        )
+    )
+    answer = {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"text": "from code assist"}]},
+                "finishReason": "STOP",
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 3},
+    }
+    sse = b"data: " + _json.dumps({"response": answer, "traceId": "t"}).encode() + b"\r\n\r\n"
+    with FakeUpstream("openai") as up:
+        up.script(
+            respond(
+                lambda _r: (
+                    200,
+                    {"content-type": "application/json"},
+                    _json.dumps({"response": answer, "traceId": "t"}).encode(),
+                )
+            ),
+            path="/v1internal:generateContent",
+        )
+        up.script(
+            respond(lambda _r: (200, {"content-type": "text/event-stream"}, [sse])),
+            path="/v1internal:streamGenerateContent",
+        )
+        cfg = write_config(
+            tmp_path / "config.toml",
+            f'''
+[[providers]]
+name = "gem"
+provider_type = "gemini"
+auth_type = "oauth"
+oauth_provider = "google-ai"
+base_url = "{up.base_url}/v1internal"
+'''
+            + model_toml("g", ("gem", "gemini-2.5-pro")),
+            router='default = "g"',
+        )
+        with running_ccm(cfg) as running:
+            c = anthropic.Anthropic(
+                base_url=running.base_url, api_key="sk-client", max_retries=0, timeout=20
+            )
+            msg = c.messages.create(
+                model="claude-x", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+            )
+            assert msg.content[0].text == "from code assist" and msg.usage.input_tokens == 7
+            with c.messages.stream(
+                model="claude-x", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+            ) as s:
+                assert "".join(s.text_stream) == "from code assist"
+        first, second = up.requests
+        assert (
+            first.path == "/v1internal:generateContent"
+            and second.path == "/v1internal:streamGenerateContent?alt=sse"
+        )
+        assert first.headers["authorization"] == "Bearer at-google"
+        assert first.json["model"] == "gemini-2.5-pro" and first.json["project"] == "proj-123"
+        assert first.json["request"]["contents"][0]["parts"][0]["text"] == "hi"

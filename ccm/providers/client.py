@@ -20,6 +20,7 @@ DEFAULT_FIRST_BYTE_MS = 120_000  # headers of a streamed answer; non-stream answ
 DEFAULT_IDLE_MS = 300_000  # silence inside a stream (long reasoning can be quiet for minutes)
 ANTHROPIC_VERSION = "2023-06-01"
 CHATGPT_CODEX_URL = "https://chatgpt.com/backend-api/codex"
+CODE_ASSIST_URL = "https://cloudcode-pa.googleapis.com/v1internal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,11 @@ class ProviderClient:
             self.dialect = "openai-responses"
             self.base_url = (config.base_url or CHATGPT_CODEX_URL).rstrip("/")
             self.translate_as = "openai-codex"
+        # Google AI Pro/Ultra sign-in: Gemini through the Code Assist API, whose requests and
+        # answers wrap the generateContent ones ({model, project, request} / {response})
+        self.code_assist = config.provider_type == "gemini" and config.auth_type == "oauth"
+        if self.code_assist:
+            self.base_url = (config.base_url or CODE_ASSIST_URL).rstrip("/")
         self.limits = limits(server, config)
         self.fingerprint = self.fingerprint_of(config, server)
         self.token_store: Any = None  # auth_type = "oauth": a ccm.oauth TokenStore (default file)
@@ -132,7 +138,19 @@ class ProviderClient:
             )
             base = f"https://{host}/v1/projects/{c.project_id}/locations/{loc}/publishers/google"
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        if self.code_assist:
+            return f"{base}:{action}"  # the model goes in the body
         return f"{base}/models/{model}:{action}"
+
+    def code_assist_project(self) -> str | None:
+        """The Google Cloud project for Code Assist: the config's, else the one sign-in found."""
+        if self.config.project_id:
+            return self.config.project_id
+        if self.token_store is not None:
+            record = self.token_store.get(self.config.oauth_provider or self.name)
+            if record is not None:
+                return record.project_id
+        return None
 
     def auth_headers(self) -> dict[str, str]:
         """Raises MissingSecret when the key's env var is unset."""
