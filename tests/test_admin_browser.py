@@ -12,10 +12,12 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
 
+from tests.fakes.oauth_server import FakeOAuthServer
 from tests.fakes.upstream import FakeUpstream, reply_text, status
 from tests.harness import RunningCCM, running_ccm
 
@@ -91,6 +93,14 @@ def page(browser: Any) -> Iterator[Any]:
         yield pg
     finally:
         context.close()
+
+
+@pytest.fixture(autouse=True)
+def token_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The OAuth token file the page lists: the test's own, never the user's."""
+    path = tmp_path / "oauth_tokens.json"
+    monkeypatch.setenv("CCM_OAUTH_TOKENS", str(path))
+    return path
 
 
 @pytest.fixture
@@ -453,3 +463,207 @@ def test_admin_token_is_asked_for_and_sent(page: Any, up: FakeUpstream, tmp_path
         no_page_error(page)
     # only Chromium's own line for the 401 before the token was set
     assert page.console.page_errors(401) == []
+
+
+# ---------------------------------------------------------------- 5. OAuth sign-in
+
+
+def test_oauth_sign_in_for_a_provider(
+    page: Any, tmp_path: Path, token_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.sync_api import expect
+
+    with FakeOAuthServer(client_id="cid", token_format="json") as fake:
+        monkeypatch.setenv("CCM_OAUTH_CLAUDE_MAX_CLIENT_ID", "cid")
+        monkeypatch.setenv("CCM_OAUTH_CLAUDE_MAX_AUTHORIZE_URL", fake.authorize_url)
+        monkeypatch.setenv("CCM_OAUTH_CLAUDE_MAX_TOKEN_URL", fake.token_url)
+        issued: dict[str, str] = {}
+
+        def approve(route: Any) -> None:
+            """The sign-in window: the fake approves and issues a code for the state; instead of
+            following its redirect to Anthropic's page (not reachable here), the window shows
+            the code#state that page would show."""
+            resp = route.fetch(max_redirects=0)
+            assert resp.status == 302, resp.text()
+            issued.update(parse_qsl(urlsplit(resp.headers["location"]).query))
+            route.fulfill(
+                status=200,
+                content_type="text/html",
+                body=f"<p>Paste this code: <code id=code>{issued['code']}#{issued['state']}</code>",
+            )
+
+        page.context.route(f"{fake.authorize_url}?*", approve)
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(config_text())
+        with running_ccm(cfg) as ccm:
+            open_tab(page, ccm, "providers")
+            page.fill("#prov-name", "claude-sub")
+            page.select_option("#prov-type", "anthropic")
+            expect(page.locator("#prov-oauth-fields")).to_be_hidden()
+            page.locator("#prov-auth label", has_text="OAuth sign-in").click()
+            expect(page.locator("#prov-oauth-fields")).to_be_visible()
+            expect(page.locator("#prov-key")).to_be_hidden()
+            # the flow follows the provider type until one is chosen
+            expect(page.locator("#prov-oauth-flow")).to_have_value("claude-max")
+            page.select_option("#prov-type", "openai")
+            expect(page.locator("#prov-oauth-flow")).to_have_value("chatgpt")
+            page.select_option("#prov-type", "gemini")
+            expect(page.locator("#prov-oauth-flow")).to_have_value("google")
+            page.select_option("#prov-type", "anthropic")
+            expect(page.locator("#prov-oauth-flow")).to_have_value("claude-max")
+            expect(page.locator("#prov-oauth-id")).to_have_text("claude-sub")
+            expect(page.locator("#prov-oauth-status")).to_contain_text("not signed in")
+
+            with page.expect_popup() as popup_info:
+                page.click("#prov-oauth-signin")
+            popup = popup_info.value
+            pasted = popup.locator("#code").inner_text()
+            expect(page.locator("#prov-oauth-instructions")).to_contain_text("paste the code")
+            expect(page.locator("#prov-oauth-link")).to_have_attribute(
+                "href", re.compile("^" + re.escape(fake.authorize_url + "?"))
+            )
+            (asked,) = fake.authorize_requests
+            assert asked["client_id"] == "cid" and asked["code_challenge_method"] == "S256"
+            assert asked["redirect_uri"] == "https://console.anthropic.com/oauth/code/callback"
+            state = asked["state"]
+            assert issued["state"] == state and fake.code_for(state) == issued["code"]
+            assert pasted == f"{issued['code']}#{state}"
+            popup.close()
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "providers-oauth-pending.png"), full_page=True)
+
+            # a code from another sign-in is refused, in the page
+            page.fill("#prov-oauth-code", f"{issued['code']}#not-this-sign-in")
+            page.click("#prov-oauth-complete")
+            expect(page.locator("#prov-oauth-msg .alert-error")).to_contain_text("state mismatch")
+            assert fake.exchange_calls == 0
+
+            page.fill("#prov-oauth-code", pasted)
+            page.click("#prov-oauth-complete")
+            done = page.locator("#prov-oauth-msg")
+            expect(done).to_contain_text(re.compile(r"signed in, expires \d{4}-\d\d-\d\d", re.I))
+            expect(done).to_contain_text("claude-sub")
+            expect(page.locator("#prov-oauth-step")).to_be_hidden()
+            expect(page.locator("#prov-oauth-status")).to_contain_text("valid")
+            assert fake.exchange_calls == 1
+            sent = fake.token_requests[-1]
+            assert sent["content_type"] == "application/json"
+            assert sent["fields"]["state"] == state and sent["fields"]["code_verifier"]
+            html = page.content()
+            assert "verifier" not in html.lower() and sent["fields"]["code_verifier"] not in html
+            assert page.evaluate("JSON.stringify(localStorage)") == "{}"  # the state is not kept
+
+            page.screenshot(path=str(SCREENSHOTS / "providers-oauth.png"), full_page=True)
+            page.click("#prov-save")
+            expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+            expect(page.locator("#prov-msg")).not_to_contain_text("no OAuth token")
+            row = page.locator("#prov-table tr[data-name='claude-sub']")
+            expect(row).to_contain_text("OAuth")
+            expect(row).to_contain_text("valid")
+
+            doc = tomllib.loads(cfg.read_text())
+            (prov,) = doc["providers"]
+            assert prov["name"] == "claude-sub" and prov["provider_type"] == "anthropic"
+            assert prov["auth_type"] == "oauth" and prov["oauth_provider"] == "claude-sub"
+            assert "api_key" not in prov
+            assert '"claude-sub"' in token_file.read_text()
+            assert token_file.stat().st_mode & 0o777 == 0o600
+
+            # editing keeps the OAuth choice and shows the token
+            row.get_by_role("button", name="Edit").click()
+            expect(page.locator("#prov-auth-oauth")).to_be_checked()
+            expect(page.locator("#prov-oauth-status")).to_contain_text("valid")
+
+            # Overview: the provider's key is its token; the token list refreshes and deletes
+            click_tab(page, "overview")
+            expect(page.locator("#st-providers tbody tr").first).to_contain_text("OAuth")
+            token_row = page.locator("#oauth-tokens tr[data-token='claude-sub']")
+            expect(token_row).to_contain_text("Claude Pro/Max")
+            expect(token_row).to_contain_text("claude-sub")  # used by
+            expect(token_row).to_contain_text("valid")
+            expect(token_row).to_contain_text(re.compile(r"in (59|60) min"))
+            page.screenshot(path=str(SCREENSHOTS / "overview-oauth.png"), full_page=True)
+            token_row.get_by_role("button", name="Refresh").click()
+            expect(page.locator("#oauth-msg")).to_contain_text("Refreshed token")
+            assert fake.refresh_calls == 1
+            token_row.get_by_role("button", name="Delete").click()
+            token_row.get_by_role("button", name="Confirm?").click()
+            expect(page.locator("#oauth-msg")).to_contain_text("Deleted token")
+            expect(page.locator("#oauth-tokens tbody")).to_contain_text("No OAuth tokens")
+            expect(page.locator("#st-providers tbody tr").first).to_contain_text("not signed in")
+            no_page_error(page)
+    # only Chromium's own line for the refused (400) exchange
+    assert page.console.page_errors(400) == []
+
+
+def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
+    page: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.sync_api import expect
+
+    with FakeOAuthServer(client_id="gid", client_secret="gsec") as fake:
+        for name, value in {
+            "CLIENT_ID": "gid",
+            "CLIENT_SECRET": "gsec",
+            "AUTHORIZE_URL": fake.authorize_url,
+            "TOKEN_URL": fake.token_url,
+            "CODE_ASSIST_URL": fake.code_assist_url,
+        }.items():
+            monkeypatch.setenv(f"CCM_OAUTH_GOOGLE_{name}", value)
+        monkeypatch.delenv("CCM_OAUTH_CHATGPT_CLIENT_ID", raising=False)
+        # a browser that blocks pop-ups, as harshly as it can: window.open throws
+        page.add_init_script("window.open = () => { throw new Error('pop-up blocked'); };")
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(config_text())
+        with running_ccm(cfg) as ccm:
+            open_tab(page, ccm, "providers")
+            page.fill("#prov-name", "gem")
+            page.select_option("#prov-type", "gemini")
+            page.check("#prov-auth-oauth")
+            expect(page.locator("#prov-oauth-flow")).to_have_value("google")
+            # a flow without a client id: the server says which variable to set, in the page
+            page.select_option("#prov-oauth-flow", "chatgpt")
+            page.click("#prov-oauth-signin")
+            expect(page.locator("#prov-oauth-msg .alert-error")).to_contain_text(
+                "CCM_OAUTH_CHATGPT_CLIENT_ID"
+            )
+            expect(page.locator("#prov-oauth-step")).to_be_hidden()
+            page.select_option("#prov-type", "anthropic")  # a chosen flow stays chosen
+            expect(page.locator("#prov-oauth-flow")).to_have_value("chatgpt")
+            page.select_option("#prov-type", "gemini")
+
+            page.select_option("#prov-oauth-flow", "google")
+            page.click("#prov-oauth-signin")
+            expect(page.locator("#prov-oauth-step")).to_be_visible()
+            expect(page.locator("#prov-oauth-instructions")).to_contain_text("comes back")
+            no_page_error(page)  # the blocked window.open is not an error
+            # the user follows the link; Google (the fake) sends the browser back to ccm
+            with page.expect_popup() as popup_info:
+                page.click("#prov-oauth-link")
+            popup = popup_info.value
+            expect(popup.locator("h1")).to_have_text("Signed in")
+            assert popup.url.startswith(ccm.base_url + "/api/oauth/callback?")
+            popup.close()
+            # the page notices the new token by itself
+            expect(page.locator("#prov-oauth-msg")).to_contain_text("Signed in, expires")
+            expect(page.locator("#prov-oauth-step")).to_be_hidden()
+            page.click("#prov-save")
+            expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+            (prov,) = tomllib.loads(cfg.read_text())["providers"]
+            assert prov["auth_type"] == "oauth" and prov["oauth_provider"] == "gem"
+
+            # back to a key: the OAuth settings leave the file
+            row = page.locator("#prov-table tr[data-name='gem']")
+            row.get_by_role("button", name="Edit").click()
+            expect(page.locator("#prov-oauth-status")).to_contain_text("valid")
+            page.check("#prov-auth-apikey")
+            expect(page.locator("#prov-key")).to_be_visible()
+            page.fill("#prov-key", "$GEM_KEY")
+            page.click("#prov-save")
+            expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+            (prov,) = tomllib.loads(cfg.read_text())["providers"]
+            assert prov["api_key"] == "$GEM_KEY"
+            assert "auth_type" not in prov and "oauth_provider" not in prov
+            no_page_error(page)
+    # only Chromium's own line for the refused (400) authorize of the unconfigured flow
+    assert page.console.page_errors(400) == []

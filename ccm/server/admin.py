@@ -146,6 +146,8 @@ def model_view(m: ModelConfig) -> dict[str, Any]:
 
 
 def key_status(p: ProviderConfig) -> str:
+    if p.auth_type == "oauth":
+        return f"oauth: {p.oauth_provider or p.name}"
     if p.api_key is None:
         return (
             "none" if not PRESETS.get(p.provider_type, PRESETS["openai"]).needs_key else "missing"
@@ -255,6 +257,7 @@ def admin_routes(state: State) -> list[Any]:
                     "provider_type": p.provider_type,
                     "dialect": preset.dialect if preset else None,
                     "enabled": p.is_enabled,
+                    "auth_type": p.auth_type,
                     "base_url": p.base_url or (preset.base_url if preset else None),
                     "key_status": key_status(p),
                     "recent_failures": len(fails),

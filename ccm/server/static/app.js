@@ -39,6 +39,20 @@
   const DEFAULT_BASE = new Map(PROVIDER_TYPES.flatMap(([, types]) => types));
   const NO_KEY_TYPES = new Set(["ollama", "vertex-ai"]);
 
+  // OAuth sign-in flows (ccm/oauth/flows.py) and the one a provider type signs in with by default
+  const OAUTH_FLOWS = new Map([
+    ["claude-max", "Claude Pro/Max"],
+    ["claude-console", "Anthropic Console"],
+    ["chatgpt", "ChatGPT Plus/Pro"],
+    ["google", "Google AI Pro/Ultra"],
+  ]);
+  const FLOW_FOR_TYPE = new Map([
+    ["anthropic", "claude-max"],
+    ["openai", "chatgpt"],
+    ["openai-responses", "chatgpt"],
+    ["gemini", "google"],
+  ]);
+
   // [router] slots shown when the rules come from TOML
   const ROUTER_SLOTS = [
     ["default", "model for everything else"],
@@ -267,6 +281,33 @@
     return ms >= 10000 ? (ms / 1000).toFixed(1) + " s" : Math.round(ms) + " ms";
   }
 
+  /** A local date and time, to the minute: 2025-06-01 14:05. */
+  function fmtDateTime(t) {
+    const d = toDate(t);
+    if (!d) return String(t ?? "–");
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  }
+
+  /** "in 59 min", "3 h ago", "in 2 days". */
+  function fmtRelative(t) {
+    const d = toDate(t);
+    if (!d) return "";
+    const ms = d.getTime() - Date.now();
+    const m = Math.round(Math.abs(ms) / 60000);
+    let span;
+    if (m < 1) span = "less than a minute";
+    else if (m < 90) span = m + " min";
+    else if (m < 36 * 60) span = Math.round(m / 60) + " h";
+    else span = Math.round(m / 1440) + " days";
+    return ms >= 0 ? "in " + span : span + " ago";
+  }
+
+  function fmtExpiry(t) {
+    const rel = fmtRelative(t);
+    return fmtDateTime(t) + (rel ? " (" + rel + ")" : "");
+  }
+
   function statusClass(status) {
     if (typeof status === "number") {
       if (status >= 200 && status < 300) return "ok";
@@ -336,6 +377,7 @@
 
   let overviewTimer = null;
   let overviewGen = 0;
+  let lastStatus = null; // the last /api/status answer, to redraw when the tokens change
 
   async function loadOverview() {
     const gen = ++overviewGen;
@@ -346,8 +388,15 @@
     if (!res.ok) {
       showResult(msg, res);
     } else {
+      // the tokens, and which providers sign in with them (status does not say)
+      const [tres] = await Promise.all([fetchTokens(), fetchProviders()]);
+      if (gen !== overviewGen) return;
       clear(msg);
-      renderStatus(res.data || {});
+      lastStatus = res.data || {};
+      renderStatus(lastStatus);
+      if (tres.ok) clear($("#oauth-list-msg"));
+      else showResult($("#oauth-list-msg"), tres);
+      renderTokens();
     }
     if (current === "overview") overviewTimer = setTimeout(guard(loadOverview), 5000);
   }
@@ -385,7 +434,7 @@
       el("td", {}, p.dialect ?? ""),
       el("td", {}, p.enabled === false ? badge("disabled", "muted") : badge("enabled", "ok")),
       el("td", { class: "mono small" }, p.base_url || ""),
-      el("td", {}, keyStatusBadge(p.key_status)),
+      el("td", {}, oauthProvider(p.name) ? oauthKeyDisplay(oauthProvider(p.name)) : keyStatusBadge(p.key_status)),
       el("td", {}, circuitBadge(p.health)),
       el("td", { class: "num" }, p.recent_failures ? badge(String(p.recent_failures), "err") : el("span", { class: "muted" }, "0")),
       el("td", { class: "small wrap" }, p.last_error ? el("span", { class: "text-err" }, p.last_error) : el("span", { class: "muted" }, "–")),
@@ -414,6 +463,105 @@
     return badge(s, cls);
   }
 
+  // ------------------------------------------------------------------ OAuth tokens
+
+  let oauthTokens = []; // GET /api/oauth/tokens: {provider_id, expires_at, is_expired, needs_refresh, flow?, project_id?}
+  let tokensShown = null; // what the tokens table shows, to redraw it only when it changes
+
+  async function fetchTokens() {
+    const res = await api("GET", "/api/oauth/tokens");
+    if (res.ok) oauthTokens = Array.isArray(res.data) ? res.data : [];
+    return res;
+  }
+
+  function tokenFor(id) {
+    return (id && oauthTokens.find((t) => t.provider_id === id)) || null;
+  }
+
+  /** The configured provider of this name when it signs in with OAuth, else null. */
+  function oauthProvider(name) {
+    return providers.find((p) => p.name === name && p.auth_type === "oauth") || null;
+  }
+
+  function tokenIdOf(p) {
+    return p.oauth_provider || p.name;
+  }
+
+  function tokenBadge(t) {
+    if (!t) return badge("not signed in", "err");
+    if (t.is_expired) return el("span", { class: "badge badge-err", title: "refreshed at the next request if its refresh token still works" }, "expired");
+    if (t.needs_refresh) return el("span", { class: "badge badge-warn", title: "refreshed at the next request" }, "needs refresh");
+    return badge("valid", "ok");
+  }
+
+  /** The key cell of an OAuth provider: its token's state. */
+  function oauthKeyDisplay(p) {
+    const id = tokenIdOf(p);
+    return el("span", { class: "nowrap", title: "OAuth token “" + id + "”" }, badge("OAuth", "muted"), " ", tokenBadge(tokenFor(id)));
+  }
+
+  function renderTokens(force) {
+    const users = new Map();
+    for (const p of providers) {
+      if (p.auth_type !== "oauth") continue;
+      const id = tokenIdOf(p);
+      if (!users.has(id)) users.set(id, []);
+      users.get(id).push(p.name);
+    }
+    const key = JSON.stringify([oauthTokens, [...users]]);
+    const tbody = $("#oauth-tokens tbody");
+    // the periodic redraw leaves the table alone when nothing changed or a Delete awaits its confirmation
+    if (!force && (key === tokensShown || tbody.querySelector(".armed"))) return;
+    tokensShown = key;
+    if (!oauthTokens.length) {
+      clear(tbody, el("tr", {}, el("td", { colspan: 6, class: "empty" }, "No OAuth tokens. Sign in from a provider's form (Authentication: OAuth sign-in).")));
+      return;
+    }
+    clear(tbody, oauthTokens.map((t) => {
+      const id = t.provider_id;
+      const refresh = el("button", { class: "btn btn-small", type: "button" }, "Refresh");
+      on(refresh, "click", () => refreshToken(id, refresh));
+      const by = users.get(id) || [];
+      return el("tr", { dataset: { token: id } },
+        el("td", { class: "strong mono" }, id),
+        el("td", {}, t.flow ? OAUTH_FLOWS.get(t.flow) || t.flow : el("span", { class: "muted" }, "–"),
+          t.project_id ? el("span", { class: "sub muted small mono" }, "project " + t.project_id) : null),
+        el("td", {}, by.length ? by.join(", ") : el("span", { class: "muted" }, "no provider")),
+        el("td", { class: "nowrap", title: t.expires_at || null }, fmtExpiry(t.expires_at)),
+        el("td", {}, tokenBadge(t)),
+        el("td", { class: "actions" }, refresh, confirmButton("Delete", () => deleteToken(id))));
+    }));
+  }
+
+  async function reloadTokens() {
+    const res = await fetchTokens();
+    if (res.ok) clear($("#oauth-list-msg"));
+    else showResult($("#oauth-list-msg"), res);
+    renderTokens(true);
+    if (current === "overview" && lastStatus) renderStatus(lastStatus);
+    if (current === "providers") renderProviders();
+    updateOAuthStatus();
+  }
+
+  async function refreshToken(id, btn) {
+    btn.disabled = true;
+    let res;
+    try {
+      res = await api("POST", "/api/oauth/tokens/refresh", { provider_id: id });
+    } finally {
+      btn.disabled = false;
+    }
+    const d = res.data && typeof res.data === "object" ? res.data : {};
+    await reloadTokens();
+    showResult($("#oauth-msg"), res, `Refreshed token “${id}”, expires ${fmtExpiry(d.expires_at)}.`);
+  }
+
+  async function deleteToken(id) {
+    const res = await api("POST", "/api/oauth/tokens/delete", { provider_id: id });
+    await reloadTokens();
+    showResult($("#oauth-msg"), res, `Deleted token “${id}”. Providers that used it must sign in again.`);
+  }
+
   function renderTokenState() {
     const t = getToken();
     $("#token-state").textContent = t ? "a token is set" : "no token set";
@@ -431,13 +579,15 @@
   }
 
   async function loadProviders() {
-    const res = await fetchProviders();
+    const [res, tres] = await Promise.all([fetchProviders(), fetchTokens()]);
     if (!res.ok) {
       showResult($("#prov-list-msg"), res);
       return;
     }
-    clear($("#prov-list-msg"));
+    if (tres.ok) clear($("#prov-list-msg"));
+    else showResult($("#prov-list-msg"), tres);
     renderProviders();
+    updateOAuthStatus();
   }
 
   function renderProviders() {
@@ -447,7 +597,7 @@
       el("td", {}, p.provider_type),
       el("td", { class: "mono small" }, p.base_url || el("span", { class: "muted" }, DEFAULT_BASE.get(p.provider_type) ? "default" : "–")),
       el("td", {}, p.enabled === false ? badge("disabled", "muted") : badge("enabled", "ok")),
-      el("td", {}, keyDisplay(p.api_key)),
+      el("td", {}, p.auth_type === "oauth" ? oauthKeyDisplay(p) : keyDisplay(p.api_key)),
       el("td", { class: "actions" },
         el("button", { class: "btn btn-small", type: "button", onclick: () => editProvider(p) }, "Edit"),
         confirmButton("Delete", () => deleteProvider(p.name))),
@@ -477,6 +627,7 @@
     $("#prov-form-title").textContent = "Add provider";
     $("#prov-key").type = "password";
     updateBaseHint();
+    resetAuth("apikey");
   }
 
   function editProvider(p) {
@@ -484,12 +635,182 @@
     $("#prov-form-title").textContent = "Edit provider “" + p.name + "”";
     $("#prov-name").value = p.name || "";
     $("#prov-type").value = p.provider_type || "anthropic";
-    $("#prov-key").value = p.api_key || "";
+    $("#prov-key").value = p.auth_type === "oauth" ? "" : p.api_key || "";
     $("#prov-base").value = p.base_url || "";
     $("#prov-enabled").checked = p.enabled !== false;
     clear($("#prov-msg"));
     updateBaseHint();
+    resetAuth(p.auth_type === "oauth" ? "oauth" : "apikey");
     $("#prov-name").focus();
+  }
+
+  // ---- authentication: API key or OAuth sign-in
+
+  // the sign-in in progress: {state, providerId, flow, paste, deadline, before}; the PKCE
+  // verifier stays on the server, the state only in this variable
+  const signin = { session: null, pollTimer: null, flowTouched: false };
+
+  function authMode() {
+    return $("#prov-auth-oauth").checked ? "oauth" : "apikey";
+  }
+
+  /** The token id this provider signs in under: its name (an oauth_provider set by hand is kept). */
+  function tokenId() {
+    const p = editingProvider;
+    if (p && p.auth_type === "oauth" && p.oauth_provider) return p.oauth_provider;
+    return $("#prov-name").value.trim();
+  }
+
+  function resetAuth(mode) {
+    endSignIn();
+    $("#prov-auth-" + mode).checked = true;
+    signin.flowTouched = false;
+    const known = tokenFor(mode === "oauth" ? tokenId() : "");
+    const flow = known && OAUTH_FLOWS.has(known.flow) ? known.flow : FLOW_FOR_TYPE.get($("#prov-type").value);
+    $("#prov-oauth-flow").value = flow || "claude-max";
+    clear($("#prov-oauth-msg"));
+    updateAuthFields();
+  }
+
+  function updateAuthFields() {
+    const oauth = authMode() === "oauth";
+    $("#prov-key-fields").hidden = oauth;
+    $("#prov-oauth-fields").hidden = !oauth;
+    updateOAuthStatus();
+  }
+
+  /** The type chose the flow unless the user did. */
+  function followTypeFlow() {
+    const flow = FLOW_FOR_TYPE.get($("#prov-type").value);
+    if (flow && !signin.flowTouched && !signin.session) $("#prov-oauth-flow").value = flow;
+  }
+
+  function updateOAuthStatus() {
+    const id = tokenId();
+    const p = editingProvider;
+    const byHand = p && p.auth_type === "oauth" && p.oauth_provider && p.oauth_provider !== p.name;
+    clear($("#prov-oauth-hint"), id
+      ? ["Token id ", el("code", { id: "prov-oauth-id" }, id), byHand ? " (this provider's oauth_provider)" : " (the provider's name)",
+        ". Saving writes ", el("code", {}, 'auth_type = "oauth"'), " and no key."]
+      : "Give the provider a name first: the token is saved under it.");
+    const t = tokenFor(id);
+    clear($("#prov-oauth-status"), !id ? null
+      : t ? [tokenBadge(t), " ", el("span", { class: "muted" }, "expires " + fmtExpiry(t.expires_at))]
+        : el("span", { class: "muted" }, "not signed in yet"));
+    // a sign-in started under another id would save its token there: start again
+    if (signin.session && signin.session.providerId !== id) {
+      endSignIn();
+      clear($("#prov-oauth-msg"), el("div", { class: "alert alert-info" }, "The name changed: sign in again (the token is saved under the name)."));
+    }
+  }
+
+  function endSignIn() {
+    signin.session = null;
+    clearTimeout(signin.pollTimer);
+    signin.pollTimer = null;
+    $("#prov-oauth-step").hidden = true;
+    $("#prov-oauth-code").value = "";
+    $("#prov-oauth-link").setAttribute("href", "#");
+  }
+
+  /** Open the provider's page in a new window; a blocked pop-up is not an error (the link stays). */
+  function openSignInWindow(url) {
+    try {
+      window.open(url, "_blank", "noopener,noreferrer");
+    } catch {
+      /* blocked or not allowed here: the user follows the link instead */
+    }
+  }
+
+  async function startSignIn() {
+    const msg = $("#prov-oauth-msg");
+    const id = tokenId();
+    if (!id) return showError(msg, "Give the provider a name first: the token is saved under it.");
+    const flow = $("#prov-oauth-flow").value;
+    const btn = $("#prov-oauth-signin");
+    btn.disabled = true;
+    let res;
+    try {
+      res = await api("POST", "/api/oauth/authorize", { flow, provider_id: id });
+    } finally {
+      btn.disabled = false;
+    }
+    if (!res.ok) return showResult(msg, res);
+    const d = res.data && typeof res.data === "object" ? res.data : {};
+    if (typeof d.url !== "string" || !/^https?:\/\//i.test(d.url) || typeof d.state !== "string" || !d.state) {
+      return showError(msg, "Unexpected answer from /api/oauth/authorize (no http(s) url or no state).");
+    }
+    endSignIn();
+    const before = tokenFor(d.provider_id || id);
+    const s = {
+      state: d.state,
+      providerId: d.provider_id || id,
+      flow: d.flow || flow,
+      paste: d.paste !== false,
+      deadline: Date.now() + (Number(d.expires_in) > 0 ? Number(d.expires_in) : 600) * 1000,
+      before: before ? before.expires_at : null,
+    };
+    signin.session = s;
+    const minutes = Math.max(1, Math.round((s.deadline - Date.now()) / 60000));
+    clear($("#prov-oauth-instructions"),
+      d.instructions || "Sign in and authorize in the window that opened.",
+      s.paste ? "" : " If it does not (the page fails to load), paste the address-bar URL below.",
+      el("span", { class: "muted" }, ` The sign-in is valid for ${minutes} min.`));
+    $("#prov-oauth-link").setAttribute("href", d.url);
+    $("#prov-oauth-step").hidden = false;
+    clear(msg);
+    openSignInWindow(d.url);
+    if (!s.paste) watchForToken(s);
+  }
+
+  async function completeSignIn() {
+    const msg = $("#prov-oauth-msg");
+    const s = signin.session;
+    if (!s) return showError(msg, "Start with Sign in.");
+    const code = $("#prov-oauth-code").value.trim();
+    if (!code) return showError(msg, "Paste the code (or the address-bar URL) first.");
+    const btn = $("#prov-oauth-complete");
+    btn.disabled = true;
+    let res;
+    try {
+      res = await api("POST", "/api/oauth/exchange", { state: s.state, code });
+    } finally {
+      btn.disabled = false;
+    }
+    if (s !== signin.session) return undefined; // abandoned meanwhile
+    if (!res.ok) return showResult(msg, res);
+    const d = res.data && typeof res.data === "object" ? res.data : {};
+    return signedIn(d.provider_id || s.providerId, d.expires_at);
+  }
+
+  async function signedIn(id, expiresAt) {
+    endSignIn();
+    const p = editingProvider;
+    const inUse = p && p.auth_type === "oauth" && tokenIdOf(p) === id;
+    showResult($("#prov-oauth-msg"), { ok: true },
+      `Signed in, expires ${fmtExpiry(expiresAt)}. Token “${id}” saved` + (inUse ? "." : "; save the provider to use it."));
+    await reloadTokens();
+  }
+
+  /** A flow that comes back to ccm by itself (google): watch the token list until the token is new. */
+  function watchForToken(s) {
+    clearTimeout(signin.pollTimer);
+    signin.pollTimer = setTimeout(guard(async () => {
+      if (s !== signin.session) return;
+      if (Date.now() > s.deadline) {
+        endSignIn();
+        showError($("#prov-oauth-msg"), "This sign-in has expired: sign in again.");
+        return;
+      }
+      const res = await fetchTokens();
+      if (s !== signin.session) return;
+      const t = res.ok ? tokenFor(s.providerId) : null;
+      if (t && t.expires_at !== s.before) {
+        await signedIn(t.provider_id, t.expires_at);
+        return;
+      }
+      watchForToken(s);
+    }), 2000);
   }
 
   async function saveProvider(ev) {
@@ -502,15 +823,25 @@
     if (!name) return showError(msg, "A provider needs a name.");
     if (!base && !DEFAULT_BASE.get(type) && type !== "vertex-ai") return showError(msg, `The type ${type} needs a base URL.`);
     // start from the stored object so that fields this form does not show (models, headers, ...) survive
+    const oauth = authMode() === "oauth";
+    const id = tokenId();
     const body = Object.assign({}, editingProvider || {});
     body.name = name;
     body.provider_type = type;
     body.enabled = $("#prov-enabled").checked;
-    if (key) body.api_key = key;
-    else delete body.api_key;
+    if (key && !oauth) body.api_key = key;
+    else delete body.api_key; // OAuth: no key (an edit removes a stored one)
     if (base) body.base_url = base;
     else delete body.base_url;
     for (const k of Object.keys(body)) if (body[k] === null) delete body[k];
+    if (oauth) {
+      body.auth_type = "oauth";
+      body.oauth_provider = id;
+    } else if (editingProvider && editingProvider.auth_type === "oauth") {
+      // back to a key: null removes both from the file (apikey is the default)
+      body.auth_type = null;
+      body.oauth_provider = null;
+    }
     // the API's view fills in defaults; sending them back would write them into the file
     if (body.auth_type === "apikey") delete body.auth_type;
     for (const k of ["models", "headers"]) {
@@ -521,8 +852,9 @@
       ? await api("PUT", "/api/providers/" + encodeURIComponent(editingProvider.name), body)
       : await api("POST", "/api/providers", body);
     if (!res.ok) return showResult(msg, res);
+    const unsigned = oauth && !tokenFor(id);
     resetProviderForm();
-    showResult(msg, res, `Saved provider “${name}”.`);
+    showResult(msg, res, `Saved provider “${name}”.` + (unsigned ? ` It has no OAuth token “${id}” yet: Edit it and Sign in.` : ""));
     await loadProviders();
   }
 
@@ -1206,7 +1538,18 @@
     // providers
     fillProviderTypes();
     resetProviderForm();
-    on($("#prov-type"), "change", updateBaseHint);
+    on($("#prov-type"), "change", () => { updateBaseHint(); followTypeFlow(); });
+    on($("#prov-name"), "input", updateOAuthStatus);
+    for (const r of document.querySelectorAll("#prov-auth input")) on(r, "change", updateAuthFields);
+    on($("#prov-oauth-flow"), "change", () => { signin.flowTouched = true; });
+    on($("#prov-oauth-signin"), "click", startSignIn);
+    on($("#prov-oauth-complete"), "click", completeSignIn);
+    on($("#prov-oauth-abandon"), "click", () => { endSignIn(); clear($("#prov-oauth-msg")); });
+    on($("#prov-oauth-code"), "keydown", (ev) => {
+      if (ev.key !== "Enter") return undefined;
+      ev.preventDefault(); // Enter completes the sign-in rather than saving the form
+      return completeSignIn();
+    });
     on($("#prov-form"), "submit", saveProvider);
     on($("#prov-cancel"), "click", () => { resetProviderForm(); clear($("#prov-msg")); });
     on($("#prov-new"), "click", () => { resetProviderForm(); clear($("#prov-msg")); $("#prov-name").focus(); });
