@@ -96,6 +96,7 @@ def start(
         read_pid,
         remove_pid,
         setup_logging,
+        tune_gc,
         uvicorn_config,
         write_pid,
     )
@@ -130,6 +131,7 @@ def start(
     write_pid(pidfile)
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal: exit cleanly then
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    tune_gc()
     try:
         if workers > 1:
             from ccm.server.factory import CONFIG_ENV, WATCH_ENV

@@ -11,7 +11,7 @@ from litestar import Litestar
 from ccm.config.load import load_config
 from ccm.runtime import State, build_runtime
 from ccm.server.app import create_app
-from ccm.server.run import setup_logging
+from ccm.server.run import setup_logging, tune_gc
 
 CONFIG_ENV = "CCM_WORKER_CONFIG"
 WATCH_ENV = "CCM_WORKER_WATCH"
@@ -22,4 +22,6 @@ def app_from_env() -> Litestar:
     loaded = load_config(path)
     setup_logging(loaded.config.server.log_level)
     state = State(path, build_runtime(loaded))
-    return create_app(state, watch=os.environ.get(WATCH_ENV, "1") == "1")
+    app = create_app(state, watch=os.environ.get(WATCH_ENV, "1") == "1")
+    tune_gc()
+    return app
