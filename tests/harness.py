@@ -32,14 +32,16 @@ class RunningCCM:
 
 
 @contextlib.contextmanager
-def running_ccm(config_path: Path, *, watch: bool = False) -> Iterator[RunningCCM]:
+def running_ccm(
+    config_path: Path, *, watch: bool = False, fast_path: bool = True
+) -> Iterator[RunningCCM]:
     loaded = load_config(config_path)
     state = State(config_path, build_runtime(loaded))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn_config(state, "127.0.0.1", port, watch=watch)
+    config = uvicorn_config(state, "127.0.0.1", port, watch=watch, fast_path=fast_path)
     config.timeout_graceful_shutdown = 2
     server = uvicorn.Server(config)
     running = RunningCCM(f"http://127.0.0.1:{port}", state, config_path, server)

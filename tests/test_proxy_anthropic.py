@@ -36,8 +36,9 @@ def backup():
         yield fake
 
 
-@pytest.fixture
-def ccm(tmp_path: Path, up: FakeUpstream, backup: FakeUpstream):
+@pytest.fixture(params=["fast-path", "litestar"])
+def ccm(request, tmp_path: Path, up: FakeUpstream, backup: FakeUpstream):
+    """Every test runs through the ASGI fast path and through the Litestar route: one logic."""
     cfg = write_config(
         tmp_path / "config.toml",
         provider_toml("primary", up, key="sk-primary")
@@ -46,7 +47,7 @@ def ccm(tmp_path: Path, up: FakeUpstream, backup: FakeUpstream):
         + model_toml("solo", ("primary", "claude-solo")),
         router='default = "main"\nauto_map_regex = "^(claude-|m$|x-main$)"',
     )
-    with running_ccm(cfg) as running:
+    with running_ccm(cfg, fast_path=request.param == "fast-path") as running:
         yield running
 
 

@@ -12,6 +12,7 @@ import uvicorn
 
 from ccm.runtime import State
 from ccm.server.app import create_app
+from ccm.server.fastpath import FastPath
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -30,7 +31,9 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-def uvicorn_config(state: State, host: str, port: int, *, watch: bool = True) -> uvicorn.Config:
+def uvicorn_config(
+    state: State, host: str, port: int, *, watch: bool = True, fast_path: bool = True
+) -> uvicorn.Config:
     try:
         import uvloop  # noqa: F401
 
@@ -38,7 +41,9 @@ def uvicorn_config(state: State, host: str, port: int, *, watch: bool = True) ->
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it
         loop = "asyncio"
     return uvicorn.Config(
-        create_app(state, watch=watch),
+        FastPath(create_app(state, watch=watch), state)
+        if fast_path
+        else create_app(state, watch=watch),
         host=host,
         port=port,
         loop=loop,

@@ -1,0 +1,238 @@
+"""The Messages endpoints' logic, independent of the web framework: admit (auth, headers,
+JSON), route, dispatch, answer. Litestar's routes (proxy.py) and the ASGI fast path
+(fastpath.py) are thin adapters over `handle_messages` and `handle_count_tokens`.
+
+One request reads straight down: decode -> rules decide -> dispatch tries the chain ->
+the answer (or stream) goes back with the client's model name and an x-ccm-route header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+
+from ccm.dispatch import RetryPolicy, dispatch
+from ccm.rules.features import apply_strip
+from ccm.rules.tokens import estimate_tokens
+from ccm.runtime import State
+from ccm.wire.anthropic import error_body
+
+log = logging.getLogger("ccm.proxy")
+_decode = msgspec.json.decode
+_encode = msgspec.json.encode
+T = TypeVar("T")
+MAX_HEADER_BYTES = 64 * 1024  # Anthropic's API and most proxies refuse far less
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Watch = Callable[[Awaitable[Any]], Awaitable[Any]]
+
+
+@dataclass
+class Answer:
+    """What goes back to the client: a body, or a stream of SSE bytes."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    media_type: str = "application/json"
+
+
+def error_answer(
+    status: int, message: str, kind: str | None = None, headers: dict[str, str] | None = None
+) -> Answer:
+    return Answer(status, dict(headers or {}), error_body(status, message, kind))
+
+
+class ClientGone(Exception):
+    pass
+
+
+async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it (and so the upstream request) if the client hangs up.
+    One watcher task reads the ASGI channel; the work runs in this task."""
+    current = asyncio.current_task()
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                gone = True
+                if current is not None:
+                    current.cancel()
+                return
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if gone:
+            raise ClientGone from None
+        raise
+    finally:
+        watcher.cancel()
+
+
+def authorized(headers: Mapping[str, str], state: State) -> bool:
+    expected = state.runtime.config.server.api_key
+    if not expected:
+        return True
+    from ccm.config.secrets import MissingSecret, resolve
+
+    try:
+        key = resolve(expected, "server.api_key")
+    except MissingSecret:
+        return False  # configured but unresolvable: refuse rather than run open
+    given = headers.get("x-api-key") or ""
+    auth = headers.get("authorization") or ""
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    return bool(key) and hmac.compare_digest(given.encode(), key.encode())  # type: ignore[union-attr]
+
+
+def decode_request(raw: bytes) -> dict[str, Any] | Answer:
+    if not raw:
+        return error_answer(400, "request body is empty; expected a JSON object")
+    try:
+        body = _decode(raw)
+    except msgspec.DecodeError as e:
+        return error_answer(400, f"request body is not valid JSON: {e}")
+    if not isinstance(body, dict):
+        return error_answer(400, f"request body must be a JSON object, not {type(body).__name__}")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        return error_answer(400, "model: a non-empty string is required")
+    if not isinstance(body.get("messages"), list):
+        return error_answer(400, "messages: an array is required")
+    mt = body.get("max_tokens")
+    if mt is not None and (not isinstance(mt, int) or isinstance(mt, bool)):
+        return error_answer(400, "max_tokens: an integer is required")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        return error_answer(400, "stream: true or false is required")
+    return body
+
+
+def admit(
+    state: State, headers: Mapping[str, str], header_bytes: int, raw: bytes
+) -> dict[str, Any] | Answer:
+    """The request body, once the client is authorised and the JSON is a Messages request."""
+    if header_bytes > MAX_HEADER_BYTES:
+        return error_answer(
+            431, f"request headers exceed {MAX_HEADER_BYTES // 1024} KiB", "invalid_request_error"
+        )
+    if not authorized(headers, state):
+        return error_answer(
+            401,
+            "invalid or missing API key for this ccm proxy (server.api_key)",
+            "authentication_error",
+        )
+    return decode_request(raw)
+
+
+def header_safe(text: str) -> str:
+    """Model names come from requests: keep a header printable ASCII whatever they hold."""
+    text = text[:200]
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
+
+
+def route_header(rule: str, model: str, provider: str | None) -> str:
+    return header_safe(f"rule={rule}; model={model}; provider={provider or '-'}")
+
+
+async def handle_messages(
+    state: State, headers: Mapping[str, str], header_bytes: int, raw: bytes, watch: Watch
+) -> Answer:
+    """POST /v1/messages. `watch(work)` awaits work unless the client disconnects."""
+    t0 = time.perf_counter()
+    rt = state.runtime
+    body = admit(state, headers, header_bytes, raw)
+    if isinstance(body, Answer):
+        return body
+    decision = rt.router.route(body, headers)
+    requested = decision.original_model
+    route_hdr = {"x-ccm-route": route_header(decision.rule, decision.model, None)}
+    if decision.error:
+        state.record(decision, None, 404, t0, [])
+        return error_answer(404, f"model: {decision.error}", "not_found_error", route_hdr)
+    chain = decision.chain
+    forced = headers.get("x-provider")
+    if forced:
+        chain = tuple(e for e in chain if e.provider == forced)
+        if not chain:
+            providers = ", ".join(dict.fromkeys(e.provider for e in decision.chain))
+            return error_answer(
+                400,
+                f"X-Provider {forced!r} is not in the chain for model {decision.model!r} (providers: {providers})",
+                headers=route_hdr,
+            )
+    for fld, pattern in decision.strips:
+        apply_strip(body, fld, pattern)
+    try:
+        reply = await watch(
+            dispatch(
+                rt.clients,
+                chain,
+                body,
+                headers,
+                stream=body.get("stream") is True,
+                requested_model=requested,
+                input_tokens=lambda: estimate_tokens(body),
+                health=state.health,
+                policy=RetryPolicy.from_server(rt.config.server),
+            )
+        )
+    except ClientGone:
+        log.info(
+            "client went away before an answer; upstream request cancelled (model %s)",
+            decision.model,
+        )
+        state.record(decision, None, 499, t0, [])
+        return error_answer(499, "client closed the request")
+    out = dict(reply.headers)
+    media = out.pop(
+        "content-type", "text/event-stream" if reply.stream is not None else "application/json"
+    )
+    out["x-ccm-route"] = route_header(decision.rule, decision.model, reply.provider)
+    out["x-ccm-attempts"] = str(len(reply.attempts))
+    state.record(decision, reply.provider, reply.status, t0, reply.attempts)
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "%s rule=%s model=%s provider=%s status=%d attempts=%d %.0fms",
+            "stream" if reply.stream is not None else "message",
+            decision.rule,
+            decision.model,
+            reply.provider or "-",
+            reply.status,
+            len(reply.attempts),
+            (time.perf_counter() - t0) * 1000,
+        )
+    return Answer(reply.status, out, reply.body or b"", reply.stream, media)
+
+
+async def handle_count_tokens(
+    state: State, headers: Mapping[str, str], header_bytes: int, raw: bytes
+) -> Answer:
+    """POST /v1/messages/count_tokens: the provider's own count, else the offline estimate."""
+    rt = state.runtime
+    body = admit(state, headers, header_bytes, raw)
+    if isinstance(body, Answer):
+        return body
+    decision = rt.router.route(body, headers)
+    for fld, pattern in decision.strips:
+        apply_strip(body, fld, pattern)
+    from ccm.providers.count import upstream_count
+
+    counted = await upstream_count(rt.clients, decision.chain, body, headers)
+    if counted is None:
+        counted = _encode({"input_tokens": estimate_tokens(body)})
+    return Answer(200, {"x-ccm-route": route_header(decision.rule, decision.model, None)}, counted)
