@@ -77,13 +77,12 @@ Response / stream
 from __future__ import annotations
 
 import mimetypes
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
-from ccm.translate.sse import encode_event
+from ccm.translate import common
 from ccm.wire.gemini import (
     Candidate,
     GenerateContentResponse,
@@ -103,44 +102,19 @@ __all__ = [
 ]
 
 
-class TranslationError(ValueError):
-    """The upstream said something that cannot be turned into an Anthropic response."""
+class TranslationError(common.TranslationError):
+    """A Gemini upstream said something that has no Anthropic form."""
 
 
-_encode = msgspec.json.encode
 _response_decoder = msgspec.json.Decoder(GenerateContentResponse)
 _chunk_decoder = msgspec.json.Decoder(StreamChunk)
 
-_SKIP_BLOCKS = frozenset({"thinking", "redacted_thinking", "tool_use", "server_tool_use"})
-_SYSTEM_ROLES = frozenset({"system", "developer"})
 _NO_RESULT = "no result was given for this tool call"
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 _MAX_STOP_SEQUENCES = 5
 
 
-def _new_id(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex[:24]
-
-
 # --------------------------------------------------------------------------- request
-
-
-def _plain_text(value: Any) -> str:
-    """The text in a string, a block or a list of blocks; non-text blocks add nothing."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "\n\n".join(t for v in value if (t := _plain_text(v)))
-    if isinstance(value, dict):
-        text = value.get("text")
-        if isinstance(text, str):
-            return text
-        if value.get("type") in _SKIP_BLOCKS:
-            return ""
-        content = value.get("content")
-        if isinstance(content, str | list):
-            return _plain_text(content)
-    return ""
 
 
 def _guess_mime(url: str, default: str) -> str:
@@ -148,40 +122,33 @@ def _guess_mime(url: str, default: str) -> str:
     return guessed or default
 
 
-def _image_part(source: Any) -> dict[str, Any] | None:
+def _media_part(source: Any, inline_default: str, url_default: str) -> dict[str, Any] | None:
+    """A base64 source as `inlineData`, a URL as `fileData` (mime type guessed from it)."""
     if not isinstance(source, dict):
         return None
-    kind = source.get("type")
-    if kind == "base64" and isinstance(source.get("data"), str):
+    data = common.base64_data(source)
+    if data is not None:
         media = source.get("media_type") if isinstance(source.get("media_type"), str) else None
-        return {"inlineData": {"mimeType": media or "image/png", "data": source["data"]}}
-    if kind == "url" and isinstance(source.get("url"), str):
-        url = source["url"]
-        return {"fileData": {"mimeType": _guess_mime(url, "image/jpeg"), "fileUri": url}}
+        return {"inlineData": {"mimeType": media or inline_default, "data": data}}
+    url = common.source_url(source)
+    if url is not None:
+        return {"fileData": {"mimeType": _guess_mime(url, url_default), "fileUri": url}}
     return None  # e.g. a Files API file_id: nothing Gemini could fetch
 
 
-def _document_parts(block: dict[str, Any]) -> list[dict[str, Any]]:
-    source = block.get("source")
-    if not isinstance(source, dict):
-        return []
-    title = block.get("title") if isinstance(block.get("title"), str) else None
-    kind = source.get("type")
-    if kind == "base64" and isinstance(source.get("data"), str):
-        media = source.get("media_type") if isinstance(source.get("media_type"), str) else None
-        return [{"inlineData": {"mimeType": media or "application/pdf", "data": source["data"]}}]
-    if kind == "url" and isinstance(source.get("url"), str):
-        url = source["url"]
-        return [{"fileData": {"mimeType": _guess_mime(url, "application/pdf"), "fileUri": url}}]
-    if kind == "text":
-        text = source.get("data") if isinstance(source.get("data"), str) else ""
-    elif kind == "content":
-        text = _plain_text(source.get("content"))
-    else:
-        return []
-    if title and text:
-        text = f"{title}\n\n{text}"
-    return [{"text": text}] if text else []
+def _text_part(text: str) -> dict[str, Any]:
+    return {"text": text}
+
+
+def _image_part(source: Any) -> dict[str, Any] | None:
+    return _media_part(source, "image/png", "image/jpeg")
+
+
+def _file_part(source: dict[str, Any], title: str | None) -> dict[str, Any] | None:
+    return _media_part(source, "application/pdf", "application/pdf")  # (no title in Gemini)
+
+
+_PARTS = common.Parts(_text_part, _image_part, _file_part)
 
 
 class _Contents:
@@ -197,7 +164,7 @@ class _Contents:
     def add_system(self, content: Any) -> None:
         items = content if isinstance(content, list) else [content]
         for item in items:
-            text = _plain_text(item)
+            text = common.plain_text(item)
             if text:
                 self.system.append({"text": text})
 
@@ -237,9 +204,9 @@ class _Contents:
                 if not calls:
                     part["thoughtSignature"] = SKIP_SIGNATURE
                 parts.append(part)
-                calls.append((call_id or _new_id("toolu_"), name))
-            elif kind not in _SKIP_BLOCKS:
-                text = _plain_text(block)
+                calls.append((call_id or common.new_id("toolu_"), name))
+            elif kind not in common.SKIP_BLOCKS:
+                text = common.plain_text(block)
                 if text:
                     parts.append({"text": text})
         self._append("model", parts)
@@ -253,30 +220,11 @@ class _Contents:
             return
         answers: dict[str, dict[str, Any]] = {}  # call id -> functionResponse part
         result_media: list[dict[str, Any]] = []
-        parts: list[dict[str, Any]] = []
-        for block in content if isinstance(content, list) else ():
-            if isinstance(block, str):
-                if block:
-                    parts.append({"text": block})
-                continue
-            if not isinstance(block, dict):
-                continue
-            kind = block.get("type")
-            if kind == "tool_result":
-                self._tool_result(block, answers, parts, result_media)
-            elif kind == "text":
-                if isinstance(block.get("text"), str) and block["text"]:
-                    parts.append({"text": block["text"]})
-            elif kind == "image":
-                part = _image_part(block.get("source"))
-                if part is not None:
-                    parts.append(part)
-            elif kind == "document":
-                parts.extend(_document_parts(block))
-            elif kind not in _SKIP_BLOCKS:
-                text = _plain_text(block)
-                if text:
-                    parts.append({"text": text})
+
+        def tool_result(block: dict[str, Any], parts: list[dict[str, Any]]) -> None:
+            self._tool_result(block, answers, parts, result_media)
+
+        parts = common.user_parts(content, _PARTS, tool_result)
         responses: list[dict[str, Any]] = []
         if self.calls:
             for call_id, name in self.calls:
@@ -291,28 +239,7 @@ class _Contents:
         parts: list[dict[str, Any]],
         media: list[dict[str, Any]],
     ) -> None:
-        call_id = block.get("tool_use_id") if isinstance(block.get("tool_use_id"), str) else ""
-        content = block.get("content")
-        texts: list[str] = []
-        own_media: list[dict[str, Any]] = []
-        for item in content if isinstance(content, list) else (content,):
-            if isinstance(item, str):
-                texts.append(item)
-            elif isinstance(item, dict):
-                kind = item.get("type")
-                if kind == "image":
-                    part = _image_part(item.get("source"))
-                    if part is not None:
-                        own_media.append(part)
-                elif kind == "document":
-                    for part in _document_parts(item):
-                        if "text" in part:
-                            texts.append(part["text"])
-                        else:
-                            own_media.append(part)
-                else:
-                    texts.append(_plain_text(item))
-        text = "\n\n".join(t for t in texts if t)
+        call_id, text, own_media = common.tool_result_content(block, _PARTS)
         is_error = block.get("is_error") is True
         if not text and own_media and not is_error:
             text = "(the result is the attached media)"
@@ -525,9 +452,9 @@ def _typed(
             out["nullable"] = True
         values = [v for v in values if v is not None]
         if values and kind == "string":
-            out["enum"] = [v if isinstance(v, str) else _encode(v).decode() for v in values]
+            out["enum"] = [v if isinstance(v, str) else common.encode(v).decode() for v in values]
         elif values:  # Gemini enums are strings: say it in words
-            listed = ", ".join(_encode(v).decode() for v in values)
+            listed = ", ".join(common.encode(v).decode() for v in values)
             note = f"One of: {listed}."
             out["description"] = f"{out['description']} ({note})" if "description" in out else note
 
@@ -635,17 +562,11 @@ def _tool_config(choice: Any, names: set[str]) -> dict[str, Any] | None:
 
 
 def _thinking_config(body: dict[str, Any]) -> dict[str, Any] | None:
-    thinking = body.get("thinking")
-    if not isinstance(thinking, dict):
-        return None
-    kind = thinking.get("type")
-    if kind == "enabled":
-        budget = thinking.get("budget_tokens")
-        if isinstance(budget, int | float) and not isinstance(budget, bool):
-            return {"includeThoughts": True, "thinkingBudget": int(budget)}
-        return {"includeThoughts": True, "thinkingBudget": -1}
-    if kind == "adaptive":
-        return {"includeThoughts": True, "thinkingBudget": -1}
+    kind, budget = common.thinking(body)
+    if kind == "enabled" and isinstance(budget, int | float) and not isinstance(budget, bool):
+        return {"includeThoughts": True, "thinkingBudget": int(budget)}
+    if kind in ("enabled", "adaptive"):
+        return {"includeThoughts": True, "thinkingBudget": -1}  # -1: dynamic
     return None
 
 
@@ -659,18 +580,7 @@ def request_to_gemini(body: dict[str, Any], actual_model: str, *, stream: bool) 
     del actual_model, stream
     conv = _Contents()
     conv.add_system(body.get("system"))
-    messages = body.get("messages")
-    for message in messages if isinstance(messages, list) else ():
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            continue
-        role = message["role"]
-        content = message.get("content")
-        if role in _SYSTEM_ROLES:
-            conv.add_system(content)
-        elif role == "assistant":
-            conv.model(content)
-        else:
-            conv.user(content)
+    common.walk_messages(body, conv.add_system, conv.model, conv.user)
 
     req: dict[str, Any] = {"contents": conv.contents}
     if conv.system:
@@ -701,9 +611,9 @@ def request_to_gemini(body: dict[str, Any], actual_model: str, *, stream: bool) 
         stops = [s for s in stops if isinstance(s, str) and s][:_MAX_STOP_SEQUENCES]
         if stops:
             generation["stopSequences"] = stops
-    thinking = _thinking_config(body)
-    if thinking is not None:
-        generation["thinkingConfig"] = thinking
+    thinking_config = _thinking_config(body)
+    if thinking_config is not None:
+        generation["thinkingConfig"] = thinking_config
     output = body.get("output_config")
     fmt = output.get("format") if isinstance(output, dict) else None
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and not declarations:
@@ -747,11 +657,12 @@ def _int(value: float | None) -> int:
     return int(value or 0)
 
 
-def _input_usage(u: UsageMetadata) -> tuple[int, int]:
-    """(input_tokens, cache_read_input_tokens)."""
-    cached = _int(u.cached_content_token_count)
+def _prompt_usage(u: UsageMetadata | None) -> tuple[int | None, int | None]:
+    """(prompt tokens, cached tokens) of a stream's usage; (None, None) with no prompt count."""
+    if u is None or u.prompt_token_count is None:
+        return None, None
     prompt = _int(u.prompt_token_count) + _int(u.tool_use_prompt_token_count)
-    return max(prompt - cached, 0), cached
+    return prompt, _int(u.cached_content_token_count)
 
 
 def _output_usage(u: UsageMetadata) -> int:
@@ -761,13 +672,8 @@ def _output_usage(u: UsageMetadata) -> int:
 def _usage(u: UsageMetadata | None) -> dict[str, int]:
     if u is None:
         u = UsageMetadata()
-    input_tokens, cached = _input_usage(u)
-    return {
-        "input_tokens": input_tokens,
-        "output_tokens": _output_usage(u),
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-    }
+    prompt = _int(u.prompt_token_count) + _int(u.tool_use_prompt_token_count)
+    return common.usage(prompt, _output_usage(u), _int(u.cached_content_token_count))
 
 
 def _first_candidate(resp: GenerateContentResponse) -> Candidate | None:
@@ -792,10 +698,7 @@ def _parts(candidate: Candidate | None) -> list[Part]:
 
 def response_from_gemini(raw: bytes, requested_model: str) -> dict[str, Any]:
     """A Gemini generateContent response body as an Anthropic `message` dict."""
-    try:
-        resp = _response_decoder.decode(raw)
-    except msgspec.DecodeError as e:
-        raise TranslationError(f"upstream response is not a Gemini response: {e}") from None
+    resp = common.decode_body(_response_decoder, raw, TranslationError, "a Gemini response")
     if resp.error is not None:
         raise TranslationError(f"upstream error: {error_message(resp.error)}")
     candidate = _first_candidate(resp)
@@ -816,7 +719,7 @@ def response_from_gemini(raw: bytes, requested_model: str) -> dict[str, Any]:
             content.append(
                 {
                     "type": "tool_use",
-                    "id": _new_id("toolu_"),
+                    "id": common.new_id("toolu_"),
                     "name": call.name or "",
                     "input": _args(call.args),
                 }
@@ -840,48 +743,14 @@ def response_from_gemini(raw: bytes, requested_model: str) -> dict[str, Any]:
     finish = candidate.finish_reason if candidate is not None else None
     if candidate is not None and not content and finish not in _NORMAL_FINISH:
         refused = True  # e.g. blocked: a candidate with no content at all
-    return {
-        "id": _new_id("msg_"),
-        "type": "message",
-        "role": "assistant",
-        "model": requested_model,
-        "content": content,
-        "stop_reason": _stop_reason(finish, has_tools, refused),
-        "stop_sequence": None,
-        "usage": _usage(resp.usage_metadata),
-    }
+    stop_reason = _stop_reason(finish, has_tools, refused)
+    return common.message(requested_model, content, stop_reason, None, _usage(resp.usage_metadata))
 
 
 # --------------------------------------------------------------------------- stream
 
 
-class _TextDelta(msgspec.Struct, tag="text_delta"):
-    text: str
-
-
-class _ThinkingDelta(msgspec.Struct, tag="thinking_delta"):
-    thinking: str
-
-
-class _SignatureDelta(msgspec.Struct, tag="signature_delta"):
-    signature: str
-
-
-class _InputJsonDelta(msgspec.Struct, tag="input_json_delta"):
-    partial_json: str
-
-
-class _BlockDelta(msgspec.Struct, tag="content_block_delta"):
-    index: int
-    delta: _TextDelta | _ThinkingDelta | _SignatureDelta | _InputJsonDelta
-
-
-_DELTA_TYPES = {"text": _TextDelta, "thinking": _ThinkingDelta}
-_PING = encode_event("ping", b'{"type":"ping"}')
-_MESSAGE_STOP = encode_event("message_stop", b'{"type":"message_stop"}')
-
-
-class StreamTranslator:
+class StreamTranslator(common.AnthropicStream):
     """Gemini `streamGenerateContent?alt=sse` chunks in, Anthropic SSE events out.
 
     Call `feed` with each upstream `data:` payload and `finish` when the upstream ends
@@ -891,10 +760,7 @@ class StreamTranslator:
     """
 
     def __init__(self, requested_model: str, input_tokens_estimate: int = 0) -> None:
-        self.requested_model = requested_model
-        self.started = False
-        self._estimate = input_tokens_estimate
-        self._next_index = 0
+        super().__init__(requested_model, input_tokens_estimate)
         self._live: str | None = None  # "text" or "thinking" while such a block is open
         self._live_index = -1
         self._has_tools = False
@@ -902,23 +768,14 @@ class StreamTranslator:
         self._ended = False  # a finishReason or a block reason was seen
         self._refused = False
         self._usage: UsageMetadata | None = None
-        self._chars = 0
-        self._finished = False
 
     # -- input
 
     def feed(self, data: str) -> list[bytes]:
-        if self._finished:
-            return []
-        data = data.strip()
+        data = self._payload(data)
         if not data:
             return []
-        try:
-            chunk = _chunk_decoder.decode(data)
-        except msgspec.DecodeError as e:
-            raise TranslationError(
-                f"upstream sent an invalid stream chunk ({e}): {data[:200]!r}"
-            ) from None
+        chunk = common.decode_chunk(_chunk_decoder, data, TranslationError)
         if chunk.error is not None:
             raise TranslationError(f"upstream error mid-stream: {error_message(chunk.error)}")
         if chunk.usage_metadata is not None:
@@ -944,8 +801,7 @@ class StreamTranslator:
                     if self._live != "thinking":
                         self._close(out)
                         self._open("thinking", out)
-                    delta = _BlockDelta(self._live_index, _SignatureDelta(part.thought_signature))
-                    out.append(encode_event("content_block_delta", _encode(delta)))
+                    self._block_delta(out, self._live_index, "signature", part.thought_signature)
             elif part.text:
                 self._put("text", part.text, out)
         if candidate is not None and candidate.finish_reason:
@@ -966,71 +822,28 @@ class StreamTranslator:
         self._finished = True
         refused = self._refused or (empty and self._finish_reason not in _NORMAL_FINISH)
         stop_reason = _stop_reason(self._finish_reason, self._has_tools, refused)
-        usage: dict[str, int] = {}
         u = self._usage
-        if u is not None and u.prompt_token_count is not None:
-            usage["input_tokens"], usage["cache_read_input_tokens"] = _input_usage(u)
+        output = None
         if u is not None and (
             u.candidates_token_count is not None or u.thoughts_token_count is not None
         ):
-            usage["output_tokens"] = _output_usage(u)
-        else:
-            usage["output_tokens"] = (self._chars + 3) // 4
-        event = {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-            "usage": usage,
-        }
-        out.append(encode_event("message_delta", _encode(event)))
-        out.append(_MESSAGE_STOP)
+            output = _output_usage(u)
+        self._message_end(out, stop_reason, None, *_prompt_usage(u), output)
         return out
 
     # -- blocks
 
     def _start(self, out: list[bytes]) -> None:
-        self.started = True
-        u = self._usage
-        if u is not None and u.prompt_token_count is not None:
-            input_tokens, cached = _input_usage(u)
-        else:
-            input_tokens, cached = self._estimate, 0
-        message = {
-            "id": _new_id("msg_"),
-            "type": "message",
-            "role": "assistant",
-            "model": self.requested_model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": input_tokens,
-                "output_tokens": 0,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": cached,
-            },
-        }
-        out.append(
-            encode_event("message_start", _encode({"type": "message_start", "message": message}))
-        )
-        out.append(_PING)
+        self._message_start(out, *_prompt_usage(self._usage))
 
     def _open(self, kind: str, out: list[bytes]) -> None:
-        index = self._next_index
-        self._next_index += 1
-        if kind == "thinking":
-            block: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
-        else:
-            block = {"type": "text", "text": ""}
-        event = {"type": "content_block_start", "index": index, "content_block": block}
-        out.append(encode_event("content_block_start", _encode(event)))
+        self._live_index = self._block_start(out, kind)
         self._live = kind
-        self._live_index = index
 
     def _close(self, out: list[bytes]) -> None:
         if self._live is None:
             return
-        event = {"type": "content_block_stop", "index": self._live_index}
-        out.append(encode_event("content_block_stop", _encode(event)))
+        self._block_stop(out, self._live_index)
         self._live = None
 
     def _put(self, kind: str, text: str, out: list[bytes]) -> None:
@@ -1038,28 +851,15 @@ class StreamTranslator:
         if self._live != kind:
             self._close(out)
             self._open(kind, out)
-        delta = _DELTA_TYPES[kind](text)
-        out.append(
-            encode_event("content_block_delta", _encode(_BlockDelta(self._live_index, delta)))
-        )
+        self._block_delta(out, self._live_index, kind, text)
 
     def _tool(self, part: Part, out: list[bytes]) -> None:
         call = part.function_call
         assert call is not None
         self._close(out)
         self._has_tools = True
-        index = self._next_index
-        self._next_index += 1
-        block = {"type": "tool_use", "id": _new_id("toolu_"), "name": call.name or "", "input": {}}
-        start = {"type": "content_block_start", "index": index, "content_block": block}
-        out.append(encode_event("content_block_start", _encode(start)))
-        args = _encode(_args(call.args)).decode()
+        index = self._block_start(out, "tool", common.new_id("toolu_"), call.name or "")
+        args = common.encode(_args(call.args)).decode()
         self._chars += len(args)
-        out.append(
-            encode_event("content_block_delta", _encode(_BlockDelta(index, _InputJsonDelta(args))))
-        )
-        out.append(
-            encode_event(
-                "content_block_stop", _encode({"type": "content_block_stop", "index": index})
-            )
-        )
+        self._block_delta(out, index, "tool", args)
+        self._block_stop(out, index)

@@ -63,12 +63,11 @@ Response / stream
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 import msgspec
 
-from ccm.translate.sse import encode_event
+from ccm.translate import common
 from ccm.wire.openai_chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -83,26 +82,16 @@ from ccm.wire.openai_chat import (
 __all__ = ["StreamTranslator", "TranslationError", "request_to_openai", "response_from_openai"]
 
 
-class TranslationError(ValueError):
-    """The upstream said something that cannot be turned into an Anthropic response."""
+class TranslationError(common.TranslationError):
+    """An OpenAI Chat Completions upstream said something that has no Anthropic form."""
 
 
-_encode = msgspec.json.encode
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
-_json_decoder = msgspec.json.Decoder()
 
 # o1, o3-mini, o4-mini, gpt-5, gpt-5.1-codex ... but not gpt-5-chat-latest (not a reasoner)
 _REASONING_MODEL = re.compile(r"^(o[1-9]|gpt-5)(?!.*-chat)", re.IGNORECASE)
-_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high"}
-_SKIP_BLOCKS = frozenset({"thinking", "redacted_thinking", "tool_use", "server_tool_use"})
-_SYSTEM_ROLES = frozenset({"system", "developer"})
 _USER_LIMIT = 64
-_NO_RESULT = "Error: no result was given for this tool call."
-
-
-def _new_id(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex[:24]
 
 
 def _is_reasoning_model(model: str) -> bool:
@@ -112,60 +101,22 @@ def _is_reasoning_model(model: str) -> bool:
 # --------------------------------------------------------------------------- request
 
 
-def _plain_text(value: Any) -> str:
-    """The text in a string, a block or a list of blocks; non-text blocks add nothing."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "\n\n".join(t for v in value if (t := _plain_text(v)))
-    if isinstance(value, dict):
-        text = value.get("text")
-        if isinstance(text, str):
-            return text
-        if value.get("type") in _SKIP_BLOCKS:
-            return ""
-        content = value.get("content")
-        if isinstance(content, str | list):
-            return _plain_text(content)
-    return ""
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
 
 
 def _image_part(source: Any) -> dict[str, Any] | None:
-    if not isinstance(source, dict):
-        return None
-    kind = source.get("type")
-    if kind == "base64" and isinstance(source.get("data"), str):
-        media = source.get("media_type") or "image/png"
-        url = f"data:{media};base64,{source['data']}"
-    elif kind == "url" and isinstance(source.get("url"), str):
-        url = source["url"]
-    else:
-        return None  # e.g. a Files API file_id: nothing OpenAI could fetch
-    return {"type": "image_url", "image_url": {"url": url}}
+    url = common.image_url(source)
+    return None if url is None else {"type": "image_url", "image_url": {"url": url}}
 
 
-def _document_parts(block: dict[str, Any]) -> list[dict[str, Any]]:
-    source = block.get("source")
-    if not isinstance(source, dict):
-        return []
-    title = block.get("title") if isinstance(block.get("title"), str) else None
-    kind = source.get("type")
-    if kind == "base64" and isinstance(source.get("data"), str):
-        media = source.get("media_type") or "application/pdf"
-        name = title or ("document.pdf" if media == "application/pdf" else "document")
-        data_url = f"data:{media};base64,{source['data']}"
-        return [{"type": "file", "file": {"filename": name, "file_data": data_url}}]
-    if kind == "text":
-        text = source.get("data") if isinstance(source.get("data"), str) else ""
-    elif kind == "content":
-        text = _plain_text(source.get("content"))
-    elif kind == "url" and isinstance(source.get("url"), str):
-        text = f"[document: {source['url']}]"
-    else:
-        return []
-    if title and text:
-        text = f"{title}\n\n{text}"
-    return [{"type": "text", "text": text}] if text else []
+def _file_part(source: dict[str, Any], title: str | None) -> dict[str, Any] | None:
+    if common.base64_data(source) is not None:
+        return {"type": "file", "file": common.file_data(source, title)}
+    url = common.source_url(source)
+    if url is not None:  # Chat Completions takes no file URL: name it
+        return _text_part(common.titled(f"[document: {url}]", title))
+    return None
 
 
 def _collapse(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
@@ -174,31 +125,23 @@ def _collapse(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return parts
 
 
-class _Conversation:
+class _Conversation(common.OpenAITurns):
     """Builds the OpenAI message list, keeping tool results next to their calls."""
 
-    __slots__ = ("anchor", "expected", "out")
+    __slots__ = ()
+    parts = common.Parts(_text_part, _image_part, _file_part)
+    keep_empty = True  # user text goes as the client wrote it, empty strings included
 
-    def __init__(self) -> None:
-        self.out: list[dict[str, Any]] = []
-        self.expected: dict[str, bool] = {}  # call ids of the last assistant turn -> answered
-        self.anchor = 0  # where the next tool message goes
+    def _output(self, call_id: str, content: str) -> dict[str, Any]:
+        return {"role": "tool", "tool_call_id": call_id, "content": content}
+
+    def _user_message(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"role": "user", "content": _collapse(parts)}
 
     def system(self, content: Any) -> None:
-        text = _plain_text(content)
+        text = common.plain_text(content)
         if text:
             self.out.append({"role": "system", "content": text})
-
-    def close_calls(self) -> None:
-        """Give every unanswered call of the last assistant turn a synthetic result."""
-        for call_id, answered in self.expected.items():
-            if not answered:
-                self._insert_tool(call_id, _NO_RESULT)
-        self.expected = {}
-
-    def _insert_tool(self, call_id: str, content: str) -> None:
-        self.out.insert(self.anchor, {"role": "tool", "tool_call_id": call_id, "content": content})
-        self.anchor += 1
 
     def assistant(self, content: Any) -> None:
         self.close_calls()
@@ -219,16 +162,16 @@ class _Conversation:
                 call_id = block.get("id") if isinstance(block.get("id"), str) else None
                 calls.append(
                     {
-                        "id": call_id or _new_id("toolu_"),
+                        "id": call_id or common.new_id("toolu_"),
                         "type": "function",
                         "function": {
                             "name": block.get("name") or "",
-                            "arguments": _encode(block.get("input") or {}).decode(),
+                            "arguments": common.encode(block.get("input") or {}).decode(),
                         },
                     }
                 )
-            elif kind not in _SKIP_BLOCKS:
-                text = _plain_text(block)
+            elif kind not in common.SKIP_BLOCKS:
+                text = common.plain_text(block)
                 if text:
                     texts.append(text)
         if not texts and not calls:
@@ -241,128 +184,15 @@ class _Conversation:
             message["tool_calls"] = calls
         self.out.append(message)
         if calls:
-            self.expected = {c["id"]: False for c in calls}
-            self.anchor = len(self.out)
-
-    def user(self, content: Any) -> None:
-        if isinstance(content, str):
-            self.close_calls()
-            self.out.append({"role": "user", "content": content})
-            return
-        parts: list[dict[str, Any]] = []
-        tool_images: list[dict[str, Any]] = []
-        for block in content if isinstance(content, list) else ():
-            if isinstance(block, str):
-                parts.append({"type": "text", "text": block})
-                continue
-            if not isinstance(block, dict):
-                continue
-            kind = block.get("type")
-            if kind == "tool_result":
-                self._tool_result(block, parts, tool_images)
-            elif kind == "text":
-                if isinstance(block.get("text"), str) and block["text"]:
-                    parts.append({"type": "text", "text": block["text"]})
-            elif kind == "image":
-                part = _image_part(block.get("source"))
-                if part is not None:
-                    parts.append(part)
-            elif kind == "document":
-                parts.extend(_document_parts(block))
-            elif kind not in _SKIP_BLOCKS:
-                text = _plain_text(block)
-                if text:
-                    parts.append({"type": "text", "text": text})
-        self.close_calls()
-        parts = tool_images + parts
-        if parts:
-            self.out.append({"role": "user", "content": _collapse(parts)})
-
-    def _tool_result(
-        self, block: dict[str, Any], parts: list[dict[str, Any]], images: list[dict[str, Any]]
-    ) -> None:
-        call_id = block.get("tool_use_id") if isinstance(block.get("tool_use_id"), str) else ""
-        content = block.get("content")
-        texts: list[str] = []
-        own_images: list[dict[str, Any]] = []
-        for item in content if isinstance(content, list) else (content,):
-            if isinstance(item, str):
-                texts.append(item)
-            elif isinstance(item, dict):
-                kind = item.get("type")
-                if kind == "image":
-                    part = _image_part(item.get("source"))
-                    if part is not None:
-                        own_images.append(part)
-                elif kind == "document":
-                    for part in _document_parts(item):
-                        if part["type"] == "text":
-                            texts.append(part["text"])
-                        else:
-                            own_images.append(part)
-                else:
-                    texts.append(_plain_text(item))
-        text = "\n\n".join(t for t in texts if t)
-        if block.get("is_error") is True:
-            text = f"Error: {text}" if text else "Error"
-        elif not text and own_images:
-            text = "(the result is the attached image)"
-        if self.expected.get(call_id) is False:
-            self.expected[call_id] = True
-            self._insert_tool(call_id, text)
-        else:  # no matching call just before: OpenAI would reject a tool message here
-            parts.append({"type": "text", "text": f"[tool result {call_id}]\n{text}"})
-        if own_images:
-            images.append({"type": "text", "text": f"[images from tool result {call_id}]"})
-            images.extend(own_images)
+            self._expect([c["id"] for c in calls])
 
 
-def _tools(tools: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for tool in tools if isinstance(tools, list) else ():
-        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-            continue
-        schema = tool.get("input_schema")
-        if schema is None:
-            if tool.get("type") not in (None, "custom"):
-                continue  # server tool (web_search_..., bash_..., text_editor_...): no OpenAI form
-            schema = {"type": "object", "properties": {}}
-        function: dict[str, Any] = {"name": tool["name"]}
-        if isinstance(tool.get("description"), str):
-            function["description"] = tool["description"]
-        function["parameters"] = schema
-        out.append({"type": "function", "function": function})
-    return out
+def _function_tool(function: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "function", "function": function}
 
 
-def _tool_choice(choice: dict[str, Any]) -> str | dict[str, Any] | None:
-    kind = choice.get("type")
-    if kind == "auto":
-        return "auto"
-    if kind == "any":
-        return "required"
-    if kind == "none":
-        return "none"
-    if kind == "tool" and isinstance(choice.get("name"), str):
-        return {"type": "function", "function": {"name": choice["name"]}}
-    return None
-
-
-def _effort(body: dict[str, Any]) -> str | None:
-    thinking = body.get("thinking")
-    if not isinstance(thinking, dict):
-        return None
-    kind = thinking.get("type")
-    if kind == "enabled":
-        budget = thinking.get("budget_tokens")
-        if not isinstance(budget, int | float):
-            return "medium"
-        return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
-    if kind == "adaptive":
-        config = body.get("output_config")
-        effort = config.get("effort") if isinstance(config, dict) else None
-        return _EFFORTS.get(effort, "medium") if isinstance(effort, str) else "medium"
-    return None
+def _named_tool(name: str) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name}}
 
 
 def request_to_openai(
@@ -375,20 +205,7 @@ def request_to_openai(
     """
     conv = _Conversation()
     conv.system(body.get("system"))
-    messages = body.get("messages")
-    for message in messages if isinstance(messages, list) else ():
-        if not isinstance(message, dict):
-            continue
-        role = message.get("role")
-        content = message.get("content")
-        if not isinstance(role, str):
-            continue
-        if role in _SYSTEM_ROLES:
-            conv.system(content)
-        elif role == "assistant":
-            conv.assistant(content)
-        else:
-            conv.user(content)
+    common.walk_messages(body, conv.system, conv.assistant, conv.user)
 
     is_openai = provider_type == "openai"
     reasoner = _is_reasoning_model(actual_model)
@@ -407,18 +224,10 @@ def request_to_openai(
         if isinstance(stops, list) and stops:
             req["stop"] = stops
 
-    tools = _tools(body.get("tools"))
-    if tools:
-        req["tools"] = tools
-        choice = body.get("tool_choice")
-        if isinstance(choice, dict):
-            mapped = _tool_choice(choice)
-            if mapped is not None:
-                req["tool_choice"] = mapped
-            if choice.get("disable_parallel_tool_use") is True and mapped != "none":
-                req["parallel_tool_calls"] = False
+    tools = common.openai_tools(body.get("tools"), _function_tool, keep_schema=True)
+    common.add_openai_tools(req, body, tools, _named_tool)
 
-    effort = _effort(body)
+    effort = common.effort(body, bool_budget=True)
     if effort is not None:
         if strict_openai:
             req["reasoning_effort"] = effort
@@ -489,41 +298,17 @@ def _content_text(content: str | list[Any] | None) -> str:
     )
 
 
-def _tool_input(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
-    if isinstance(arguments, dict):
-        return arguments
-    if not arguments:
-        return {}
-    try:
-        value = _json_decoder.decode(arguments)
-    except msgspec.DecodeError:
-        return {}  # the model wrote invalid JSON; Anthropic input must be an object
-    return value if isinstance(value, dict) else {}
-
-
-def _usage(usage: Usage | None) -> dict[str, int]:
-    if usage is None:
-        return {
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-        }
-    cached = usage.cached or 0
-    return {
-        "input_tokens": max(int(usage.prompt_tokens or 0) - cached, 0),
-        "output_tokens": int(usage.completion_tokens or 0),
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-    }
+def _usage(u: Usage | None) -> dict[str, int]:
+    if u is None:
+        return common.usage()
+    return common.usage(u.prompt_tokens, u.completion_tokens, u.cached)
 
 
 def response_from_openai(raw: bytes, requested_model: str) -> dict[str, Any]:
     """An OpenAI non-stream response body as an Anthropic `message` dict."""
-    try:
-        resp = _completion_decoder.decode(raw)
-    except msgspec.DecodeError as e:
-        raise TranslationError(f"upstream response is not an OpenAI chat completion: {e}") from None
+    resp = common.decode_body(
+        _completion_decoder, raw, TranslationError, "an OpenAI chat completion"
+    )
     if resp.error is not None:
         raise TranslationError(f"upstream error: {error_message(resp.error)}")
     choices = resp.choices or []
@@ -547,49 +332,18 @@ def response_from_openai(raw: bytes, requested_model: str) -> dict[str, Any]:
         content.append(
             {
                 "type": "tool_use",
-                "id": call.id or _new_id("toolu_"),
+                "id": call.id or common.new_id("toolu_"),
                 "name": (fn.name if fn else None) or "",
-                "input": _tool_input(fn.arguments if fn else None),
+                "input": common.tool_input(fn.arguments if fn else None),
             }
         )
     stop_reason, stop_sequence = _stop(
         choice.finish_reason or None, bool(msg.tool_calls), _matched(choice), refused
     )
-    return {
-        "id": _new_id("msg_"),
-        "type": "message",
-        "role": "assistant",
-        "model": requested_model,
-        "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": stop_sequence,
-        "usage": _usage(resp.usage),
-    }
+    return common.message(requested_model, content, stop_reason, stop_sequence, _usage(resp.usage))
 
 
 # --------------------------------------------------------------------------- stream
-
-
-class _TextDelta(msgspec.Struct, tag="text_delta"):
-    text: str
-
-
-class _ThinkingDelta(msgspec.Struct, tag="thinking_delta"):
-    thinking: str
-
-
-class _InputJsonDelta(msgspec.Struct, tag="input_json_delta"):
-    partial_json: str
-
-
-class _BlockDelta(msgspec.Struct, tag="content_block_delta"):
-    index: int
-    delta: _TextDelta | _ThinkingDelta | _InputJsonDelta
-
-
-_DELTA_TYPES = {"text": _TextDelta, "thinking": _ThinkingDelta}
-_PING = encode_event("ping", b'{"type":"ping"}')
-_MESSAGE_STOP = encode_event("message_stop", b'{"type":"message_stop"}')
 
 
 class _Tool:
@@ -608,13 +362,13 @@ class _Tool:
         if not text:
             return False
         try:
-            _json_decoder.decode(text)
+            common.json_decoder.decode(text)
         except msgspec.DecodeError:
             return False
         return True
 
 
-class StreamTranslator:
+class StreamTranslator(common.AnthropicStream):
     """OpenAI Chat Completions stream chunks in, Anthropic SSE events out.
 
     Call `feed` with each upstream `data:` payload (including "[DONE]") and `finish` when
@@ -623,10 +377,7 @@ class StreamTranslator:
     """
 
     def __init__(self, requested_model: str, input_tokens_estimate: int = 0) -> None:
-        self.requested_model = requested_model
-        self.started = False
-        self._estimate = input_tokens_estimate
-        self._next_index = 0
+        super().__init__(requested_model, input_tokens_estimate)
         self._live: str | _Tool | None = None  # "text", "thinking", a tool, or nothing open
         self._live_index = -1
         self._by_index: dict[int, _Tool] = {}
@@ -638,27 +389,18 @@ class StreamTranslator:
         self._stop_sequence: str | None = None
         self._refused = False
         self._usage: Usage | None = None
-        self._chars = 0
         self._done = False
-        self._finished = False
 
     # -- input
 
     def feed(self, data: str) -> list[bytes]:
-        if self._finished:
-            return []
-        data = data.strip()
+        data = self._payload(data)
         if not data:
             return []
         if data == "[DONE]":
             self._done = True
             return self.finish()
-        try:
-            chunk = _chunk_decoder.decode(data)
-        except msgspec.DecodeError as e:
-            raise TranslationError(
-                f"upstream sent an invalid stream chunk ({e}): {data[:200]!r}"
-            ) from None
+        chunk = common.decode_chunk(_chunk_decoder, data, TranslationError)
         if chunk.error is not None:
             raise TranslationError(f"upstream error mid-stream: {error_message(chunk.error)}")
         usage = chunk.usage
@@ -716,79 +458,27 @@ class StreamTranslator:
         stop_reason, stop_sequence = _stop(
             self._finish_reason, has_tools, self._stop_sequence, self._refused
         )
-        usage: dict[str, int] = {}
-        u = self._usage
-        if u is not None and u.prompt_tokens is not None:
-            cached = u.cached
-            usage["input_tokens"] = max(int(u.prompt_tokens) - (cached or 0), 0)
-            if cached is not None:
-                usage["cache_read_input_tokens"] = cached
-        if u is not None and u.completion_tokens is not None:
-            usage["output_tokens"] = int(u.completion_tokens)
-        else:
-            usage["output_tokens"] = (self._chars + 3) // 4
-        event = {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-            "usage": usage,
-        }
-        out.append(encode_event("message_delta", _encode(event)))
-        out.append(_MESSAGE_STOP)
+        u = self._usage or Usage()
+        self._message_end(
+            out, stop_reason, stop_sequence, u.prompt_tokens, u.cached, u.completion_tokens
+        )
         return out
 
     # -- blocks
 
     def _start(self, out: list[bytes]) -> None:
-        self.started = True
-        u = self._usage
-        cached = u.cached if u is not None else None
-        if u is not None and u.prompt_tokens is not None:
-            input_tokens = max(int(u.prompt_tokens) - (cached or 0), 0)
-        else:
-            input_tokens = self._estimate
-        message = {
-            "id": _new_id("msg_"),
-            "type": "message",
-            "role": "assistant",
-            "model": self.requested_model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": input_tokens,
-                "output_tokens": 0,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": cached or 0,
-            },
-        }
-        out.append(
-            encode_event("message_start", _encode({"type": "message_start", "message": message}))
-        )
-        out.append(_PING)
+        u = self._usage or Usage()
+        self._message_start(out, u.prompt_tokens, u.cached)
 
     def _open(self, kind: str, out: list[bytes]) -> None:
-        index = self._next_index
-        self._next_index += 1
-        if kind == "thinking":
-            block: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
-        else:
-            block = {"type": "text", "text": ""}
-        event = {"type": "content_block_start", "index": index, "content_block": block}
-        out.append(encode_event("content_block_start", _encode(event)))
+        self._live_index = self._block_start(out, kind)
         self._live = kind
-        self._live_index = index
 
     def _open_tool(self, tool: _Tool, out: list[bytes]) -> None:
-        index = self._next_index
-        self._next_index += 1
-        tool.block = index
         if tool.id is None:
-            tool.id = _new_id("toolu_")
-        block = {"type": "tool_use", "id": tool.id, "name": tool.name or "", "input": {}}
-        event = {"type": "content_block_start", "index": index, "content_block": block}
-        out.append(encode_event("content_block_start", _encode(event)))
+            tool.id = common.new_id("toolu_")
+        tool.block = self._live_index = self._block_start(out, "tool", tool.id, tool.name or "")
         self._live = tool
-        self._live_index = index
         if tool.args:
             self._json_delta("".join(tool.args), out)
 
@@ -798,19 +488,14 @@ class StreamTranslator:
             return
         if isinstance(live, _Tool):
             live.closed = True
-        event = {"type": "content_block_stop", "index": self._live_index}
-        out.append(encode_event("content_block_stop", _encode(event)))
+        self._block_stop(out, self._live_index)
         self._live = None
 
     def _delta(self, text: str, out: list[bytes]) -> None:
-        delta = _DELTA_TYPES[self._live](text)  # type: ignore[index]
-        out.append(
-            encode_event("content_block_delta", _encode(_BlockDelta(self._live_index, delta)))
-        )
+        self._block_delta(out, self._live_index, self._live, text)  # type: ignore[arg-type]
 
     def _json_delta(self, text: str, out: list[bytes]) -> None:
-        event = _BlockDelta(self._live_index, _InputJsonDelta(text))
-        out.append(encode_event("content_block_delta", _encode(event)))
+        self._block_delta(out, self._live_index, "tool", text)
 
     def _put(self, kind: str, text: str, out: list[bytes]) -> None:
         """Text or reasoning: into the live block of that kind, a new block, or held back."""
@@ -867,7 +552,7 @@ class StreamTranslator:
             if fn.name and tool.name is None:
                 tool.name = fn.name
             args = fn.arguments
-            piece = _encode(args).decode() if isinstance(args, dict) else (args or "")
+            piece = common.arguments_text(args)
         if piece:
             if tool.closed:
                 return  # arguments after the call's JSON was complete: nothing can hold them

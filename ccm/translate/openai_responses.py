@@ -72,12 +72,12 @@ Response / stream
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 import msgspec
 
-from ccm.translate.sse import SSEDecoder, encode_event
+from ccm.translate import common
+from ccm.translate.sse import SSEDecoder
 from ccm.wire.openai_responses import (
     OutputItem,
     Response,
@@ -94,31 +94,21 @@ __all__ = [
 ]
 
 
-class TranslationError(ValueError):
-    """The upstream said something that cannot be turned into an Anthropic response."""
+class TranslationError(common.TranslationError):
+    """An OpenAI Responses API upstream said something that has no Anthropic form."""
 
 
-_encode = msgspec.json.encode
 _response_decoder = msgspec.json.Decoder(Response)
 _event_decoder = msgspec.json.Decoder(StreamEvent)
-_json_decoder = msgspec.json.Decoder()
 
 # o1, o3-mini, o4-mini, gpt-5, gpt-5.1-codex, codex-mini-latest ... not gpt-5-chat-latest
 _REASONING_MODEL = re.compile(r"^(o[1-9]|gpt-5|codex)(?!.*-chat)", re.IGNORECASE)
 # ... and open-weight reasoners that take `reasoning.effort` but also sampling parameters
 _TAKES_REASONING = re.compile(r"^gpt-oss", re.IGNORECASE)
 _OPENAI_API_TYPES = frozenset({"openai", "openai-responses"})
-_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high"}
-_SKIP_BLOCKS = frozenset({"thinking", "redacted_thinking", "tool_use", "server_tool_use"})
-_SYSTEM_ROLES = frozenset({"system", "developer"})
-_NO_RESULT = "Error: no result was given for this tool call."
 _MIN_OUTPUT_TOKENS = 16
 _CACHE_KEY_LIMIT = 64
 _CODEX_INSTRUCTIONS = "You are a helpful assistant."
-
-
-def _new_id(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex[:24]
 
 
 def _is_reasoning_model(model: str) -> bool:
@@ -137,96 +127,42 @@ def _is_codex_backend(provider_type: str) -> bool:
 # --------------------------------------------------------------------------- request
 
 
-def _plain_text(value: Any) -> str:
-    """The text in a string, a block or a list of blocks; non-text blocks add nothing."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "\n\n".join(t for v in value if (t := _plain_text(v)))
-    if isinstance(value, dict):
-        text = value.get("text")
-        if isinstance(text, str):
-            return text
-        if value.get("type") in _SKIP_BLOCKS:
-            return ""
-        content = value.get("content")
-        if isinstance(content, str | list):
-            return _plain_text(content)
-    return ""
-
-
 def _text_part(text: str) -> dict[str, Any]:
     return {"type": "input_text", "text": text}
 
 
 def _image_part(source: Any) -> dict[str, Any] | None:
-    if not isinstance(source, dict):
-        return None
-    kind = source.get("type")
-    if kind == "base64" and isinstance(source.get("data"), str):
-        media = source.get("media_type") or "image/png"
-        url = f"data:{media};base64,{source['data']}"
-    elif kind == "url" and isinstance(source.get("url"), str):
-        url = source["url"]
-    else:
-        return None  # e.g. an Anthropic Files API file_id: nothing OpenAI could fetch
-    return {"type": "input_image", "image_url": url, "detail": "auto"}
+    url = common.image_url(source)
+    return None if url is None else {"type": "input_image", "image_url": url, "detail": "auto"}
 
 
-def _document_parts(block: dict[str, Any]) -> list[dict[str, Any]]:
-    source = block.get("source")
-    if not isinstance(source, dict):
-        return []
-    title = block.get("title") if isinstance(block.get("title"), str) else None
-    kind = source.get("type")
-    media = source.get("media_type") or "application/pdf"
-    if kind == "base64" and isinstance(source.get("data"), str):
-        name = title or ("document.pdf" if media == "application/pdf" else "document")
-        data_url = f"data:{media};base64,{source['data']}"
-        return [{"type": "input_file", "filename": name, "file_data": data_url}]
-    if kind == "url" and isinstance(source.get("url"), str):
-        return [{"type": "input_file", "file_url": source["url"]}]
-    if kind == "text":
-        text = source.get("data") if isinstance(source.get("data"), str) else ""
-    elif kind == "content":
-        text = _plain_text(source.get("content"))
-    else:
-        return []
-    if title and text:
-        text = f"{title}\n\n{text}"
-    return [_text_part(text)] if text else []
+def _file_part(source: dict[str, Any], title: str | None) -> dict[str, Any] | None:
+    if common.base64_data(source) is not None:
+        return {"type": "input_file", **common.file_data(source, title)}
+    url = common.source_url(source)
+    return None if url is None else {"type": "input_file", "file_url": url}
 
 
 def _message(role: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "message", "role": role, "content": parts}
 
 
-class _Input:
+class _Input(common.OpenAITurns):
     """Builds the Responses `input` list, keeping tool outputs next to their calls."""
 
-    __slots__ = ("anchor", "expected", "out")
+    __slots__ = ()
+    parts = common.Parts(_text_part, _image_part, _file_part)
 
-    def __init__(self) -> None:
-        self.out: list[dict[str, Any]] = []
-        self.expected: dict[str, bool] = {}  # call ids of the last assistant turn -> answered
-        self.anchor = 0  # where the next function_call_output goes
+    def _output(self, call_id: str, content: str) -> dict[str, Any]:
+        return {"type": "function_call_output", "call_id": call_id, "output": content}
+
+    def _user_message(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        return _message("user", parts)
 
     def developer(self, content: Any) -> None:
-        text = _plain_text(content)
+        text = common.plain_text(content)
         if text:
             self.out.append(_message("developer", [_text_part(text)]))
-
-    def close_calls(self) -> None:
-        """Give every unanswered call of the last assistant turn a synthetic output."""
-        for call_id, answered in self.expected.items():
-            if not answered:
-                self._insert_output(call_id, _NO_RESULT)
-        self.expected = {}
-
-    def _insert_output(self, call_id: str, output: str) -> None:
-        item = {"type": "function_call_output", "call_id": call_id, "output": output}
-        self.out.insert(self.anchor, item)
-        self.anchor += 1
 
     def assistant(self, content: Any) -> None:
         self.close_calls()
@@ -254,7 +190,7 @@ class _Input:
             if kind == "tool_use":
                 flush_text()
                 call_id = block.get("id") if isinstance(block.get("id"), str) else None
-                call_id = call_id or _new_id("call_")
+                call_id = call_id or common.new_id("call_")
                 name = block.get("name") if isinstance(block.get("name"), str) else ""
                 arguments = block.get("input")
                 self.out.append(
@@ -262,141 +198,19 @@ class _Input:
                         "type": "function_call",
                         "call_id": call_id,
                         "name": name,
-                        "arguments": _encode(arguments if arguments is not None else {}).decode(),
+                        "arguments": common.encode(
+                            arguments if arguments is not None else {}
+                        ).decode(),
                     }
                 )
                 calls.append(call_id)
-            elif kind not in _SKIP_BLOCKS:
-                text = _plain_text(block)
+            elif kind not in common.SKIP_BLOCKS:
+                text = common.plain_text(block)
                 if text:
                     texts.append(text)
         flush_text()
         if calls:
-            self.expected = dict.fromkeys(calls, False)
-            self.anchor = len(self.out)
-
-    def user(self, content: Any) -> None:
-        if isinstance(content, str):
-            self.close_calls()
-            if content:
-                self.out.append(_message("user", [_text_part(content)]))
-            return
-        parts: list[dict[str, Any]] = []
-        tool_images: list[dict[str, Any]] = []
-        for block in content if isinstance(content, list) else ():
-            if isinstance(block, str):
-                if block:
-                    parts.append(_text_part(block))
-                continue
-            if not isinstance(block, dict):
-                continue
-            kind = block.get("type")
-            if kind == "tool_result":
-                self._tool_result(block, parts, tool_images)
-            elif kind == "text":
-                if isinstance(block.get("text"), str) and block["text"]:
-                    parts.append(_text_part(block["text"]))
-            elif kind == "image":
-                part = _image_part(block.get("source"))
-                if part is not None:
-                    parts.append(part)
-            elif kind == "document":
-                parts.extend(_document_parts(block))
-            elif kind not in _SKIP_BLOCKS:
-                text = _plain_text(block)
-                if text:
-                    parts.append(_text_part(text))
-        self.close_calls()
-        parts = tool_images + parts
-        if parts:
-            self.out.append(_message("user", parts))
-
-    def _tool_result(
-        self, block: dict[str, Any], parts: list[dict[str, Any]], images: list[dict[str, Any]]
-    ) -> None:
-        call_id = block.get("tool_use_id") if isinstance(block.get("tool_use_id"), str) else ""
-        content = block.get("content")
-        texts: list[str] = []
-        own_images: list[dict[str, Any]] = []
-        for item in content if isinstance(content, list) else (content,):
-            if isinstance(item, str):
-                texts.append(item)
-            elif isinstance(item, dict):
-                kind = item.get("type")
-                if kind == "image":
-                    part = _image_part(item.get("source"))
-                    if part is not None:
-                        own_images.append(part)
-                elif kind == "document":
-                    for part in _document_parts(item):
-                        if part["type"] == "input_text":
-                            texts.append(part["text"])
-                        else:
-                            own_images.append(part)
-                else:
-                    texts.append(_plain_text(item))
-        text = "\n\n".join(t for t in texts if t)
-        if block.get("is_error") is True:
-            text = f"Error: {text}" if text else "Error"
-        elif not text and own_images:
-            text = "(the result is the attached image)"
-        if self.expected.get(call_id) is False:
-            self.expected[call_id] = True
-            self._insert_output(call_id, text)
-        else:  # no matching call just before: the API would reject an orphan output
-            parts.append(_text_part(f"[tool result {call_id}]\n{text}"))
-        if own_images:
-            images.append(_text_part(f"[images from tool result {call_id}]"))
-            images.extend(own_images)
-
-
-def _tools(tools: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for tool in tools if isinstance(tools, list) else ():
-        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-            continue
-        schema = tool.get("input_schema")
-        if not isinstance(schema, dict):
-            if tool.get("type") not in (None, "custom"):
-                continue  # server tool (web_search_..., bash_..., text_editor_...): no form here
-            schema = {"type": "object", "properties": {}}
-        function: dict[str, Any] = {"type": "function", "name": tool["name"]}
-        if isinstance(tool.get("description"), str):
-            function["description"] = tool["description"]
-        function["parameters"] = schema
-        function["strict"] = False
-        out.append(function)
-    return out
-
-
-def _tool_choice(choice: dict[str, Any]) -> str | dict[str, Any] | None:
-    kind = choice.get("type")
-    if kind == "auto":
-        return "auto"
-    if kind == "any":
-        return "required"
-    if kind == "none":
-        return "none"
-    if kind == "tool" and isinstance(choice.get("name"), str):
-        return {"type": "function", "name": choice["name"]}
-    return None
-
-
-def _effort(body: dict[str, Any]) -> str | None:
-    thinking = body.get("thinking")
-    if not isinstance(thinking, dict):
-        return None
-    kind = thinking.get("type")
-    if kind == "enabled":
-        budget = thinking.get("budget_tokens")
-        if not isinstance(budget, int | float) or isinstance(budget, bool):
-            return "medium"
-        return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
-    if kind == "adaptive":
-        config = body.get("output_config")
-        effort = config.get("effort") if isinstance(config, dict) else None
-        return _EFFORTS.get(effort, "medium") if isinstance(effort, str) else "medium"
-    return None
+            self._expect(calls)
 
 
 def _cache_key(body: dict[str, Any]) -> str | None:
@@ -407,13 +221,21 @@ def _cache_key(body: dict[str, Any]) -> str | None:
         return None
     if user_id.startswith("{"):
         try:
-            parsed = _json_decoder.decode(user_id)
+            parsed = common.json_decoder.decode(user_id)
         except msgspec.DecodeError:
             parsed = None
         session = parsed.get("session_id") if isinstance(parsed, dict) else None
         if isinstance(session, str) and session:
             return session[:_CACHE_KEY_LIMIT]
     return user_id[:_CACHE_KEY_LIMIT]
+
+
+def _function_tool(function: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "function", **function, "strict": False}
+
+
+def _named_tool(name: str) -> dict[str, Any]:
+    return {"type": "function", "name": name}
 
 
 def request_to_responses(
@@ -425,42 +247,21 @@ def request_to_responses(
     cache_control ...) are dropped; malformed parts are skipped, never fatal.
     """
     items = _Input()
-    messages = body.get("messages")
-    for message in messages if isinstance(messages, list) else ():
-        if not isinstance(message, dict):
-            continue
-        role = message.get("role")
-        content = message.get("content")
-        if not isinstance(role, str):
-            continue
-        if role in _SYSTEM_ROLES:
-            items.developer(content)
-        elif role == "assistant":
-            items.assistant(content)
-        else:
-            items.user(content)
+    common.walk_messages(body, items.developer, items.assistant, items.user)
     items.close_calls()
 
     codex = _is_codex_backend(provider_type)
     reasoner = codex or _is_reasoning_model(actual_model)
     req: dict[str, Any] = {"model": actual_model}
-    instructions = _plain_text(body.get("system"))
+    instructions = common.plain_text(body.get("system"))
     if instructions:
         req["instructions"] = instructions
     elif codex:
         req["instructions"] = _CODEX_INSTRUCTIONS
     req["input"] = items.out
 
-    tools = _tools(body.get("tools"))
-    if tools:
-        req["tools"] = tools
-        choice = body.get("tool_choice")
-        if isinstance(choice, dict):
-            mapped = _tool_choice(choice)
-            if mapped is not None:
-                req["tool_choice"] = mapped
-            if choice.get("disable_parallel_tool_use") is True and mapped != "none":
-                req["parallel_tool_calls"] = False
+    tools = common.openai_tools(body.get("tools"), _function_tool)
+    common.add_openai_tools(req, body, tools, _named_tool)
 
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and not codex:
@@ -471,7 +272,7 @@ def request_to_responses(
             if isinstance(value, int | float) and not isinstance(value, bool):
                 req[key] = value
 
-    effort = _effort(body)
+    effort = common.effort(body)
     openai_api = provider_type in _OPENAI_API_TYPES
     if effort is not None and (reasoner or _takes_reasoning(actual_model) or not openai_api):
         req["reasoning"] = {"effort": effort, "summary": "auto"}
@@ -511,24 +312,6 @@ def _stop(status: str | None, reason: str | None, has_tools: bool, refused: bool
     return "end_turn"
 
 
-def _tool_input(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
-    if isinstance(arguments, dict):
-        return arguments
-    if not arguments:
-        return {}
-    try:
-        value = _json_decoder.decode(arguments)
-    except msgspec.DecodeError:
-        return {}  # the model wrote invalid JSON; Anthropic input must be an object
-    return value if isinstance(value, dict) else {}
-
-
-def _arguments_text(arguments: str | dict[str, Any] | None) -> str:
-    if isinstance(arguments, dict):
-        return _encode(arguments).decode()
-    return arguments or ""
-
-
 def _message_text(item: OutputItem) -> tuple[str, bool]:
     """(text of a message item, whether it holds a refusal)."""
     content = item.content
@@ -557,21 +340,10 @@ def _reasoning_text(item: OutputItem, source: str | None = None) -> tuple[str, s
     return "\n\n".join(p.text for p in content or () if p.text), "content"
 
 
-def _usage(usage: Usage | None) -> dict[str, int]:
-    if usage is None:
-        return {
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-        }
-    cached = usage.cached or 0
-    return {
-        "input_tokens": max(int(usage.input_tokens or 0) - cached, 0),
-        "output_tokens": int(usage.output_tokens or 0),
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-    }
+def _usage(u: Usage | None) -> dict[str, int]:
+    if u is None:
+        return common.usage()
+    return common.usage(u.input_tokens, u.output_tokens, u.cached)
 
 
 def _failure(resp: Response | None) -> str:
@@ -600,10 +372,7 @@ def response_from_responses(raw: bytes, requested_model: str) -> dict[str, Any]:
     """
     if _looks_like_sse(raw):
         return _from_sse(raw, requested_model)
-    try:
-        resp = _response_decoder.decode(raw)
-    except msgspec.DecodeError as e:
-        raise TranslationError(f"upstream response is not a Responses API object: {e}") from None
+    resp = common.decode_body(_response_decoder, raw, TranslationError, "a Responses API object")
     if resp.status == "failed" or (resp.error is not None and not resp.output):
         raise TranslationError(_failure(resp))
     if resp.output is None and resp.status is None:
@@ -627,22 +396,14 @@ def response_from_responses(raw: bytes, requested_model: str) -> dict[str, Any]:
             content.append(
                 {
                     "type": "tool_use",
-                    "id": item.call_id or item.id or _new_id("toolu_"),
+                    "id": item.call_id or item.id or common.new_id("toolu_"),
                     "name": item.name or "",
-                    "input": _tool_input(item.arguments),
+                    "input": common.tool_input(item.arguments),
                 }
             )
     reason = resp.incomplete_details.reason if resp.incomplete_details else None
-    return {
-        "id": _new_id("msg_"),
-        "type": "message",
-        "role": "assistant",
-        "model": requested_model,
-        "content": content,
-        "stop_reason": _stop(resp.status, reason, has_tools, refused),
-        "stop_sequence": None,
-        "usage": _usage(resp.usage),
-    }
+    stop_reason = _stop(resp.status, reason, has_tools, refused)
+    return common.message(requested_model, content, stop_reason, None, _usage(resp.usage))
 
 
 def _from_sse(raw: bytes, requested_model: str) -> dict[str, Any]:
@@ -656,7 +417,7 @@ def _from_sse(raw: bytes, requested_model: str) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = []
     json_parts: list[str] = []
     for ev in decoder.feed(b"".join(out)) + decoder.flush():
-        data = _json_decoder.decode(ev.data)
+        data = common.json_decoder.decode(ev.data)
         kind = data["type"]
         if kind == "message_start":
             message = data["message"]
@@ -674,7 +435,7 @@ def _from_sse(raw: bytes, requested_model: str) -> dict[str, Any]:
         elif kind == "content_block_stop":
             block = blocks[-1]
             if block["type"] == "tool_use":
-                block["input"] = _tool_input("".join(json_parts))
+                block["input"] = common.tool_input("".join(json_parts))
         elif kind == "message_delta":
             message.update(data["delta"])
             message["usage"] = {**message["usage"], **data["usage"]}
@@ -685,26 +446,6 @@ def _from_sse(raw: bytes, requested_model: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- stream
 
 
-class _TextDelta(msgspec.Struct, tag="text_delta"):
-    text: str
-
-
-class _ThinkingDelta(msgspec.Struct, tag="thinking_delta"):
-    thinking: str
-
-
-class _InputJsonDelta(msgspec.Struct, tag="input_json_delta"):
-    partial_json: str
-
-
-class _BlockDelta(msgspec.Struct, tag="content_block_delta"):
-    index: int
-    delta: _TextDelta | _ThinkingDelta | _InputJsonDelta
-
-
-_DELTAS = {"text": _TextDelta, "thinking": _ThinkingDelta, "tool": _InputJsonDelta}
-_PING = encode_event("ping", b'{"type":"ping"}')
-_MESSAGE_STOP = encode_event("message_stop", b'{"type":"message_stop"}')
 _ITEM_KINDS = {"message": "text", "reasoning": "thinking", "function_call": "tool"}
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
 _TEXT_DELTAS = frozenset({"response.output_text.delta", "response.refusal.delta"})
@@ -749,7 +490,7 @@ class _Item:
 _PRELUDE = frozenset({"response.created", "response.in_progress", "response.queued"})
 
 
-class StreamTranslator:
+class StreamTranslator(common.AnthropicStream):
     """OpenAI Responses stream events in, Anthropic SSE events out.
 
     Call `feed` with each upstream event's `data:` payload (and its `event:` name, used only
@@ -759,25 +500,18 @@ class StreamTranslator:
     """
 
     def __init__(self, requested_model: str, input_tokens_estimate: int = 0) -> None:
-        self.requested_model = requested_model
-        self.started = False
-        self._estimate = input_tokens_estimate
-        self._next_index = 0
+        super().__init__(requested_model, input_tokens_estimate)
         self._items: list[_Item] = []  # every item, in order of appearance
         self._queue: list[_Item] = []  # items not finished yet; the first one may be open
         self._by_key: dict[int, _Item] = {}
         self._by_id: dict[str, _Item] = {}
         self._usage: Usage | None = None
         self._refused = False
-        self._chars = 0
-        self._finished = False
 
     # -- input
 
     def feed(self, data: str, event: str = "") -> list[bytes]:
-        if self._finished:
-            return []
-        data = data.strip()
+        data = self._payload(data)
         if not data:
             return []
         if data == "[DONE]":  # not part of the Responses protocol, but a clear end
@@ -832,7 +566,7 @@ class StreamTranslator:
             return _event_decoder.decode(data)
         except msgspec.DecodeError as e:
             try:  # valid JSON of an unexpected shape: fatal only if it is an event we need
-                value = _json_decoder.decode(data)
+                value = common.json_decoder.decode(data)
             except msgspec.DecodeError:
                 raise TranslationError(
                     f"upstream sent an invalid stream event ({e}): {data[:200]!r}"
@@ -909,7 +643,7 @@ class StreamTranslator:
                 item.name = payload.name
             if payload.call_id and item.call_id is None:
                 item.call_id = payload.call_id
-            full = _arguments_text(payload.arguments)
+            full = common.arguments_text(payload.arguments)
         elif item.kind == "text":
             full, refused = _message_text(payload)
             self._refused = self._refused or refused
@@ -943,57 +677,21 @@ class StreamTranslator:
             if not item.done:
                 return
             if item.block is not None:
-                event = {"type": "content_block_stop", "index": item.block}
-                out.append(encode_event("content_block_stop", _encode(event)))
+                self._block_stop(out, item.block)
             self._queue.pop(0)
 
     def _open(self, item: _Item, out: list[bytes]) -> None:
-        index = self._next_index
-        self._next_index += 1
-        item.block = index
-        if item.kind == "thinking":
-            block: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
-        elif item.kind == "tool":
-            if not item.call_id:
-                item.call_id = item.id or _new_id("toolu_")
-            block = {"type": "tool_use", "id": item.call_id, "name": item.name or "", "input": {}}
-        else:
-            block = {"type": "text", "text": ""}
-        event = {"type": "content_block_start", "index": index, "content_block": block}
-        out.append(encode_event("content_block_start", _encode(event)))
+        if item.kind == "tool" and not item.call_id:
+            item.call_id = item.id or common.new_id("toolu_")
+        item.block = self._block_start(out, item.kind, item.call_id or "", item.name or "")
 
     def _delta(self, item: _Item, text: str, out: list[bytes]) -> None:
         assert item.block is not None
-        event = _BlockDelta(item.block, _DELTAS[item.kind](text))
-        out.append(encode_event("content_block_delta", _encode(event)))
+        self._block_delta(out, item.block, item.kind, text)
 
     def _start(self, out: list[bytes]) -> None:
-        self.started = True
-        u = self._usage
-        cached = u.cached if u is not None else None
-        if u is not None and u.input_tokens is not None:
-            input_tokens = max(int(u.input_tokens) - (cached or 0), 0)
-        else:
-            input_tokens = self._estimate
-        message = {
-            "id": _new_id("msg_"),
-            "type": "message",
-            "role": "assistant",
-            "model": self.requested_model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": input_tokens,
-                "output_tokens": 0,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": cached or 0,
-            },
-        }
-        out.append(
-            encode_event("message_start", _encode({"type": "message_start", "message": message}))
-        )
-        out.append(_PING)
+        u = self._usage or Usage()
+        self._message_start(out, u.input_tokens, u.cached)
 
     def _end(self, resp: Response | None, out: list[bytes]) -> list[bytes]:
         if not self.started:
@@ -1013,22 +711,6 @@ class StreamTranslator:
         details = resp.incomplete_details if resp is not None else None
         has_tools = any(i.kind == "tool" and i.block is not None for i in self._items)
         stop_reason = _stop(status, details.reason if details else None, has_tools, self._refused)
-        usage: dict[str, int] = {}
-        u = self._usage
-        if u is not None and u.input_tokens is not None:
-            cached = u.cached
-            usage["input_tokens"] = max(int(u.input_tokens) - (cached or 0), 0)
-            if cached is not None:
-                usage["cache_read_input_tokens"] = cached
-        if u is not None and u.output_tokens is not None:
-            usage["output_tokens"] = int(u.output_tokens)
-        else:
-            usage["output_tokens"] = (self._chars + 3) // 4
-        event = {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-            "usage": usage,
-        }
-        out.append(encode_event("message_delta", _encode(event)))
-        out.append(_MESSAGE_STOP)
+        u = self._usage or Usage()
+        self._message_end(out, stop_reason, None, u.input_tokens, u.cached, u.output_tokens)
         return out
