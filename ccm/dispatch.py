@@ -132,68 +132,78 @@ async def _call_for(client: ProviderClient, entry: ChainEntry, job: Job) -> Call
             anth.error_message,
             True,
         )
+    model, requested, stream = entry.actual_model, job.requested_model, job.stream
     if client.dialect == "openai":
         from ccm.translate import openai_chat as oai
 
-        payload = oai.request_to_openai(
-            job.body,
-            entry.actual_model,
-            stream=job.stream,
-            provider_type=client.translate_as,
-        )
-        headers = {"content-type": "application/json", **client.extra_headers(), **auth}
-        return Call(
+        return _translated(
+            client,
+            auth,
             client.url("chat"),
-            headers,
-            anth._encode(payload),
-            lambda raw: anth._encode(oai.response_from_openai(raw, job.requested_model)),
-            lambda: _OpenAIEvents(oai.StreamTranslator(job.requested_model, job.input_tokens())),
-            anth.error_message,
-            False,
+            oai.request_to_openai(
+                job.body, model, stream=stream, provider_type=client.translate_as
+            ),
+            lambda raw: oai.response_from_openai(raw, requested),
+            lambda: _OpenAIEvents(oai.StreamTranslator(requested, job.input_tokens())),
         )
     if client.dialect == "gemini":
         from ccm.translate import gemini
 
-        payload = gemini.request_to_gemini(job.body, entry.actual_model, stream=job.stream)
-        headers = {"content-type": "application/json", **client.extra_headers(), **auth}
-        if client.code_assist:
-            payload = _code_assist_request(client, entry.actual_model, payload)
-        unwrap = _code_assist_answer if client.code_assist else (lambda raw: raw)
-        return Call(
-            client.gemini_url(entry.actual_model, job.stream),
-            headers,
-            anth._encode(payload),
-            lambda raw: anth._encode(gemini.response_from_gemini(unwrap(raw), job.requested_model)),
-            lambda: _OpenAIEvents(
-                _Unwrapping(gemini.StreamTranslator(job.requested_model, job.input_tokens()))
-                if client.code_assist
-                else gemini.StreamTranslator(job.requested_model, job.input_tokens())
-            ),
-            anth.error_message,
-            False,
+        payload = gemini.request_to_gemini(job.body, model, stream=stream)
+        if client.code_assist:  # Google sign-in: the Code Assist API wraps both ways
+            return _translated(
+                client,
+                auth,
+                client.gemini_url(model, stream),
+                _code_assist_request(client, model, payload),
+                lambda raw: gemini.response_from_gemini(_code_assist_answer(raw), requested),
+                lambda: _OpenAIEvents(
+                    _Unwrapping(gemini.StreamTranslator(requested, job.input_tokens()))
+                ),
+            )
+        return _translated(
+            client,
+            auth,
+            client.gemini_url(model, stream),
+            payload,
+            lambda raw: gemini.response_from_gemini(raw, requested),
+            lambda: _OpenAIEvents(gemini.StreamTranslator(requested, job.input_tokens())),
         )
     if client.dialect == "openai-responses":
         from ccm.translate import openai_responses as resp
 
-        payload = resp.request_to_responses(
-            job.body,
-            entry.actual_model,
-            stream=job.stream,
-            provider_type=client.translate_as,
-        )
-        headers = {"content-type": "application/json", **client.extra_headers(), **auth}
-        return Call(
+        return _translated(
+            client,
+            auth,
             client.url("responses"),
-            headers,
-            anth._encode(payload),
-            lambda raw: anth._encode(resp.response_from_responses(raw, job.requested_model)),
-            lambda: _OpenAIEvents(
-                resp.StreamTranslator(job.requested_model, job.input_tokens()), named=True
+            resp.request_to_responses(
+                job.body, model, stream=stream, provider_type=client.translate_as
             ),
-            anth.error_message,
-            False,
+            lambda raw: resp.response_from_responses(raw, requested),
+            lambda: _OpenAIEvents(resp.StreamTranslator(requested, job.input_tokens()), named=True),
         )
     raise Failure(f"dialect {client.dialect!r} is not supported", can_retry=True)
+
+
+def _translated(
+    client: ProviderClient,
+    auth: dict[str, str],
+    url: str,
+    payload: dict[str, Any],
+    parse: Callable[[bytes], dict[str, Any]],
+    translator: Callable[[], Translator],
+) -> Call:
+    """A Call to a translated (non-Anthropic) dialect: JSON body out, Anthropic JSON back."""
+    headers = {"content-type": "application/json", **client.extra_headers(), **auth}
+    return Call(
+        url,
+        headers,
+        anth._encode(payload),
+        lambda raw: anth._encode(parse(raw)),
+        translator,
+        anth.error_message,
+        False,
+    )
 
 
 def _code_assist_request(
