@@ -25,7 +25,7 @@ from ccm.server.messages import (
 
 log = logging.getLogger("ccm.proxy")
 ASGIApp = Any
-PATHS = {"/v1/messages": handle_messages, "/v1/messages/count_tokens": handle_count_tokens}
+PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
 
 
 class FastPath:
