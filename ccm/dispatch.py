@@ -9,6 +9,7 @@ After a stream has started, a failure becomes an SSE `error` event, never a sile
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -117,10 +118,19 @@ class Call:
     upstream_is_anthropic: bool
 
 
+def _capped(job: Job, entry: ChainEntry) -> Job:
+    """The job with max_tokens lowered to the mapping's cap, if it has one and it is lower."""
+    cap = entry.max_tokens
+    asked = job.body.get("max_tokens")
+    if cap is None or not isinstance(asked, int) or asked <= cap:
+        return job
+    return dataclasses.replace(job, body={**job.body, "max_tokens": cap})
+
+
 async def _call_for(client: ProviderClient, entry: ChainEntry, job: Job) -> Call:
-    auth = await client.request_auth(
-        job.client_headers
-    )  # MissingSecret propagates: this provider cannot be used
+    job = _capped(job, entry)
+    # MissingSecret propagates: this provider cannot be used
+    auth = await client.request_auth(job.client_headers)
     if client.dialect == "anthropic":
         headers = {**anth.request_headers(job.client_headers), **client.extra_headers(), **auth}
         return Call(

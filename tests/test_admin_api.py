@@ -360,3 +360,23 @@ def test_explain_by_draft_rules_and_provider_echo_adds_no_defaults(env) -> None:
     view = next(p for p in c.get("/api/providers").json() if p["name"] == "zai")
     assert c.put("/api/providers/zai", json=view).status_code == 200
     assert cfg.read_text() == before  # echoing the view back changes nothing on disk
+
+
+def test_model_edit_keeps_a_mapping_max_tokens(env) -> None:
+    _ccm, c, cfg = env
+    r = c.put(
+        "/api/models/glm",
+        json={
+            "name": "glm",
+            "mappings": [
+                {"provider": "zai", "actual_model": "glm-4.6", "priority": 1, "max_tokens": 8192}
+            ],
+        },
+    )
+    assert r.status_code == 200, r.text
+    view = c.get("/api/models-config").json()
+    assert view[0]["mappings"][0]["max_tokens"] == 8192
+    assert (
+        c.put("/api/models/glm", json=view[0]).status_code == 200
+    )  # the page echoes the view back
+    assert "max_tokens = 8192" in cfg.read_text()

@@ -199,3 +199,28 @@ def test_cut_mid_stream_gives_error_event(ccm, up: FakeUpstream) -> None:
     assert "event: message_start" in lines
     assert lines[-2] == "event: error"
     assert "message_stop" not in r.text
+
+
+def test_mapping_max_tokens_caps_the_request(tmp_path: Path, up: FakeUpstream) -> None:
+    up.default = reply_text("ok")
+    cfg = write_config(
+        tmp_path / "config.toml",
+        provider_toml("oa", up)
+        + model_toml("small", ("oa", "deepseek-chat")).replace(
+            "priority = 1\n", "priority = 1\nmax_tokens = 8192\n"
+        ),
+        router='default = "small"',
+    )
+    with running_ccm(cfg) as ccm:
+        c = sdk(ccm.base_url)
+        c.messages.create(
+            model="claude-x", max_tokens=64000, messages=[{"role": "user", "content": "hi"}]
+        )
+        c.messages.create(
+            model="claude-x", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+        )
+    first, second = (r.json for r in up.requests)
+    assert (first.get("max_tokens") or first.get("max_completion_tokens")) == 8192  # capped
+    assert (
+        second.get("max_tokens") or second.get("max_completion_tokens")
+    ) == 100  # under the cap: as asked

@@ -71,6 +71,9 @@ class Mapping(msgspec.Struct, forbid_unknown_fields=False):
     provider: str
     actual_model: str
     priority: int = 1  # ascending; ties keep file order
+    max_tokens: int | None = (
+        None  # ccm: cap the request's max_tokens for this model (Claude Code asks 64000)
+    )
 
 
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=False):

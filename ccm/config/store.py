@@ -130,7 +130,7 @@ def replace_mappings(table: Table, mappings: list[Mapping[str, Any]]) -> None:
     aot = tomlkit.aot()
     for m in mappings:
         t = tomlkit.table()
-        for k in ("provider", "actual_model", "priority"):
+        for k in ("provider", "actual_model", "priority", "max_tokens"):
             if m.get(k) is not None:
                 t[k] = m[k]
         aot.append(t)

@@ -19,14 +19,18 @@ class ChainEntry:
     actual_model: str
     priority: int
     model: str  # the logical name this entry came from
+    max_tokens: int | None = None  # the mapping's cap on the request's max_tokens
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "provider": self.provider,
             "actual_model": self.actual_model,
             "priority": self.priority,
             "model": self.model,
         }
+        if self.max_tokens is not None:
+            out["max_tokens"] = self.max_tokens
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +83,9 @@ class Resolver:
             for m in sorted(model.mappings, key=lambda m: m.priority):
                 why = self._enabled(m.provider)
                 if why is None:
-                    chain.append(ChainEntry(m.provider, m.actual_model, m.priority, model.name))
+                    chain.append(
+                        ChainEntry(m.provider, m.actual_model, m.priority, model.name, m.max_tokens)
+                    )
                 else:
                     skipped.append(f"{m.provider}/{m.actual_model}: {why}")
             return Resolution(tuple(chain), tuple(skipped), True)

@@ -141,7 +141,10 @@ def provider_view(p: ProviderConfig) -> dict[str, Any]:
 def model_view(m: ModelConfig) -> dict[str, Any]:
     return {
         "name": m.name,
-        "mappings": [msgspec.to_builtins(x) for x in sorted(m.mappings, key=lambda x: x.priority)],
+        "mappings": [
+            {k: v for k, v in msgspec.to_builtins(x).items() if v is not None}
+            for x in sorted(m.mappings, key=lambda x: x.priority)
+        ],
     }
 
 
@@ -209,13 +212,14 @@ def _clean_model(data: dict[str, Any]) -> dict[str, Any]:
             raise HTTPException(
                 status_code=400, detail=f"mapping {i}: provider and actual_model are required"
             )
-        out.append(
-            {
-                "provider": m["provider"],
-                "actual_model": m["actual_model"],
-                "priority": int(m.get("priority") or i),
-            }
-        )
+        mapping = {
+            "provider": m["provider"],
+            "actual_model": m["actual_model"],
+            "priority": int(m.get("priority") or i),
+        }
+        if isinstance(m.get("max_tokens"), int) and not isinstance(m["max_tokens"], bool):
+            mapping["max_tokens"] = m["max_tokens"]  # kept through page edits that echo it back
+        out.append(mapping)
     return {"name": data["name"], "mappings": out}
 
 
