@@ -201,3 +201,49 @@ def test_rules_from_toml_prints_equivalent_rules(tmp_path: Path) -> None:
         body = json.loads(path.read_text())
         a, b = by_toml.route(body), by_rules.route(body)
         assert (a.rule, a.model, a.chain, a.error) == (b.rule, b.model, b.chain, b.error), path.name
+
+
+@pytest.mark.parametrize(
+    "rules_file", sorted(p.name for p in (EXAMPLES.parent / "rules").glob("*.rules"))
+)
+def test_every_shipped_rules_file_checks_clean(rules_file: str) -> None:
+    res = subprocess.run(
+        [
+            *CCM,
+            "check",
+            "--config",
+            str(EXAMPLES / "config-rules.toml"),
+            "--rules",
+            str(EXAMPLES.parent / "rules" / rules_file),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "error" not in res.stderr
+
+
+def test_cost_and_quality_rules_route_claude_code_differently(tmp_path: Path) -> None:
+    from ccm.config.load import parse_config
+    from ccm.rules.chain import Resolver
+    from ccm.rules.compile import compile_rules
+    from ccm.rules.parse import parse_rules
+
+    resolver = Resolver(
+        parse_config(
+            (EXAMPLES / "config-rules.toml").read_text(), EXAMPLES / "config-rules.toml"
+        ).config
+    )
+    main_turn = json.loads((EXAMPLES / "requests" / "claude-code-main-turn.json").read_text())
+    title = json.loads((EXAMPLES / "requests" / "claude-code-background.json").read_text())
+    routers = {
+        name: compile_rules(
+            parse_rules((EXAMPLES.parent / "rules" / f"{name}.rules").read_text(), name), resolver
+        )
+        for name in ("cost", "quality")
+    }
+    assert (
+        routers["cost"].route(main_turn).model == "minimax-m2"
+    )  # adaptive thinking is not paid for
+    assert routers["quality"].route(main_turn).rule == "deep"  # adaptive + effort high is
+    assert routers["cost"].route(title).rule == routers["quality"].route(title).rule == "background"
