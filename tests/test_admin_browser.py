@@ -310,12 +310,17 @@ def test_rules_errors_show_at_their_line_and_block_save(
         ta.fill(fixed)
         expect(page.locator("#gutter .gl.error")).to_have_count(0)
         expect(page.locator("#rules-diags li")).to_have_count(0)
+        # before it is saved, the explain panel already routes by the draft, and says so
+        expect(page.locator("#explain-rule")).to_contain_text("background")
+        expect(page.locator("#explain-by")).to_contain_text("unsaved")
+        assert rules.read_text() == RULES
         page.click("#rules-check")
         expect(page.locator("#rules-state")).to_contain_text("unsaved")
         page.click("#rules-save")
         expect(page.locator("#rules-msg")).to_contain_text("Saved")
         assert rules.read_text() == fixed
         expect(page.locator("#explain-rule")).to_contain_text("background")
+        expect(page.locator("#explain-by")).to_contain_text("running rules")
 
         # the explain panel follows the request as it is edited, and reports bad JSON in place
         page.fill("#explain-req", '{"model": "fake-model", "max_tokens": 5, "messages": []}')

@@ -1165,7 +1165,10 @@
     return rules.diagnostics;
   }
 
-  const checkSoon = debounce(checkRules, 400);
+  const checkSoon = debounce(async () => {
+    await checkRules();
+    await explainNow(); // the panel follows the draft once it compiles
+  }, 400);
 
   async function saveRules() {
     const ta = $("#rules-text");
@@ -1228,6 +1231,13 @@
     const req = parseJsonField($("#explain-req").value, "The request");
     if (req.error) return showError(out, req.error);
     const body = { request: req.value };
+    // unsaved edits that compile are explained as they stand; otherwise the running rules
+    const ta = $("#rules-text");
+    const draft = rules.loaded && ta.value !== rules.savedText && rules.checkedText === ta.value
+      && !rules.diagnostics.some((d) => d.severity === "error");
+    if (draft) body.text = ta.value;
+    const by = $("#explain-by");
+    if (by) by.textContent = draft ? "routing of this request by the unsaved rules in the editor" : "routing of this request by the running rules";
     const htext = $("#explain-headers").value.trim();
     if (htext) {
       const h = parseJsonField(htext, "Headers");
