@@ -233,3 +233,30 @@ def test_ccm_start_with_workers_serves_on_one_port(tmp_path: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_upstream_calls_go_through_the_configured_proxy(tmp_path: Path, monkeypatch) -> None:
+    from tests.fakes.http_proxy import FakeProxy
+
+    with FakeUpstream("anthropic") as a, FakeUpstream("anthropic") as b, FakeProxy() as proxy:
+        a.default = reply_text("through the proxy")
+        b.default = reply_text("direct")
+        monkeypatch.setenv("CCM_TEST_PROXY", proxy.url)
+        cfg = write_config(
+            tmp_path / "config.toml",
+            provider_toml("a", a)
+            + provider_toml("b", b, extra='proxy = ""')
+            + model_toml("m", ("a", "a-1"))
+            + model_toml("n", ("b", "b-1")),
+            server='proxy = "$CCM_TEST_PROXY"',
+            router='default = "m"',
+        )
+        with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=20) as c:
+            assert (
+                c.post("/v1/messages", json=REQ).json()["content"][0]["text"] == "through the proxy"
+            )
+            assert (
+                c.post("/v1/messages", json={**REQ, "model": "n"}).json()["content"][0]["text"]
+                == "direct"
+            )
+        assert [r.target for r in proxy.requests] == [f"{a.base_url}/v1/messages"]  # b opted out

@@ -129,3 +129,79 @@ async def test_stale_pooled_connection_is_retried_on_a_fresh_one() -> None:
     t.join(5)
     srv.close()
     assert answers == 2
+
+
+async def test_http_through_a_proxy_in_absolute_form() -> None:
+    from tests.fakes.http_proxy import FakeProxy
+
+    with FakeUpstream("anthropic") as up, FakeProxy(require_auth="Basic dXNlcjpwYXNz") as proxy:
+        up.default = reply_text("via proxy")
+        t = LeanTransport(proxy=f"http://user:pass@127.0.0.1:{proxy.port}")
+        async with httpx.AsyncClient(transport=t, timeout=5) as c:
+            r = await c.post(f"{up.base_url}/v1/messages", json={"model": "m", "messages": []})
+            assert r.json()["content"][0]["text"] == "via proxy"
+        assert proxy.requests[0].method == "POST"
+        assert proxy.requests[0].target == f"{up.base_url}/v1/messages"
+        assert "proxy-authorization" not in up.requests[0].headers  # the proxy's business only
+
+
+async def test_https_through_a_connect_tunnel(tmp_path) -> None:
+    import ssl
+    import subprocess
+
+    from tests.fakes.http_proxy import FakeProxy
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecret")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    with FakeProxy() as proxy:
+        t = LeanTransport(proxy=proxy.url, ssl_context=client_ctx)
+        async with httpx.AsyncClient(transport=t, timeout=5) as c:
+            r = await c.get(f"https://localhost:{port}/x")
+        assert r.text == "secret"
+        assert (proxy.requests[0].method, proxy.requests[0].target) == (
+            "CONNECT",
+            f"localhost:{port}",
+        )
+    server.close()
+
+
+async def test_proxy_refusing_connect_is_a_connect_error() -> None:
+    from tests.fakes.http_proxy import FakeProxy
+
+    with FakeProxy(require_auth="Basic x") as proxy:
+        async with httpx.AsyncClient(transport=LeanTransport(proxy=proxy.url), timeout=5) as c:
+            with pytest.raises(httpx.ConnectError, match="407"):
+                await c.get("https://localhost:9/")

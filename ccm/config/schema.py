@@ -26,6 +26,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=False):
     api_key: str | None = None  # ccm: enforced; clients must send it (x-api-key or Bearer)
     admin_token: str | None = None  # ccm: required by /api when set; else loopback only
     max_body_bytes: int = 32 * 1024 * 1024  # ccm: larger request bodies get 413
+    proxy: str | None = (
+        None  # ccm: HTTP proxy for upstream calls ("http://[user:pass@]host:port" or "$HTTPS_PROXY")
+    )
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     retries: int = 1  # ccm: extra passes over the chain when every provider failed retryably
     retry_backoff_ms: int = 500  # ccm: first wait between passes (doubles, with jitter)
@@ -61,6 +64,7 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=False):
     location: str | None = None  # vertex-ai
     headers: dict[str, str] = msgspec.field(default_factory=dict)  # ccm: extra upstream headers
     timeouts: Timeouts | None = None  # ccm: per-provider override of [server.timeouts]
+    proxy: str | None = None  # ccm: this provider's HTTP proxy ("" = none), over [server] proxy
 
     @property
     def is_enabled(self) -> bool:

@@ -50,6 +50,18 @@ def limits(server: ServerConfig, provider: ProviderConfig) -> Limits:
     )
 
 
+def upstream_proxy(config: ProviderConfig, server: ServerConfig) -> str | None:
+    """The provider's proxy, else the server's; "" turns it off; "$VAR" reads the environment
+    (an unset variable means no proxy)."""
+    value = config.proxy if config.proxy is not None else server.proxy
+    if not value:
+        return None
+    try:
+        return resolve(value, f"provider {config.name!r} proxy")
+    except MissingSecret:
+        return None
+
+
 def _join(base: str, suffix: str) -> str:
     """base + suffix without doubling `/v1` or slashes (mux turned `coding/` into `coding//v1`)."""
     base = base.rstrip("/")
@@ -84,7 +96,9 @@ class ProviderClient:
         self.fingerprint = self.fingerprint_of(config, server)
         self.token_store: Any = None  # auth_type = "oauth": a ccm.oauth TokenStore (default file)
         self.token_source: Any = None  # Vertex AI: ADC unless a test or the config gives one
-        self.transport = LeanTransport(max_idle_per_origin=64, idle_expiry=60)
+        self.transport = LeanTransport(
+            max_idle_per_origin=64, idle_expiry=60, proxy=upstream_proxy(config, server)
+        )
         lim = self.limits
         self.timeout_ext = {
             "timeout": {
@@ -113,7 +127,7 @@ class ProviderClient:
 
     @staticmethod
     def fingerprint_of(config: ProviderConfig, server: ServerConfig) -> bytes:
-        return msgspec.json.encode((config, server.timeouts))
+        return msgspec.json.encode((config, server.timeouts, server.proxy))
 
     def url(self, kind: str) -> str:
         """kind: "messages" | "count_tokens" | "chat"."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import AsyncIterator
 
@@ -137,12 +138,28 @@ async def _read(conn: _Conn, timeout: float | None) -> bytes:
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
-    def __init__(self, max_idle_per_origin: int = 64, idle_expiry: float = 60.0) -> None:
+    def __init__(
+        self,
+        max_idle_per_origin: int = 64,
+        idle_expiry: float = 60.0,
+        *,
+        proxy: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.max_idle = max_idle_per_origin
         self.idle_expiry = idle_expiry
         self._idle: dict[tuple[str, str, int], deque[_Conn]] = {}
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl: ssl.SSLContext | None = ssl_context
         self._closed = False
+        # an HTTP proxy: https goes through a CONNECT tunnel, http in absolute form
+        self.proxy = httpx.URL(proxy) if proxy else None
+        self._proxy_auth: bytes | None = None
+        if self.proxy is not None and self.proxy.userinfo:
+            import base64
+
+            self._proxy_auth = b"Basic " + base64.b64encode(
+                urllib.parse.unquote_to_bytes(self.proxy.userinfo.decode("ascii"))
+            )
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -175,19 +192,45 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     async def _open(self, key: tuple[str, str, int], connect_timeout: float | None) -> _Conn:
         scheme, host, port = key
+        tls = self._ssl_context() if scheme == "https" else None
+        proxy = self.proxy
         try:
             async with asyncio.timeout(connect_timeout):
-                reader, writer = await asyncio.open_connection(
-                    host,
-                    port,
-                    ssl=self._ssl_context() if scheme == "https" else None,
-                    limit=READ_SIZE * 4,
-                )
+                if proxy is None:
+                    reader, writer = await asyncio.open_connection(
+                        host, port, ssl=tls, limit=READ_SIZE * 4
+                    )
+                else:
+                    reader, writer = await asyncio.open_connection(
+                        proxy.host, proxy.port or 80, limit=READ_SIZE * 4
+                    )
+                    if tls is not None:
+                        await self._tunnel(reader, writer, host, port)
+                        await writer.start_tls(tls, server_hostname=host)
         except TimeoutError:
             raise httpx.ConnectTimeout(f"connect to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError) as e:
-            raise httpx.ConnectError(f"connect to {host}:{port} failed: {e}") from None
+            via = f" via proxy {proxy.host}:{proxy.port}" if proxy is not None else ""
+            raise httpx.ConnectError(f"connect to {host}:{port}{via} failed: {e}") from None
         return _Conn(key, reader, writer)
+
+    async def _tunnel(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int
+    ) -> None:
+        """CONNECT host:port through the proxy; OSError unless it answers 2xx."""
+        head = f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
+        if self._proxy_auth:
+            head += b"Proxy-Authorization: " + self._proxy_auth + b"\r\n"
+        writer.write(head + b"\r\n")
+        await writer.drain()
+        try:
+            answer = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+            raise OSError(f"proxy closed the CONNECT: {e}") from None
+        status = answer.split(b" ", 2)[1] if answer.count(b" ") >= 1 else b"?"
+        if not status.startswith(b"2"):
+            writer.close()
+            raise OSError(f"proxy refused CONNECT with {status.decode('latin-1', 'replace')}")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -197,9 +240,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
         timeouts = request.extensions.get("timeout", {})
         body = await request.aread()
         target = url.raw_path.decode("ascii")
+        if self.proxy is not None and scheme == "http":
+            target = f"http://{url.host}:{port}{target}"  # absolute form, for the proxy
         head = [f"{request.method} {target} HTTP/1.1\r\n".encode()]
         for name, value in request.headers.raw:
             head.append(name + b": " + value + b"\r\n")
+        if self._proxy_auth and scheme == "http":
+            head.append(b"Proxy-Authorization: " + self._proxy_auth + b"\r\n")
         head.append(b"\r\n")
         payload = b"".join(head) + body
 
