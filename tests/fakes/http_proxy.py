@@ -44,11 +44,19 @@ class FakeProxy:
     async def _main(self, main) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await main()
+        # let the connections' tasks finish their cancellation before the loop goes away
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in rest:
+            t.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
     def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
-        for task in asyncio.all_tasks(self._loop):
-            self._loop.call_soon_threadsafe(task.cancel)
+        def stop() -> None:
+            self._server.close()
+            for task in asyncio.all_tasks(self._loop):
+                task.cancel()
+
+        self._loop.call_soon_threadsafe(stop)
         self._thread.join(5)
 
     @property
