@@ -128,7 +128,7 @@ def start(
 
     import uvicorn
 
-    write_pid(pidfile)
+    write_pid(pidfile, f"{bind_host}:{bind_port}")
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal: exit cleanly then
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     tune_gc()
@@ -185,7 +185,7 @@ def stop(config: ConfigOpt = None) -> None:
 @app.command()
 def status(config: ConfigOpt = None) -> None:
     """Whether ccm runs for this config, and its /health."""
-    from ccm.server.run import pid_path, read_pid
+    from ccm.server.run import pid_path, read_address, read_pid
 
     path = (config or default_config_path()).expanduser()
     pid = read_pid(pid_path(path))
@@ -193,6 +193,27 @@ def status(config: ConfigOpt = None) -> None:
         typer.echo("ccm is not running")
         raise typer.Exit(1)
     typer.echo(f"ccm is running (pid {pid})")
+    address = read_address(pid_path(path))
+    if not address:
+        return
+    import httpx
+
+    host, _, port = address.rpartition(":")
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    try:
+        health = httpx.get(f"http://{host}:{port}/health", timeout=3, trust_env=False).json()
+    except (httpx.HTTPError, ValueError) as e:
+        typer.echo(f"  http://{address}/health did not answer: {e}")
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"  serving on http://{address}, version {health.get('version')}, up {health.get('uptime_s')} s"
+    )
+    typer.echo(f"  rules version {health.get('rules_version')} from {health.get('rules')}")
+    if health.get("last_reload_error"):
+        typer.echo(
+            f"  last reload failed (still serving the previous rules):\n{health['last_reload_error']}"
+        )
 
 
 @app.command()

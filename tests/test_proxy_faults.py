@@ -154,11 +154,14 @@ def test_ccm_start_writes_default_config_serves_and_stops(tmp_path: Path) -> Non
                 time.sleep(0.1)
         assert health and health["status"] == "ok"
         assert cfg.exists() and (cfg.stat().st_mode & 0o777) == 0o600
-        assert (cfg.parent / "ccm.pid").read_text().strip() == str(proc.pid)
+        assert (cfg.parent / "ccm.pid").read_text().split() == [str(proc.pid), f"127.0.0.1:{port}"]
         out = subprocess.run(
             [*ccm, "status", "--config", str(cfg)], env=env, capture_output=True, text=True
         )
         assert out.returncode == 0 and str(proc.pid) in out.stdout
+        assert (
+            f"serving on http://127.0.0.1:{port}" in out.stdout and "rules version 1" in out.stdout
+        )
         # a second start on the same config refuses instead of orphaning the first
         second = subprocess.run(
             [*ccm, "start", "--config", str(cfg), "--port", str(_free_port())],

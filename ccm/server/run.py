@@ -67,10 +67,19 @@ def pid_path(config_path: Path) -> Path:
 
 def read_pid(path: Path) -> int | None:
     try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
         return None
     return pid if _is_ccm(pid) else None
+
+
+def read_address(path: Path) -> str | None:
+    """The host:port a running ccm serves on (second line of the PID file)."""
+    try:
+        lines = path.read_text().split()
+    except OSError:
+        return None
+    return lines[1] if len(lines) > 1 else None
 
 
 def _is_ccm(pid: int) -> bool:
@@ -87,16 +96,17 @@ def _is_ccm(pid: int) -> bool:
     return b"ccm" in cmd
 
 
-def write_pid(path: Path) -> None:
+def write_pid(path: Path, address: str = "") -> None:
+    """The PID, and on a second line the host:port `ccm status` asks for /health."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".pid.tmp")
-    tmp.write_text(str(os.getpid()))
+    tmp.write_text(f"{os.getpid()}\n{address}\n")
     os.replace(tmp, path)
 
 
 def remove_pid(path: Path) -> None:
     try:
-        if path.read_text().strip() == str(os.getpid()):
+        if path.read_text().split()[0] == str(os.getpid()):
             path.unlink()
     except OSError:
         pass
