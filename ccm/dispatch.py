@@ -136,7 +136,11 @@ async def _call_for(client: ProviderClient, entry: ChainEntry, job: Job) -> Call
         return Call(
             client.url("messages"),
             headers,
-            anth.request_bytes(job.body, entry.actual_model),
+            anth.request_bytes(
+                job.body,
+                entry.actual_model,
+                signed_thinking_only=client.config.provider_type == "anthropic",
+            ),
             lambda raw: anth.response_bytes(raw, job.requested_model),
             lambda: anth.StreamRelay(job.requested_model),
             anth.error_message,

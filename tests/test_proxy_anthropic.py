@@ -335,3 +335,77 @@ def test_unknown_path_and_method_are_anthropic_shaped(ccm) -> None:
         assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
         r = c.get("/v1/messages")
         assert r.status_code == 405 and r.json()["type"] == "error"
+
+
+def test_unsigned_thinking_from_other_providers_is_dropped_for_anthropic_only(
+    ccm, up: FakeUpstream
+) -> None:
+    """Thinking ccm made from an OpenAI/Gemini provider's reasoning has no signature; Anthropic's
+    API refuses such blocks, so earlier turns lose them (the last assistant turn is kept)."""
+    up.default = reply_text("ok")
+    history = [
+        {"role": "user", "content": "first"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "from gpt", "signature": ""},
+                {"type": "text", "text": "a1"},
+            ],
+        },
+        {"role": "user", "content": "second"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "signed", "signature": "sig-1"},
+                {"type": "text", "text": "a2"},
+            ],
+        },
+        {"role": "user", "content": "third"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "last", "signature": ""},
+                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "x"}]},
+    ]
+    with httpx.Client(base_url=ccm.base_url, timeout=20) as c:
+        r = c.post("/v1/messages", json={"model": "m", "max_tokens": 5, "messages": history})
+        assert r.status_code == 200
+    sent = up.requests[-1].json["messages"]
+    assert sent[1]["content"] == [{"type": "text", "text": "a1"}]  # unsigned, earlier: dropped
+    assert sent[3]["content"][0]["signature"] == "sig-1"  # signed: kept
+    assert sent[5]["content"][0] == {
+        "type": "thinking",
+        "thinking": "last",
+        "signature": "",
+    }  # last turn: as it was
+
+
+def test_other_anthropic_compatible_types_get_history_untouched() -> None:
+    import json as _json
+
+    from ccm.translate.anthropic import request_bytes
+
+    body = {
+        "model": "x",
+        "messages": [
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "t", "signature": ""},
+                    {"type": "text", "text": "a"},
+                ],
+            },
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "last"},
+        ],
+    }
+    kept = _json.loads(request_bytes(body, "glm-4.6"))
+    assert kept["messages"] == body["messages"]
+    dropped = _json.loads(request_bytes(body, "claude-x", signed_thinking_only=True))
+    assert dropped["messages"][0]["content"] == [{"type": "text", "text": "a"}]
+    assert (
+        body["messages"][0]["content"][0]["type"] == "thinking"
+    )  # the client's body is not mutated

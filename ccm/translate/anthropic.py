@@ -30,11 +30,48 @@ class TranslationError(ValueError):
     pass
 
 
-def request_bytes(body: dict[str, Any], actual_model: str) -> bytes:
-    """The body to send: everything the client sent, model replaced."""
+def request_bytes(
+    body: dict[str, Any], actual_model: str, *, signed_thinking_only: bool = False
+) -> bytes:
+    """The body to send: everything the client sent, model replaced. For Anthropic's own API,
+    `signed_thinking_only` drops unsigned thinking blocks from earlier turns (see below)."""
     payload = dict(body)
     payload["model"] = actual_model
+    if signed_thinking_only:
+        messages = without_unsigned_thinking(body.get("messages"))
+        if messages is not None:
+            payload["messages"] = messages
     return _encode(payload)
+
+
+def without_unsigned_thinking(messages: Any) -> list[Any] | None:
+    """Earlier assistant turns' thinking blocks that carry no signature (ccm made them from
+    another provider's reasoning) would make Anthropic's API refuse the whole request. Earlier
+    turns' thinking may be left out, so those blocks go; the last assistant turn is left as it
+    is (the API needs its thinking during a tool loop). None when nothing changes."""
+    if not isinstance(messages, list):
+        return None
+    last = max(
+        (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"),
+        default=-1,
+    )
+    out: list[Any] | None = None
+    for i, m in enumerate(messages):
+        if i >= last or not isinstance(m, dict) or m.get("role") != "assistant":
+            continue
+        content = m.get("content")
+        if not isinstance(content, list):
+            continue
+        keep = [
+            b
+            for b in content
+            if not (isinstance(b, dict) and b.get("type") == "thinking" and not b.get("signature"))
+        ]
+        if keep and len(keep) != len(content):
+            if out is None:
+                out = list(messages)
+            out[i] = {**m, "content": keep}
+    return out
 
 
 def request_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
