@@ -16,12 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message as AnthropicMessage
-from anthropic.types import RawMessageStreamEvent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter
 
 from ccm.translate.gemini import (
     SKIP_SIGNATURE,
@@ -32,6 +29,8 @@ from ccm.translate.gemini import (
     response_from_gemini,
 )
 from ccm.translate.sse import SSEDecoder
+from tests.anthropic_events import accumulate
+from tests.anthropic_events import check_events as _check_events
 from tests.fakes.gemini_upstream import (
     COUNT_TOKENS,
     FakeGemini,
@@ -50,7 +49,6 @@ from tests.fakes.gemini_upstream import (
 )
 
 REQUESTS = Path(__file__).resolve().parent.parent / "examples" / "requests"
-EVENT = TypeAdapter(RawMessageStreamEvent)
 SCHEMA_KEYS = {
     "type",
     "format",
@@ -987,53 +985,8 @@ def chunk(
 
 
 def check_events(raw: bytes) -> list[dict]:
-    """Strict structural checks of an Anthropic SSE stream; returns the event payloads."""
-    dec = SSEDecoder()
-    payloads = []
-    for ev in dec.feed(raw) + dec.flush():
-        data = json.loads(ev.data)
-        assert data["type"] == ev.event
-        payloads.append(data)
-    kinds = [p["type"] for p in payloads]
-    assert kinds[:2] == ["message_start", "ping"]
-    assert kinds[-2:] == ["message_delta", "message_stop"]
-    assert kinds.count("message_start") == 1 and kinds.count("message_delta") == 1
-    open_index: int | None = None
-    open_type = ""
-    next_index = 0
-    allowed = {
-        "text": {"text_delta"},
-        "thinking": {"thinking_delta", "signature_delta"},
-        "tool_use": {"input_json_delta"},
-    }
-    for p in payloads[2:-2]:
-        if p["type"] == "content_block_start":
-            assert open_index is None, "blocks must not overlap"
-            assert p["index"] == next_index
-            open_index, open_type = p["index"], p["content_block"]["type"]
-            next_index += 1
-        elif p["type"] == "content_block_delta":
-            assert p["index"] == open_index
-            assert p["delta"]["type"] in allowed[open_type]
-        elif p["type"] == "content_block_stop":
-            assert p["index"] == open_index
-            open_index = None
-        else:
-            pytest.fail(f"unexpected event {p}")
-    assert open_index is None
-    return payloads
-
-
-def accumulate(payloads: list[dict]) -> Any:
-    snapshot = None
-    bufs: dict[int, bytes] = {}
-    for p in payloads:
-        if p["type"] == "ping":
-            continue
-        event = EVENT.validate_python(p)  # the SDK's own pydantic models, strictly
-        snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
-    assert snapshot is not None
-    return snapshot
+    """Gemini thinking carries signatures; nothing but blocks between start and end."""
+    return _check_events(raw, signature_deltas=True, pings_inside=False)
 
 
 def run(

@@ -12,12 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message as AnthropicMessage
-from anthropic.types import RawMessageStreamEvent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter
 
 from ccm.translate.openai_chat import (
     StreamTranslator,
@@ -26,9 +23,9 @@ from ccm.translate.openai_chat import (
     response_from_openai,
 )
 from ccm.translate.sse import SSEDecoder
+from tests.anthropic_events import accumulate, check_events
 
 REQUESTS = Path(__file__).resolve().parent.parent / "examples" / "requests"
-EVENT = TypeAdapter(RawMessageStreamEvent)
 
 
 def load(name: str) -> dict[str, Any]:
@@ -661,53 +658,6 @@ USAGE = {
     "total_tokens": 150,
     "prompt_tokens_details": {"cached_tokens": 100},
 }
-
-
-def check_events(raw: bytes) -> list[dict]:
-    """Strict structural checks of an Anthropic SSE stream; returns the event payloads."""
-    dec = SSEDecoder()
-    events = dec.feed(raw) + dec.flush()
-    payloads = []
-    for ev in events:
-        data = json.loads(ev.data)
-        assert data["type"] == ev.event
-        payloads.append(data)
-    kinds = [p["type"] for p in payloads]
-    assert kinds[:2] == ["message_start", "ping"]
-    assert kinds[-2:] == ["message_delta", "message_stop"]
-    assert kinds.count("message_start") == 1 and kinds.count("message_delta") == 1
-    open_index: int | None = None
-    open_type = ""
-    next_index = 0
-    allowed = {"text": "text_delta", "thinking": "thinking_delta", "tool_use": "input_json_delta"}
-    for p in payloads[2:-2]:
-        if p["type"] == "content_block_start":
-            assert open_index is None, "blocks must not overlap"
-            assert p["index"] == next_index
-            open_index, open_type = p["index"], p["content_block"]["type"]
-            next_index += 1
-        elif p["type"] == "content_block_delta":
-            assert p["index"] == open_index
-            assert p["delta"]["type"] == allowed[open_type]
-        elif p["type"] == "content_block_stop":
-            assert p["index"] == open_index
-            open_index = None
-        else:
-            assert p["type"] == "ping", p
-    assert open_index is None
-    return payloads
-
-
-def accumulate(payloads: list[dict]) -> Any:
-    snapshot = None
-    bufs: dict[int, bytes] = {}
-    for p in payloads:
-        if p["type"] == "ping":
-            continue
-        event = EVENT.validate_python(p)  # the SDK's own pydantic models, strictly
-        snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
-    assert snapshot is not None
-    return snapshot
 
 
 def run(
