@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,6 +17,7 @@ import httpx
 
 from tests.conftest import ROOT
 from tests.fakes.upstream import FakeUpstream, dynamic, hang, reply_text, status
+from tests.harness import ccm_process
 from tests.proxy_setup import model_toml, provider_toml, write_config
 
 TOTAL = 2000
@@ -31,12 +29,6 @@ def _rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _one(c: httpx.AsyncClient, i: int) -> tuple[str, str]:
@@ -113,30 +105,7 @@ def test_load_and_faults(tmp_path: Path) -> None:
             server='log_level = "warning"\ncircuit_cooldown_ms = 2000',
             router="",
         )
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ccm.cli",
-                "start",
-                "--config",
-                str(cfg),
-                "--port",
-                str(port),
-                "--no-watch",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(150):
-                try:
-                    httpx.get(f"{base}/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        with ccm_process(cfg) as (proc, base):
             warm = asyncio.run(_drive(base, 200, start=TOTAL))  # warm-up, not counted
             rss_before = _rss_kb(proc.pid)
             t0 = time.monotonic()
@@ -144,9 +113,6 @@ def test_load_and_faults(tmp_path: Path) -> None:
             elapsed = time.monotonic() - t0
             rss_after = _rss_kb(proc.pid)
             assert proc.poll() is None, "ccm died under load"
-        finally:
-            proc.terminate()
-            proc.wait(20)
 
     outcomes = Counter(kind for kind, _ in results)
     routes = Counter(route.rsplit("provider=", 1)[-1] for kind, route in results if kind == "ok")

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.fakes.upstream import FakeUpstream, hang, reply_text, slow_chunks, stall_stream, status
-from tests.harness import running_ccm
+from tests.harness import ccm_process, free_port, running_ccm
 from tests.proxy_setup import model_toml, provider_toml, write_config
 
 REQ = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
@@ -125,46 +125,23 @@ def _ppid(proc_dir: Path) -> int | None:
         return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ccm_start_writes_default_config_serves_and_stops(tmp_path: Path) -> None:
     cfg = tmp_path / "home" / "config.toml"
-    port = _free_port()
     env = {**os.environ, "HOME": str(tmp_path / "home")}
     ccm = [sys.executable, "-m", "ccm.cli"]
-    proc = subprocess.Popen(
-        [*ccm, "start", "--config", str(cfg), "--port", str(port), "--no-watch"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        health = None
-        while time.monotonic() < deadline:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        assert health and health["status"] == "ok"
+    with ccm_process(cfg, env=env) as (proc, base):
+        assert httpx.get(f"{base}/health").json()["status"] == "ok"
         assert cfg.exists() and (cfg.stat().st_mode & 0o777) == 0o600
-        assert (cfg.parent / "ccm.pid").read_text().split() == [str(proc.pid), f"127.0.0.1:{port}"]
+        address = base.removeprefix("http://")
+        assert (cfg.parent / "ccm.pid").read_text().split() == [str(proc.pid), address]
         out = subprocess.run(
             [*ccm, "status", "--config", str(cfg)], env=env, capture_output=True, text=True
         )
         assert out.returncode == 0 and str(proc.pid) in out.stdout
-        assert (
-            f"serving on http://127.0.0.1:{port}" in out.stdout and "rules version 1" in out.stdout
-        )
+        assert f"serving on {base}" in out.stdout and "rules version 1" in out.stdout
         # a second start on the same config refuses instead of orphaning the first
         second = subprocess.run(
-            [*ccm, "start", "--config", str(cfg), "--port", str(_free_port())],
+            [*ccm, "start", "--config", str(cfg), "--port", str(free_port())],
             env=env,
             capture_output=True,
             text=True,
@@ -181,12 +158,6 @@ def test_ccm_start_writes_default_config_serves_and_stops(tmp_path: Path) -> Non
         assert "stopped" in out.stdout
         assert proc.wait(10) == 0
         assert not (cfg.parent / "ccm.pid").exists()
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
 
 
 def test_ccm_start_with_workers_serves_on_one_port(tmp_path: Path) -> None:
@@ -197,32 +168,8 @@ def test_ccm_start_with_workers_serves_on_one_port(tmp_path: Path) -> None:
             provider_toml("a", a) + model_toml("m", ("a", "a-1")),
             router='default = "m"',
         )
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ccm.cli",
-                "start",
-                "--config",
-                str(cfg),
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--no-watch",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(200):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20) as c:
+        with ccm_process(cfg, "--workers", "2") as (proc, base):
+            with httpx.Client(base_url=base, timeout=20) as c:
                 for _ in range(6):
                     r = c.post("/v1/messages", json=REQ, headers={"connection": "close"})
                     assert r.json()["content"][0]["text"] == "from a worker"
@@ -232,10 +179,6 @@ def test_ccm_start_with_workers_serves_on_one_port(tmp_path: Path) -> None:
             assert len(children) >= 2, "two worker processes"
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
 
 
 def test_upstream_calls_go_through_the_configured_proxy(tmp_path: Path, monkeypatch) -> None:

@@ -7,9 +7,6 @@ import json
 import logging
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +17,7 @@ from hypothesis import strategies as st
 
 from ccm.health import Health
 from tests.fakes.upstream import FakeUpstream, echo, reply_text, slow_chunks, status
-from tests.harness import running_ccm
+from tests.harness import ccm_process, running_ccm
 from tests.proxy_setup import model_toml, provider_toml, write_config
 
 REQ = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
@@ -309,12 +306,6 @@ def test_unknown_block_types_pass_through_to_anthropic_upstreams(fuzz_ccm: httpx
     assert fuzz_ccm.post("/v1/messages", json=body).status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sigterm_lets_inflight_stream_finish(tmp_path: Path) -> None:
     with FakeUpstream("anthropic") as a:
         a.default = slow_chunks(["one ", "two ", "three ", "four"], 0.4)
@@ -323,34 +314,10 @@ def test_sigterm_lets_inflight_stream_finish(tmp_path: Path) -> None:
             provider_toml("a", a) + model_toml("m", ("a", "a-1")),
             router='default = "m"',
         )
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ccm.cli",
-                "start",
-                "--config",
-                str(cfg),
-                "--port",
-                str(port),
-                "--no-watch",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(150):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        with ccm_process(cfg) as (proc, base):
             with (
                 httpx.Client(timeout=20) as c,
-                c.stream(
-                    "POST", f"http://127.0.0.1:{port}/v1/messages", json={**REQ, "stream": True}
-                ) as r,
+                c.stream("POST", f"{base}/v1/messages", json={**REQ, "stream": True}) as r,
             ):
                 it = r.iter_text()
                 got = next(it)
@@ -358,7 +325,3 @@ def test_sigterm_lets_inflight_stream_finish(tmp_path: Path) -> None:
                 got += "".join(it)
             assert "event: message_stop" in got and "four" in got
             assert proc.wait(15) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
