@@ -105,6 +105,10 @@ class Job:
     input_tokens: Callable[[], int]
 
 
+def _same_status(status: int, _raw: bytes) -> int:
+    return status
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """How one attempt talks to one provider, per dialect."""
@@ -116,6 +120,8 @@ class Call:
     translator: Callable[[], Translator]  # stream answer, event by event
     error_message: Callable[[bytes], str]
     upstream_is_anthropic: bool
+    # the status an error answer really means (some dialects misreport), for failover
+    error_status: Callable[[int, bytes], int] = _same_status
 
 
 def _capped(job: Job, entry: ChainEntry) -> Job:
@@ -164,24 +170,22 @@ async def _call_for(client: ProviderClient, entry: ChainEntry, job: Job) -> Call
         from ccm.translate import gemini
 
         payload = gemini.request_to_gemini(job.body, model, stream=stream)
-        if client.code_assist:  # Google sign-in: the Code Assist API wraps both ways
-            return _translated(
-                client,
-                auth,
-                client.gemini_url(model, stream),
-                _code_assist_request(client, model, payload),
-                lambda raw: gemini.response_from_gemini(_code_assist_answer(raw), requested),
-                lambda: _OpenAIEvents(
-                    _Unwrapping(gemini.StreamTranslator(requested, job.input_tokens()))
-                ),
-            )
+        # Google sign-in goes through the Code Assist API, which wraps both ways
+        wrapped = client.code_assist
+        unwrap = _code_assist_answer if wrapped else _as_is
+
+        def gemini_stream() -> Translator:
+            inner = gemini.StreamTranslator(requested, job.input_tokens())
+            return _OpenAIEvents(_Unwrapping(inner) if wrapped else inner)
+
         return _translated(
             client,
             auth,
             client.gemini_url(model, stream),
-            payload,
-            lambda raw: gemini.response_from_gemini(raw, requested),
-            lambda: _OpenAIEvents(gemini.StreamTranslator(requested, job.input_tokens())),
+            _code_assist_request(client, model, payload) if wrapped else payload,
+            lambda raw: gemini.response_from_gemini(unwrap(raw), requested),
+            gemini_stream,
+            error_status=_google_error_status,
         )
     if client.dialect == "openai-responses":
         from ccm.translate import openai_responses as resp
@@ -206,6 +210,8 @@ def _translated(
     payload: dict[str, Any],
     parse: Callable[[bytes], dict[str, Any]],
     translator: Callable[[], Translator],
+    *,
+    error_status: Callable[[int, bytes], int] | None = None,
 ) -> Call:
     """A Call to a translated (non-Anthropic) dialect: JSON body out, Anthropic JSON back."""
     headers = {"content-type": "application/json", **client.extra_headers(), **auth}
@@ -217,7 +223,17 @@ def _translated(
         translator,
         anth.error_message,
         False,
+        error_status or _same_status,
     )
+
+
+def _as_is(raw: bytes) -> bytes:
+    return raw
+
+
+def _google_error_status(status: int, raw: bytes) -> int:
+    """Google answers a bad API key with 400: it is the key, so it should fail over like 401."""
+    return 401 if status == 400 and b"API_KEY_INVALID" in raw else status
 
 
 def _code_assist_request(
@@ -340,8 +356,7 @@ async def _attempt(client: ProviderClient, entry: ChainEntry, job: Job) -> Reply
         if status >= 400:
             raw = await _read_bounded(resp, lim.idle)
             message = call.error_message(raw)
-            if status == 400 and b"API_KEY_INVALID" in raw:
-                status = 401  # Google answers a bad key with 400: it is the key, fail over
+            status = call.error_status(status, raw)
             body_out = raw if call.upstream_is_anthropic and anth.is_anthropic_error(raw) else None
             raise Failure(
                 f"{status}: {message}",
