@@ -12,6 +12,7 @@ from typing import Any
 
 from ccm.config.load import LoadedConfig, load_config
 from ccm.diagnostics import DiagnosticError
+from ccm.dispatch import RetryPolicy
 from ccm.health import Health
 from ccm.providers.client import ProviderClient
 from ccm.rules.compile import Router
@@ -26,6 +27,7 @@ class Runtime:
     router: Router
     clients: dict[str, ProviderClient]
     version: int
+    retry: RetryPolicy
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -49,7 +51,7 @@ def build_runtime(loaded: LoadedConfig, previous: Runtime | None = None) -> Runt
                 fresh = ProviderClient(p, loaded.config.server)
         clients[p.name] = fresh or candidate  # type: ignore[assignment]
     version = previous.version + 1 if previous else 1
-    return Runtime(loaded, router, clients, version)
+    return Runtime(loaded, router, clients, version, RetryPolicy.from_server(loaded.config.server))
 
 
 class State:

@@ -41,7 +41,7 @@ from ccm.config.store import (
     write_rules,
 )
 from ccm.diagnostics import DiagnosticError
-from ccm.dispatch import RetryPolicy, dispatch
+from ccm.dispatch import dispatch
 from ccm.providers.presets import PRESETS
 from ccm.rules.chain import Resolver
 from ccm.rules.compile import compile_rules
@@ -582,7 +582,7 @@ def admin_routes(state: State) -> list[Any]:
             requested_model=model,
             input_tokens=lambda: estimate_tokens(body),
             health=state.health,
-            policy=RetryPolicy.from_server(rt.config.server),
+            policy=rt.retry,
         )
         state.record(decision, reply.provider, reply.status, t0, reply.attempts)
         answer = _decode(reply.body) if reply.body else None

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ccm.dispatch import RetryPolicy, dispatch
+from ccm.dispatch import dispatch
 from ccm.rules.features import apply_strip
 from ccm.rules.tokens import estimate_tokens
 from ccm.runtime import State
@@ -188,7 +188,7 @@ async def handle_messages(
                 requested_model=requested,
                 input_tokens=lambda: estimate_tokens(body),
                 health=state.health,
-                policy=RetryPolicy.from_server(rt.config.server),
+                policy=rt.retry,
             )
         )
     except ClientGone:
