@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ccm.rules import ast
-from ccm.rules.compile import CompiledRule, Decision, Router
+from ccm.rules.compile import CompiledRule, Router
 from ccm.rules.features import Features, field_getter, field_type
 
 _MAX = 80
@@ -107,7 +107,7 @@ def explain(router: Router, body: Any, headers: Mapping[str, str] | None = None)
     """A JSON-ready account of one routing decision."""
     if not isinstance(body, dict):
         d = router.route(body, headers)
-        return {**_decision_json(d), "trace": [], "features": {}}
+        return {**d.to_json(), "trace": [], "features": {}}
     f = Features(body, headers)
     tracer = _Tracer(router, f)
     trace: list[dict[str, Any]] = []
@@ -150,21 +150,7 @@ def explain(router: Router, body: Any, headers: Mapping[str, str] | None = None)
         f.hits = []
         step(chosen)
     decision = router.decide(chosen, f)
-    return {**_decision_json(decision), "trace": trace, "features": features_of(f)}
-
-
-def _decision_json(d: Decision) -> dict[str, Any]:
-    out = d.to_json()
-    out["chain"] = [
-        {
-            "provider": e.provider,
-            "actual_model": e.actual_model,
-            "priority": e.priority,
-            "model": e.model,
-        }
-        for e in d.chain
-    ]
-    return out
+    return {**decision.to_json(), "trace": trace, "features": features_of(f)}
 
 
 def format_explanation(exp: dict[str, Any]) -> str:

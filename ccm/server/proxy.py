@@ -4,7 +4,6 @@ itself lives in messages.py."""
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -21,7 +20,6 @@ from ccm.server.messages import (
     unless_disconnected,
 )
 
-log = logging.getLogger("ccm.proxy")
 _encode = msgspec.json.encode
 
 
