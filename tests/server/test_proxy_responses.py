@@ -10,6 +10,7 @@ from pathlib import Path
 import anthropic
 import pytest
 
+from tests.claude_cli import CLAUDE, run_claude
 from tests.fakes.responses_upstream import (
     FakeResponsesUpstream,
     fail,
@@ -20,7 +21,6 @@ from tests.fakes.responses_upstream import (
 )
 from tests.harness import running_ccm
 from tests.proxy_setup import model_toml, provider_toml, write_config
-from tests.test_claude_code_e2e import CLAUDE, run_claude
 
 TOOLS = [
     {

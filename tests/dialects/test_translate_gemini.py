@@ -48,7 +48,7 @@ from tests.fakes.gemini_upstream import (
     tool_use_loop_script,
 )
 
-REQUESTS = Path(__file__).resolve().parent.parent / "examples" / "requests"
+REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
 SCHEMA_KEYS = {
     "type",
     "format",

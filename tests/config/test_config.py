@@ -21,7 +21,7 @@ from ccm.diagnostics import Diagnostic, DiagnosticError
 from ccm.rules.chain import Resolver
 from ccm.rules.load import build_router
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "config.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "config.toml"
 EXAMPLE_ENV = ("ZAI_API_KEY", "OPENROUTER_API_KEY", "KIMI_API_KEY")
 CFG = "conf.toml"  # the file name every inline config is parsed as
 

@@ -25,7 +25,7 @@ from ccm.translate.openai_chat import (
 from ccm.translate.sse import SSEDecoder
 from tests.anthropic_events import accumulate, check_events
 
-REQUESTS = Path(__file__).resolve().parent.parent / "examples" / "requests"
+REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
 
 
 def load(name: str) -> dict[str, Any]:

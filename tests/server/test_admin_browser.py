@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 TABS = ("overview", "providers", "models", "rules", "test", "logs")
 ANSWER = "pong from the fake upstream"
 COMMENT = "# hand-written: this comment must survive the admin page"

@@ -50,7 +50,7 @@ from tests.fakes.responses_upstream import (
 )
 from tests.fakes.upstream import Recorded
 
-REQUESTS = Path(__file__).resolve().parent.parent / "examples" / "requests"
+REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
 
 
 def load(name: str) -> dict[str, Any]:

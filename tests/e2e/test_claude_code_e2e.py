@@ -5,73 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.claude_cli import CLAUDE, run_claude
 from tests.fakes.upstream import FakeUpstream, tool_use_loop_script
 from tests.harness import running_ccm
 from tests.proxy_setup import model_toml, provider_toml, write_config
 
-
-def _claude() -> str | None:
-    for candidate in (
-        os.environ.get("CCM_CLAUDE_BIN"),
-        str(ROOT / ".ci/npm/node_modules/.bin/claude"),
-        shutil.which("claude"),
-    ):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
-
-
-CLAUDE = _claude()
 pytestmark = pytest.mark.skipif(
     CLAUDE is None and not os.environ.get("CI"),
     reason="Claude Code CLI not installed (bash .ci/run installs it under .ci/npm)",
 )
-
-
-def run_claude(tmp_path: Path, base_url: str) -> dict:
-    """Run `claude -p` against ccm with a Bash tool loop; the parsed JSON result."""
-    assert CLAUDE is not None, "CI must have the Claude Code CLI"
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_API_KEY": "sk-test-client",
-        "DISABLE_TELEMETRY": "1",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    }
-    proc = subprocess.run(
-        [
-            CLAUDE,
-            "-p",
-            "run echo hello-from-tool via Bash",
-            "--allowedTools",
-            "Bash",
-            "--output-format",
-            "json",
-        ],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
-    result = json.loads(proc.stdout)
-    assert result["is_error"] is False, result
-    assert result["num_turns"] >= 2
-    return result
 
 
 @pytest.mark.parametrize("dialect", ["openai", "anthropic"])
