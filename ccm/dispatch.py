@@ -2,8 +2,17 @@
 
 Failover happens only before the first byte reaches the client: on connect errors, timeouts,
 401/402/403/408/429/5xx/529, garbage answers and streams that die before their first event.
-400/404/413/422 mean the request itself is wrong and go back to the client as they came.
-After a stream has started, a failure becomes an SSE `error` event, never a silent cut.
+400/404/413/422 mean the request itself is wrong and go back to the client as they came (each
+dialect says what its upstream's error statuses mean). After a stream has started, a failure
+becomes an SSE `error` event, never a silent cut; a stream ends for the client when the
+dialect's translator says the answer is complete, whatever the upstream's connection does.
+
+The whole request has one deadline: the first provider's api_timeout. Every wait (headers,
+a non-stream body, a stream's first event, a retry pass) fits inside it, so a chain of N
+hanging providers costs one api_timeout, not N.
+
+Nothing here knows a dialect: the provider's client gives the dialect, the target and the
+credential for each attempt (ccm.dialects, ccm.providers.client).
 """
 
 from __future__ import annotations
@@ -13,29 +22,25 @@ import dataclasses
 import logging
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from ccm.config.secrets import MissingSecret
+from ccm.dialects.base import Job, Translator, Usage, retryable, returned_headers
 from ccm.health import Health
 from ccm.providers.client import ProviderClient
 from ccm.rules.chain import ChainEntry
-from ccm.translate import anthropic as anth
-from ccm.translate.sse import SSEDecoder, SSEEvent
 from ccm.wire.anthropic import error_body, error_event
 
 log = logging.getLogger("ccm.dispatch")
 
-NOT_RETRYABLE = frozenset({400, 404, 413, 422})
 MAX_ERROR_BODY = 64 * 1024
+DRAIN_S = 0.05  # after the answer is complete: how long the rest of the upstream's body may take
 
-
-def retryable(status: int) -> bool:
-    return status not in NOT_RETRYABLE and (status >= 500 or status in (401, 402, 403, 408, 429))
+__all__ = ["Attempt", "Failure", "Job", "Reply", "RetryPolicy", "dispatch", "retryable"]
 
 
 @dataclass(slots=True)
@@ -78,6 +83,9 @@ class Failure(Exception):
 
 @dataclass
 class Reply:
+    """An answer, a stream, or an error to send. `usage`: the answer's usage (for a stream,
+    filled in as the stream ends)."""
+
     status: int
     headers: dict[str, str]
     body: bytes | None = None
@@ -85,43 +93,7 @@ class Reply:
     provider: str | None = None
     actual_model: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
-
-
-class Translator(Protocol):
-    started: bool
-
-    def feed(self, ev: SSEEvent) -> list[bytes]: ...
-    def finish(self) -> list[bytes]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One client request, the same for every provider tried."""
-
-    body: dict[str, Any]
-    client_headers: Mapping[str, str]
-    stream: bool
-    requested_model: str
-    input_tokens: Callable[[], int]
-
-
-def _same_status(status: int, _raw: bytes) -> int:
-    return status
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """How one attempt talks to one provider, per dialect."""
-
-    url: str
-    headers: dict[str, str]
-    content: bytes
-    parse: Callable[[bytes], bytes]  # non-stream answer -> Anthropic message JSON
-    translator: Callable[[], Translator]  # stream answer, event by event
-    error_message: Callable[[bytes], str]
-    upstream_is_anthropic: bool
-    # the status an error answer really means (some dialects misreport), for failover
-    error_status: Callable[[int, bytes], int] = _same_status
+    usage: Usage | None = None
 
 
 def _capped(job: Job, entry: ChainEntry) -> Job:
@@ -133,178 +105,6 @@ def _capped(job: Job, entry: ChainEntry) -> Job:
     return dataclasses.replace(job, body={**job.body, "max_tokens": cap})
 
 
-async def _call_for(client: ProviderClient, entry: ChainEntry, job: Job) -> Call:
-    job = _capped(job, entry)
-    # MissingSecret propagates: this provider cannot be used
-    auth = await client.request_auth(job.client_headers)
-    if client.dialect == "anthropic":
-        headers = {**anth.request_headers(job.client_headers), **client.extra_headers(), **auth}
-        return Call(
-            client.url("messages"),
-            headers,
-            anth.request_bytes(
-                job.body,
-                entry.actual_model,
-                signed_thinking_only=client.config.provider_type == "anthropic",
-            ),
-            lambda raw: anth.response_bytes(raw, job.requested_model),
-            lambda: anth.StreamRelay(job.requested_model),
-            anth.error_message,
-            True,
-        )
-    model, requested, stream = entry.actual_model, job.requested_model, job.stream
-    if client.dialect == "openai":
-        from ccm.translate import openai_chat as oai
-
-        return _translated(
-            client,
-            auth,
-            client.url("chat"),
-            oai.request_to_openai(
-                job.body, model, stream=stream, provider_type=client.translate_as
-            ),
-            lambda raw: oai.response_from_openai(raw, requested),
-            lambda: _OpenAIEvents(oai.StreamTranslator(requested, job.input_tokens())),
-        )
-    if client.dialect == "gemini":
-        from ccm.translate import gemini
-
-        payload = gemini.request_to_gemini(job.body, model, stream=stream)
-        # Google sign-in goes through the Code Assist API, which wraps both ways
-        wrapped = client.code_assist
-        unwrap = _code_assist_answer if wrapped else _as_is
-
-        def gemini_stream() -> Translator:
-            inner = gemini.StreamTranslator(requested, job.input_tokens())
-            return _OpenAIEvents(_Unwrapping(inner) if wrapped else inner)
-
-        return _translated(
-            client,
-            auth,
-            client.gemini_url(model, stream),
-            _code_assist_request(client, model, payload) if wrapped else payload,
-            lambda raw: gemini.response_from_gemini(unwrap(raw), requested),
-            gemini_stream,
-            error_status=_google_error_status,
-        )
-    if client.dialect == "openai-responses":
-        from ccm.translate import openai_responses as resp
-
-        return _translated(
-            client,
-            auth,
-            client.url("responses"),
-            resp.request_to_responses(
-                job.body, model, stream=stream, provider_type=client.translate_as
-            ),
-            lambda raw: resp.response_from_responses(raw, requested),
-            lambda: _OpenAIEvents(resp.StreamTranslator(requested, job.input_tokens()), named=True),
-        )
-    raise Failure(f"dialect {client.dialect!r} is not supported", can_retry=True)
-
-
-def _translated(
-    client: ProviderClient,
-    auth: dict[str, str],
-    url: str,
-    payload: dict[str, Any],
-    parse: Callable[[bytes], dict[str, Any]],
-    translator: Callable[[], Translator],
-    *,
-    error_status: Callable[[int, bytes], int] | None = None,
-) -> Call:
-    """A Call to a translated (non-Anthropic) dialect: JSON body out, Anthropic JSON back."""
-    headers = {"content-type": "application/json", **client.extra_headers(), **auth}
-    return Call(
-        url,
-        headers,
-        anth._encode(payload),
-        lambda raw: anth._encode(parse(raw)),
-        translator,
-        anth.error_message,
-        False,
-        error_status or _same_status,
-    )
-
-
-def _as_is(raw: bytes) -> bytes:
-    return raw
-
-
-def _google_error_status(status: int, raw: bytes) -> int:
-    """Google answers a bad API key with 400: it is the key, so it should fail over like 401."""
-    return 401 if status == 400 and b"API_KEY_INVALID" in raw else status
-
-
-def _code_assist_request(
-    client: ProviderClient, model: str, payload: dict[str, Any]
-) -> dict[str, Any]:
-    wrapped: dict[str, Any] = {
-        "model": model,
-        "request": payload,
-        "user_prompt_id": uuid.uuid4().hex,
-    }
-    project = client.code_assist_project()
-    if project:
-        wrapped["project"] = project
-    return wrapped
-
-
-def _code_assist_answer(raw: bytes) -> bytes:
-    """Code Assist wraps each generateContent answer as {"response": {...}}."""
-    try:
-        data = anth._decode(raw)
-    except ValueError:
-        return raw  # let the Gemini translator report the garbage
-    if isinstance(data, dict) and isinstance(data.get("response"), dict):
-        return anth._encode(data["response"])
-    return raw
-
-
-class _Unwrapping:
-    """A Gemini stream translator fed Code Assist chunks."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    @property
-    def started(self) -> bool:
-        return bool(self.inner.started)
-
-    def feed(self, data: str) -> list[bytes]:
-        return self.inner.feed(_code_assist_answer(data.encode()).decode())
-
-    def finish(self) -> list[bytes]:
-        return self.inner.finish()
-
-
-class _OpenAIEvents:
-    """Adapts a translator that takes data payloads (and, if `named`, the event name)."""
-
-    def __init__(self, inner: Any, named: bool = False) -> None:
-        self.inner = inner
-        self.named = named
-
-    @property
-    def started(self) -> bool:
-        return bool(self.inner.started)
-
-    def feed(self, ev: SSEEvent) -> list[bytes]:
-        if not ev.data:
-            return []
-        if self.named:
-            return self.inner.feed(ev.data, ev.event)
-        return self.inner.feed(ev.data)
-
-    def finish(self) -> list[bytes]:
-        return self.inner.finish()
-
-
-def _translation_errors() -> tuple[type[Exception], ...]:
-    """Every dialect's TranslationError (each is a ValueError: a garbage answer)."""
-    return (ValueError,)
-
-
 async def _next_chunk(it: AsyncIterator[bytes], idle: float) -> bytes | None:
     """The next chunk, None at the end; TimeoutError after `idle` seconds of silence."""
     try:
@@ -314,17 +114,27 @@ async def _next_chunk(it: AsyncIterator[bytes], idle: float) -> bytes | None:
         return None
 
 
-async def _attempt(client: ProviderClient, entry: ChainEntry, job: Job) -> Reply:
+def _within(wait: float, deadline: float, what: str) -> float:
+    """`wait`, cut to what is left of the request's deadline (Failure when nothing is)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise Failure(f"the request's deadline passed before {what}", timeout=True)
+    return min(wait, left)
+
+
+async def _attempt(client: ProviderClient, entry: ChainEntry, job: Job, deadline: float) -> Reply:
+    dialect = client.dialect
     try:
-        call = await _call_for(client, entry, job)
+        # the credential for this attempt (a key pool chooses here); none: try the next
+        credential = await client.credential(job.client_headers)
     except MissingSecret as e:
         raise Failure(str(e)) from None
-    except Failure:
-        raise
-    except Exception as e:  # a body the translator cannot handle: say so, don't 500
+    try:
+        call = dialect.build(_capped(job, entry), client.target(entry.actual_model), credential)
+    except Exception as e:  # a body the dialect cannot handle: say so, don't 500
         log.exception("cannot translate the request for provider %s", entry.provider)
         raise Failure(
-            f"this request cannot be translated for the {client.dialect} dialect ({type(e).__name__}: {e})",
+            f"this request cannot be translated for the {dialect.name} dialect ({type(e).__name__}: {e})",
             400,
             can_retry=False,
         ) from None
@@ -337,12 +147,12 @@ async def _attempt(client: ProviderClient, entry: ChainEntry, job: Job) -> Reply
         headers=call.headers,
         extensions=client.timeout_ext,
     )
-    wait = lim.first_byte if job.stream else lim.total
+    wait = _within(lim.first_byte if job.stream else lim.total, deadline, "an answer")
     try:
         async with asyncio.timeout(wait):
             resp = await client.transport.handle_async_request(request)
     except TimeoutError:
-        raise Failure(f"no response within {wait:g}s", timeout=True) from None
+        raise Failure(f"no response within {wait:.3g}s", timeout=True) from None
     except httpx.ConnectTimeout:
         raise Failure(f"connect timeout after {lim.connect:g}s", timeout=True) from None
     except httpx.TimeoutException as e:
@@ -355,74 +165,68 @@ async def _attempt(client: ProviderClient, entry: ChainEntry, job: Job) -> Reply
         status = resp.status_code
         if status >= 400:
             raw = await _read_bounded(resp, lim.idle)
-            message = call.error_message(raw)
-            status = call.error_status(status, raw)
-            body_out = raw if call.upstream_is_anthropic and anth.is_anthropic_error(raw) else None
+            verdict = dialect.classify(status, raw)
             raise Failure(
-                f"{status}: {message}",
-                status,
-                can_retry=retryable(status),
-                body=body_out,
-                headers=anth.returned_headers(resp.headers),
+                f"{verdict.status}: {verdict.message}",
+                verdict.status,
+                can_retry=verdict.retryable,
+                body=verdict.body,
+                headers=returned_headers(resp.headers),
             )
-        passed = anth.returned_headers(resp.headers) if call.upstream_is_anthropic else {}
+        passed = returned_headers(resp.headers) if call.passthrough else {}
         if not job.stream:
+            wait = _within(lim.total, deadline, "the answer was complete")
             try:
-                async with asyncio.timeout(lim.total):
+                async with asyncio.timeout(wait):
                     raw = await resp.aread()
             except TimeoutError:
-                raise Failure(f"answer not complete within {lim.total:g}s", timeout=True) from None
+                raise Failure(f"answer not complete within {wait:.3g}s", timeout=True) from None
             except httpx.HTTPError as e:
                 raise Failure(f"answer cut: {type(e).__name__}") from None
             try:
-                out = call.parse(raw)
-            except _translation_errors() as e:
+                decoded = dialect.decode(raw, job)
+            except ValueError as e:  # the dialect's TranslationError: a garbage answer
                 raise Failure(f"bad answer: {e}") from None
             passed["content-type"] = "application/json"
             ok = True
             return Reply(
-                200, passed, body=out, provider=entry.provider, actual_model=entry.actual_model
+                200,
+                passed,
+                body=decoded.content,
+                provider=entry.provider,
+                actual_model=entry.actual_model,
+                usage=decoded.usage,
             )
 
         # stream: read until the first event the client would see; failover is still possible
         chunks = resp.aiter_bytes()
-        decoder = SSEDecoder()
-        translator = call.translator()
+        translator = dialect.translator(job)
         pending: list[bytes] = []
         while not pending:
+            wait = _within(lim.first_byte, deadline, "the stream's first event")
             try:
-                chunk = await _next_chunk(chunks, lim.first_byte)
+                chunk = await _next_chunk(chunks, wait)
             except TimeoutError:
                 raise Failure(
-                    f"stream silent for {lim.first_byte:g}s before its first event", timeout=True
+                    f"stream silent for {wait:.3g}s before its first event", timeout=True
                 ) from None
             except httpx.HTTPError as e:
                 raise Failure(f"stream cut before its first event: {type(e).__name__}") from None
-            if chunk is None:
-                events = decoder.flush()
-                if not events:
-                    raise Failure("stream ended before its first event")
-            else:
-                events = decoder.feed(chunk)
             try:
-                for ev in events:
-                    pending.extend(translator.feed(ev))
                 if chunk is None:
                     pending.extend(translator.finish())
                     if not pending:
                         raise Failure("stream ended before its first event")
-            except _translation_errors() as e:
+                else:
+                    pending.extend(translator.feed(chunk))
+            except ValueError as e:
                 raise Failure(f"bad stream: {e}") from None
         passed["content-type"] = "text/event-stream"
         passed["cache-control"] = "no-cache"
         ok = True
-        return Reply(
-            200,
-            passed,
-            stream=_relay(resp, chunks, decoder, translator, pending, lim.idle, entry.provider),
-            provider=entry.provider,
-            actual_model=entry.actual_model,
-        )
+        reply = Reply(200, passed, provider=entry.provider, actual_model=entry.actual_model)
+        reply.stream = _relay(reply, resp, chunks, translator, pending, lim.idle)
+        return reply
     finally:
         if not ok:
             await resp.aclose()
@@ -441,20 +245,33 @@ async def _read_bounded(resp: httpx.Response, idle: float) -> bytes:
     return bytes(buf[:MAX_ERROR_BODY])
 
 
+async def _let_go(resp: httpx.Response, chunks: AsyncIterator[bytes]) -> None:
+    """Read what is left of a complete answer's body for a moment (so the connection can go
+    back to the pool), then close the response whatever the upstream does."""
+    try:
+        async with asyncio.timeout(DRAIN_S):
+            async for _ in chunks:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        pass
+    finally:
+        await resp.aclose()
+
+
 async def _relay(
+    reply: Reply,
     resp: httpx.Response,
     chunks: AsyncIterator[bytes],
-    decoder: SSEDecoder,
     translator: Translator,
     pending: list[bytes],
     idle: float,
-    provider: str,
 ) -> AsyncIterator[bytes]:
-    """The rest of a committed stream. Ends with the upstream's end or an SSE error event."""
-    errors = _translation_errors()
+    """The rest of a committed stream. Ends when the translator says the answer is complete,
+    with the upstream's end, or with an SSE error event."""
+    provider = reply.provider
     try:
         yield b"".join(pending)
-        while True:
+        while not translator.done:
             try:
                 chunk = await _next_chunk(chunks, idle)
             except TimeoutError:
@@ -470,25 +287,18 @@ async def _relay(
                 yield error_event(502, f"upstream {provider} cut the stream ({type(e).__name__})")
                 return
             try:
-                if chunk is None:
-                    out = []
-                    for ev in decoder.flush():
-                        out.extend(translator.feed(ev))
-                    out.extend(translator.finish())
-                    if out:
-                        yield b"".join(out)
-                    return
-                out = []
-                for ev in decoder.feed(chunk):
-                    out.extend(translator.feed(ev))
-                if out:
-                    yield b"".join(out)
-            except errors as e:
+                out = translator.finish() if chunk is None else translator.feed(chunk)
+            except ValueError as e:  # the dialect's TranslationError
                 log.warning("provider %s: stream broke: %s", provider, e)
                 yield error_event(502, f"upstream {provider}: {e}")
                 return
+            if out:
+                yield b"".join(out)
+            if chunk is None:
+                return
     finally:
-        await resp.aclose()
+        reply.usage = translator.usage
+        await _let_go(resp, chunks)
 
 
 def _failure_reply(attempts: list[Attempt], last: Failure | None, model: str) -> Reply:
@@ -571,9 +381,13 @@ async def dispatch(
         failures: list[Failure] = []
         for entry in allowed:
             client = clients[entry.provider]
+            if time.monotonic() >= deadline:
+                why = "skipped: the request's deadline passed"
+                attempts.append(Attempt(entry.provider, entry.actual_model, None, why, 0.0))
+                continue
             t0 = time.perf_counter()
             try:
-                reply = await _attempt(client, entry, job)
+                reply = await _attempt(client, entry, job, deadline)
             except Failure as f:
                 ms = (time.perf_counter() - t0) * 1000
                 attempts.append(Attempt(entry.provider, entry.actual_model, f.status, f.reason, ms))

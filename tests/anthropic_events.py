@@ -11,13 +11,13 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from ccm.translate.sse import SSEDecoder
+from ccm.dialects.sse import SSEDecoder
 
 EVENT = TypeAdapter(RawMessageStreamEvent)
 
 
 def check_events(
-    raw: bytes, *, signature_deltas: bool = False, pings_inside: bool = True
+    raw: bytes, *, signature_deltas: bool = True, pings_inside: bool = True
 ) -> list[dict]:
     """Strict structural checks of an Anthropic SSE stream; returns the event payloads.
     `signature_deltas`: thinking blocks may carry them; `pings_inside`: pings may appear

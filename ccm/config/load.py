@@ -15,7 +15,6 @@ from tomlkit.exceptions import ParseError
 from ccm.config.locate import Path_, key_lines, line_of, parse_msgspec_path
 from ccm.config.schema import Config
 from ccm.diagnostics import Diagnostic, DiagnosticError, at
-from ccm.providers.presets import NEEDS_BASE_URL, PRESETS
 
 DEFAULT_CONFIG_DIR = Path.home() / ".claude-code-mux"
 
@@ -203,14 +202,12 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
         if p.name in seen:
             out.append(diag((*where, "name"), f"duplicate provider name {p.name!r}"))
         seen[p.name] = i
-        pre = PRESETS.get(p.provider_type)
+        from ccm.dialects import registry  # the registry imports the config schema
+
+        pre = registry.preset(p.provider_type)
         if pre is None:
-            known = ", ".join(sorted(PRESETS))
             out.append(
-                diag(
-                    (*where, "provider_type"),
-                    f"provider {p.name!r}: unknown provider_type {p.provider_type!r} (known: {known})",
-                )
+                diag((*where, "provider_type"), f"provider {p.name!r}: {registry.problems(p)[0]}")
             )
             continue
         if p.auth_type not in ("apikey", "oauth"):
@@ -220,15 +217,8 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
                     f'provider {p.name!r}: auth_type must be "apikey" or "oauth"',
                 )
             )
-        if p.provider_type in NEEDS_BASE_URL and not p.base_url:
-            out.append(diag(where, f"provider {p.name!r}: type {p.provider_type} needs a base_url"))
-        if p.provider_type == "vertex-ai" and not p.base_url and not (p.project_id and p.location):
-            out.append(
-                diag(
-                    where,
-                    f"provider {p.name!r}: vertex-ai needs project_id and location (or base_url)",
-                )
-            )
+        for problem in registry.problems(p):
+            out.append(diag(where, f"provider {p.name!r}: {problem}"))
         if not p.is_enabled:
             continue
         if p.auth_type == "apikey" and pre.needs_key and not p.api_key:

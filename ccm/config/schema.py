@@ -7,6 +7,8 @@ them at the moment of use so that saving the config never writes a secret back.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 DEFAULT_PORT = 13456
@@ -65,6 +67,9 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=False):
     headers: dict[str, str] = msgspec.field(default_factory=dict)  # ccm: extra upstream headers
     timeouts: Timeouts | None = None  # ccm: per-provider override of [server.timeouts]
     proxy: str | None = None  # ccm: this provider's HTTP proxy ("" = none), over [server] proxy
+    quirks: dict[str, Any] | None = (
+        None  # ccm: overrides of the type's quirks (ccm.dialects.quirks)
+    )
 
     @property
     def is_enabled(self) -> bool:

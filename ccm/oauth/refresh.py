@@ -10,8 +10,6 @@ instead of each trying again (a refresh token that the server rotates must be us
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 import time
 import weakref
@@ -22,14 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ccm.oauth.flows import (
-    ANTHROPIC_OAUTH_BETA,
-    Flow,
-    OAuthError,
-    flow_for_provider_type,
-    get_flow,
-    merge_anthropic_beta,
-)
+from ccm.oauth.flows import Flow, OAuthError, get_flow
 from ccm.oauth.store import REFRESH_MARGIN, TokenRecord, TokenStore, format_time, now_utc
 
 log = logging.getLogger("ccm.oauth")
@@ -253,35 +244,36 @@ async def oauth_headers(
     *,
     anthropic_beta: str | None = None,
 ) -> dict[str, str]:
-    """Upstream auth headers for an OAuth provider: the Bearer token; for Anthropic the OAuth
-    beta flag merged after the client's own `anthropic-beta` flags; for OpenAI types the
-    `chatgpt-account-id` the Codex backend wants, when the token (a JWT) carries one."""
+    """Upstream auth headers for an OAuth provider of `provider_type`, as its dialect writes
+    them (the Bearer token; the dialect adds what it needs, e.g. Anthropic's oauth beta flag
+    after the client's own `anthropic-beta` flags, the Codex backend's chatgpt-account-id)."""
+    from ccm.config.schema import ProviderConfig
+    from ccm.dialects import registry
+    from ccm.dialects.base import Credential, Job, Target
+
     token = await access_token(
-        store, token_id, None, http, default_flow=flow_for_provider_type(provider_type)
+        store, token_id, None, http, default_flow=registry.oauth_flow(provider_type)
     )
-    headers = {"authorization": f"Bearer {token}"}
-    if provider_type == "anthropic":
-        headers["anthropic-beta"] = merge_anthropic_beta(anthropic_beta, ANTHROPIC_OAUTH_BETA)
-    elif provider_type in ("openai", "openai-responses"):
-        account = chatgpt_account_id(token)
-        if account:
-            headers["chatgpt-account-id"] = account
-    return headers
+    pre = registry.preset(provider_type, "oauth")
+    if pre is None:
+        return {"authorization": f"Bearer {token}"}
+    config = ProviderConfig(name=token_id, provider_type=provider_type, auth_type="oauth")
+    target = Target("", pre.base_url, pre.auth, pre.quirks, config, pre.headers)
+    client_headers = {"anthropic-beta": anthropic_beta} if anthropic_beta else {}
+    job = Job({"model": "", "messages": []}, client_headers, False, "")
+    call = pre.dialect.build(job, target, Credential(token, "token"))
+    return {k: v for k, v in call.headers.items() if k in ("authorization", *_AUTH_EXTRAS)}
+
+
+# headers a dialect adds to an OAuth token's Bearer
+_AUTH_EXTRAS = ("anthropic-beta", "chatgpt-account-id")
 
 
 def chatgpt_account_id(access: str) -> str | None:
-    """The ChatGPT account id in a ChatGPT OAuth access token (a JWT), for the
-    ``chatgpt-account-id`` header of the Codex Responses endpoint; None if absent."""
-    parts = access.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
-        return None
-    auth = payload.get("https://api.openai.com/auth") if isinstance(payload, dict) else None
-    account = auth.get("chatgpt_account_id") if isinstance(auth, dict) else None
-    return account if isinstance(account, str) and account else None
+    """The ChatGPT account id in a ChatGPT OAuth access token (ccm.dialects.openai_responses)."""
+    from ccm.dialects.openai_responses import chatgpt_account_id as read
+
+    return read(access)
 
 
 __all__ = [

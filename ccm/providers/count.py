@@ -1,4 +1,5 @@
-"""count_tokens through a provider that has the endpoint (Anthropic's own API)."""
+"""count_tokens through a provider whose dialect can ask its upstream (Anthropic's own API
+and servers like it: the `CountsTokens` capability, where the type's quirks say it exists)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,12 @@ from typing import Any
 import httpx
 
 from ccm.config.secrets import MissingSecret
+from ccm.dialects.base import CountsTokens, Job
 from ccm.providers.client import ProviderClient
 from ccm.rules.chain import ChainEntry
-from ccm.translate import anthropic as anth
 
 log = logging.getLogger("ccm.count")
-HAS_COUNT_ENDPOINT = frozenset({"anthropic", "anthropic-compatible"})
 COUNT_TIMEOUT = 15.0
-COUNT_FIELDS = ("messages", "system", "tools", "tool_choice", "thinking")
 
 
 async def upstream_count(
@@ -27,23 +26,19 @@ async def upstream_count(
     client_headers: Mapping[str, str],
 ) -> bytes | None:
     """The first provider's own count, or None (the caller then estimates)."""
+    job = Job(body, client_headers, False, str(body.get("model") or ""))
     for entry in chain:
         client = clients.get(entry.provider)
-        if client is None or client.config.provider_type not in HAS_COUNT_ENDPOINT:
+        if client is None or not client.quirks.count_tokens:
             continue
-        payload = {k: body[k] for k in COUNT_FIELDS if k in body}
+        dialect = client.dialect
+        if not isinstance(dialect, CountsTokens):
+            continue
         try:
-            headers = {
-                **anth.request_headers(client_headers),
-                **client.extra_headers(),
-                **(await client.request_auth(client_headers)),
-            }
+            credential = await client.credential(client_headers)
+            call = dialect.count_call(body, job, client.target(entry.actual_model), credential)
             async with asyncio.timeout(COUNT_TIMEOUT):
-                resp = await client.http.post(
-                    client.url("count_tokens"),
-                    content=anth.request_bytes(payload, entry.actual_model),
-                    headers=headers,
-                )
+                resp = await client.http.post(call.url, content=call.content, headers=call.headers)
         except (MissingSecret, TimeoutError, httpx.HTTPError) as e:
             log.info("count_tokens via %s failed: %s", entry.provider, e)
             continue

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Protocol
+from typing import Any
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-
-
-class TokenSource(Protocol):
-    async def token(self) -> str: ...
 
 
 class ADCTokenSource:

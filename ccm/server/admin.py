@@ -41,8 +41,8 @@ from ccm.config.store import (
     write_rules,
 )
 from ccm.diagnostics import DiagnosticError
+from ccm.dialects.registry import preset as provider_preset
 from ccm.dispatch import dispatch
-from ccm.providers.presets import PRESETS
 from ccm.rules.chain import Resolver
 from ccm.rules.compile import compile_rules
 from ccm.rules.explain import explain
@@ -153,7 +153,9 @@ def key_status(p: ProviderConfig) -> str:
         return f"oauth: {p.oauth_provider or p.name}"
     if p.api_key is None:
         return (
-            "none" if not PRESETS.get(p.provider_type, PRESETS["openai"]).needs_key else "missing"
+            "none"
+            if not getattr(provider_preset(p.provider_type), "needs_key", True)
+            else "missing"
         )
     var = env_reference(p.api_key)
     if var is None:
@@ -253,13 +255,13 @@ def admin_routes(state: State) -> list[Any]:
                     failures.setdefault(a["provider"], []).append({"time": rec["time"], **a})
         providers = []
         for p in rt.config.providers:
-            preset = PRESETS.get(p.provider_type)
+            preset = provider_preset(p.provider_type, p.auth_type)
             fails = failures.get(p.name, [])
             providers.append(
                 {
                     "name": p.name,
                     "provider_type": p.provider_type,
-                    "dialect": preset.dialect if preset else None,
+                    "dialect": preset.dialect.name if preset else None,
                     "enabled": p.is_enabled,
                     "auth_type": p.auth_type,
                     "base_url": p.base_url or (preset.base_url if preset else None),

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -35,3 +36,23 @@ def session_id(body: Any) -> str | None:
         return session if isinstance(session, str) and session else None
     m = _OLD_FORM.search(uid)
     return m.group(1) if m else None
+
+
+def stable_user(body: Any) -> str | None:
+    """A short id of the user behind a request that stays the same across sessions (the
+    session part of metadata.user_id left out), for upstream `user` fields: a hash, so the
+    device and account ids themselves never leave ccm."""
+    uid = user_id(body)
+    if uid is None:
+        return None
+    key = uid
+    if uid.startswith("{"):
+        try:
+            parsed = _decode(uid)
+        except msgspec.DecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            key = f"{parsed.get('device_id')}|{parsed.get('account_uuid')}"
+    else:
+        key = _OLD_FORM.sub("", uid)
+    return "ccm-" + hashlib.sha256(key.encode()).hexdigest()[:24]

@@ -7,7 +7,8 @@ The Structs are deliberately tolerant, because "OpenAI-compatible" providers dif
 - unknown fields are ignored (msgspec's default), and every field may be missing or null;
 - `content` may be a string, null, or (rarely) a list of parts;
 - reasoning comes as `reasoning_content` (DeepSeek, Kimi, GLM, vLLM) or `reasoning`
-  (OpenRouter, newer vLLM; some send both with the same text);
+  (OpenRouter, newer vLLM; some send both with the same text), and OpenRouter adds
+  `reasoning_details` (typed items, some encrypted) that must go back unchanged;
 - `function.arguments` is normally a JSON string, but a few servers send an object;
 - cached prompt tokens are `prompt_tokens_details.cached_tokens` (OpenAI),
   `prompt_cache_hit_tokens` (DeepSeek) or a top-level `cached_tokens` (Moonshot);
@@ -53,6 +54,7 @@ class Message(msgspec.Struct):
     content: str | list[Any] | None = None
     reasoning_content: str | None = None
     reasoning: str | None = None
+    reasoning_details: list[Any] | None = None  # OpenRouter: given back as they came
     refusal: str | None = None
     tool_calls: list[ToolCall] | None = None
 

@@ -56,6 +56,7 @@ class OutputItem(msgspec.Struct):
     call_id: str | None = None  # function_call
     name: str | None = None
     arguments: str | dict[str, Any] | None = None
+    encrypted_content: str | None = None  # reasoning, when include asks for it
 
 
 class InputTokensDetails(msgspec.Struct):

@@ -20,7 +20,7 @@ from anthropic.types import Message as AnthropicMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ccm.translate.gemini import (
+from ccm.dialects.gemini import (
     SKIP_SIGNATURE,
     StreamTranslator,
     TranslationError,
@@ -28,7 +28,9 @@ from ccm.translate.gemini import (
     request_to_gemini,
     response_from_gemini,
 )
-from ccm.translate.sse import SSEDecoder
+from ccm.dialects.roundtrip import read as read_signature
+from ccm.dialects.roundtrip import sign
+from ccm.dialects.sse import SSEDecoder
 from tests.anthropic_events import accumulate
 from tests.anthropic_events import check_events as _check_events
 from tests.fakes.gemini_upstream import (
@@ -850,9 +852,13 @@ def test_response_thinking_text_and_function_calls() -> None:
     )
     msg = response_from_gemini(raw, "m")
     check_message(msg)
-    thinking, text, bash, read, empty = msg["content"]
-    assert thinking == {"type": "thinking", "thinking": "Let me think.", "signature": "c2ln"}
+    thinking, text, signed, bash, read, empty = msg["content"]
+    assert thinking["thinking"] == "Let me think."
+    assert read_signature(thinking["signature"], "gemini") == {"s": [["", "c2ln"]]}
     assert text == {"type": "text", "text": "Running."}
+    # the call's own signature, in an empty thinking block just before it
+    assert signed["type"] == "thinking" and signed["thinking"] == ""
+    assert read_signature(signed["signature"], "gemini") == {"s": [[bash["id"], "x"]]}
     assert bash["type"] == "tool_use" and bash["name"] == "Bash"
     assert bash["input"] == {"command": "ls"}
     assert read["input"] == {} and empty["input"] == {}
@@ -864,7 +870,8 @@ def test_response_thinking_text_and_function_calls() -> None:
 
 def test_response_thought_without_signature() -> None:
     msg = response_from_gemini(gemini_response([{"text": "t", "thought": True}]), "m")
-    assert msg["content"] == [{"type": "thinking", "thinking": "t", "signature": ""}]
+    assert msg["content"] == [{"type": "thinking", "thinking": "t", "signature": "ccm1.gemini.e30"}]
+    assert read_signature(msg["content"][0]["signature"], "gemini") == {}
 
 
 @pytest.mark.parametrize(
@@ -995,10 +1002,10 @@ def run(
     tr = StreamTranslator(model, estimate)
     out: list[bytes] = []
     for c in chunks:
-        out += tr.feed(c)
+        out += tr.event(c)
     out += tr.finish()
     assert tr.started
-    assert tr.finish() == [] and tr.feed(chunk([{"text": "late"}])) == []  # idempotent
+    assert tr.finish() == [] and tr.event(chunk([{"text": "late"}])) == []  # idempotent
     payloads = check_events(b"".join(out))
     return payloads, accumulate(payloads)
 
@@ -1056,7 +1063,11 @@ def test_stream_thinking_text_and_function_calls() -> None:
     )
     blocks = blocks_of(msg)
     assert blocks[:2] == [
-        {"type": "thinking", "thinking": "Let me think.", "signature": "c2ln"},
+        {
+            "type": "thinking",
+            "thinking": "Let me think.",
+            "signature": sign("gemini", {"s": [["", "c2ln"]]}),
+        },
         {"type": "text", "text": "I'll run two."},
     ]
     assert [(b["type"], b["name"], b["input"]) for b in blocks[2:]] == [
@@ -1079,7 +1090,7 @@ def test_stream_signature_only_thought_part() -> None:
     )
     assert blocks_of(msg) == [
         {"type": "text", "text": "a"},
-        {"type": "thinking", "thinking": "", "signature": "s"},
+        {"type": "thinking", "thinking": "", "signature": sign("gemini", {"s": [["", "s"]]})},
     ]
 
 
@@ -1136,7 +1147,7 @@ def test_stream_without_usage_estimates() -> None:
 
 def test_stream_keepalives_and_empty_parts_ignored() -> None:
     tr = StreamTranslator("m")
-    assert tr.feed("") == [] and tr.feed("  \n") == []
+    assert tr.event("") == [] and tr.event("  \n") == []
     assert not tr.started
     _, msg = run(
         [
@@ -1156,7 +1167,7 @@ def test_stream_keepalives_and_empty_parts_ignored() -> None:
 
 def test_stream_ends_early_raises() -> None:
     tr = StreamTranslator("m")
-    tr.feed(chunk([{"text": "partial"}]))
+    tr.event(chunk([{"text": "partial"}]))
     assert tr.started
     with pytest.raises(TranslationError, match="ended early"):
         tr.finish()
@@ -1167,17 +1178,17 @@ def test_stream_ends_early_raises() -> None:
 def test_stream_error_chunk_and_garbage_raise() -> None:
     tr = StreamTranslator("m")
     with pytest.raises(TranslationError, match="overloaded"):
-        tr.feed(json.dumps({"error": {"code": 503, "message": "The model is overloaded."}}))
+        tr.event(json.dumps({"error": {"code": 503, "message": "The model is overloaded."}}))
     assert not tr.started  # nothing sent yet: the caller may still fail over
     tr = StreamTranslator("m")
-    tr.feed(chunk([{"text": "x"}]))
+    tr.event(chunk([{"text": "x"}]))
     with pytest.raises(TranslationError, match="RESOURCE_EXHAUSTED"):
-        tr.feed(
+        tr.event(
             json.dumps({"error": {"code": 429, "message": "q", "status": "RESOURCE_EXHAUSTED"}})
         )
     for bad in ("{not json", "[1]", '"text"', "<html>"):
         with pytest.raises(TranslationError, match="invalid stream chunk"):
-            StreamTranslator("m").feed(bad)
+            StreamTranslator("m").event(bad)
 
 
 def test_stream_through_sse_decoder_with_arbitrary_byte_splits() -> None:
@@ -1199,14 +1210,14 @@ def test_stream_through_sse_decoder_with_arbitrary_byte_splits() -> None:
         out: list[bytes] = []
         for i in range(0, len(raw), step):
             for ev in dec.feed(raw[i : i + step]):
-                out += tr.feed(ev.data)
+                out += tr.event(ev.data)
         for ev in dec.flush():
-            out += tr.feed(ev.data)
+            out += tr.event(ev.data)
         out += tr.finish()
         msg = accumulate(check_events(b"".join(out)))
         blocks = blocks_of(msg)
         assert blocks[:2] == [
-            {"type": "thinking", "thinking": "先想", "signature": ""},
+            {"type": "thinking", "thinking": "先想", "signature": sign("gemini", {})},
             {"type": "text", "text": "答案：ü"},
         ]
         assert (blocks[2]["name"], blocks[2]["input"]) == ("Search", {"q": "é"})
@@ -1277,7 +1288,7 @@ def translate_stream(raw: bytes) -> Any:
     tr = StreamTranslator("claude-x")
     out: list[bytes] = []
     for data in parse_sse_payloads(raw):
-        out += tr.feed(data)
+        out += tr.event(data)
     out += tr.finish()
     return accumulate(check_events(b"".join(out)))
 
@@ -1316,7 +1327,11 @@ def test_fake_stream_sse_through_translator(gem: FakeGemini) -> None:
     assert "finishReason" in payloads[-1] and all("finishReason" not in p for p in payloads[:-1])
     msg = translate_stream(r.content)
     assert blocks_of(msg) == [
-        {"type": "thinking", "thinking": "Let me think.", "signature": "c2ln"},
+        {
+            "type": "thinking",
+            "thinking": "Let me think.",
+            "signature": sign("gemini", {"s": [["", "c2ln"]]}),
+        },
         {"type": "text", "text": "The answer."},
     ]
     assert is_stream(gem.requests[0]) and gem.requests[0].query["alt"] == ["sse"]
@@ -1350,8 +1365,9 @@ def test_fake_function_call_on_vertex_path(gem: FakeGemini, stream: bool) -> Non
         call_part = r.json()["candidates"][0]["content"]["parts"][1]
         assert call_part["thoughtSignature"] == "sig"
         blocks = response_from_gemini(r.content, "m")["content"]
-    assert [b["type"] for b in blocks] == ["text", "tool_use"]
-    assert (blocks[1]["name"], blocks[1]["input"]) == ("Bash", {"command": "ls"})
+    assert [b["type"] for b in blocks] == ["text", "thinking", "tool_use"]
+    assert (blocks[2]["name"], blocks[2]["input"]) == ("Bash", {"command": "ls"})
+    assert read_signature(blocks[1]["signature"], "gemini") == {"s": [[blocks[2]["id"], "sig"]]}
     assert model_of(gem.requests[0]) == "gemini-2.5-pro"
 
 
@@ -1422,7 +1438,7 @@ def test_fake_cut_stream_makes_the_translator_fail(gem: FakeGemini) -> None:
             raw += piece
     tr = StreamTranslator("m")
     for data in parse_sse_payloads(raw):
-        tr.feed(data)
+        tr.event(data)
     assert tr.started
     with pytest.raises(TranslationError, match="ended early"):
         tr.finish()

@@ -8,6 +8,7 @@ pydantic models and accumulates them into the final message, as Claude Code's SD
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,27 @@ from anthropic.types import Message as AnthropicMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ccm.translate.openai_chat import (
+from ccm.dialects.openai_chat import (
     StreamTranslator,
     TranslationError,
     request_to_openai,
     response_from_openai,
 )
-from ccm.translate.sse import SSEDecoder
+from ccm.dialects.registry import PRESETS
+from ccm.dialects.roundtrip import sign, to_upstream_id
+from ccm.dialects.sse import SSEDecoder
 from tests.anthropic_events import accumulate, check_events
 
 REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
+
+
+def _of(provider: str) -> dict[str, Any]:
+    """The keyword arguments that build a request for a provider type."""
+    return {"quirks": PRESETS[provider].quirks}
+
+
+RC = sign("chat", {"f": "reasoning_content"})  # the signature of reasoning_content reasoning
+RS = sign("chat", {"f": "reasoning"})  # ... of `reasoning` reasoning
 
 
 def load(name: str) -> dict[str, Any]:
@@ -70,8 +82,10 @@ def test_main_turn_tools_params_and_dropped_fields() -> None:
     assert req["reasoning_effort"] == "high"  # adaptive + output_config.effort high
     assert req["stream"] is True
     assert req["stream_options"] == {"include_usage": True}
-    assert req["user"] == body["metadata"]["user_id"][:64]
-    assert len(req["user"]) == 64
+    # a stable hash of the user (never the id itself), and the session as prompt_cache_key
+    assert req["user"].startswith("ccm-") and len(req["user"]) == 28
+    assert body["metadata"]["user_id"] not in json.dumps(req)
+    assert req["prompt_cache_key"] == json.loads(body["metadata"]["user_id"])["session_id"]
     for gone in ("context_management", "output_config", "thinking", "metadata", "system"):
         assert gone not in req
     assert "tool_choice" not in req and "parallel_tool_calls" not in req
@@ -83,14 +97,14 @@ def test_main_turn_tools_params_and_dropped_fields() -> None:
         ("openai", "gpt-4o", "max_completion_tokens"),
         ("openai", "gpt-5", "max_completion_tokens"),
         ("deepseek", "deepseek-chat", "max_tokens"),
-        ("groq", "llama-3.3-70b", "max_tokens"),
+        ("groq", "llama-3.3-70b", "max_completion_tokens"),  # Groq's API reference
         ("openrouter", "openai/gpt-5", "max_tokens"),
         ("openai-compatible", "o3-mini", "max_completion_tokens"),
     ],
 )
 def test_max_tokens_key(provider: str, model: str, key: str) -> None:
     req = request_to_openai(
-        load("claude-code-main-turn.json"), model, stream=False, provider_type=provider
+        load("claude-code-main-turn.json"), model, stream=False, **_of(provider)
     )
     other = {"max_tokens", "max_completion_tokens"} - {key}
     assert req[key] == 64000
@@ -101,10 +115,10 @@ def test_max_tokens_key(provider: str, model: str, key: str) -> None:
 def test_reasoning_effort_per_provider() -> None:
     body = load("claude-code-main-turn.json")
     assert "reasoning_effort" not in request_to_openai(body, "gpt-4o", stream=True)
-    orq = request_to_openai(body, "openai/gpt-5", stream=True, provider_type="openrouter")
+    orq = request_to_openai(body, "openai/gpt-5", stream=True, **_of("openrouter"))
     assert orq["reasoning"] == {"effort": "high"}
     assert "reasoning_effort" not in orq
-    ds = request_to_openai(body, "deepseek-reasoner", stream=True, provider_type="deepseek")
+    ds = request_to_openai(body, "deepseek-reasoner", stream=True, **_of("deepseek"))
     assert "reasoning" not in ds and "reasoning_effort" not in ds
 
 
@@ -358,7 +372,7 @@ def test_sampling_params() -> None:
     assert (
         not {"temperature", "top_p", "stop", "top_k"} & req.keys()
     )  # OpenAI reasoners reject them
-    req = request_to_openai({**body, **extra}, "gpt-5", stream=False, provider_type="openrouter")
+    req = request_to_openai({**body, **extra}, "gpt-5", stream=False, **_of("openrouter"))
     assert req["temperature"] == 0.3 and req["stop"] == ["END"]
 
 
@@ -372,7 +386,7 @@ def test_background_structured_output() -> None:
     }
     assert req["temperature"] == 1
     assert "reasoning_effort" not in req  # thinking disabled
-    ds = request_to_openai(body, "deepseek-chat", stream=True, provider_type="deepseek")
+    ds = request_to_openai(body, "deepseek-chat", stream=True, **_of("deepseek"))
     assert "response_format" not in ds
 
 
@@ -485,7 +499,7 @@ def test_response_deepseek_cache_and_reasoning_first() -> None:
     msg = response_from_openai(raw, "m")
     check_message(msg)
     assert msg["content"] == [
-        {"type": "thinking", "thinking": "Let me think", "signature": ""},
+        {"type": "thinking", "thinking": "Let me think", "signature": RC},
         {"type": "text", "text": "Answer"},
     ]
     assert msg["usage"]["input_tokens"] == 36 and msg["usage"]["cache_read_input_tokens"] == 64
@@ -494,7 +508,7 @@ def test_response_deepseek_cache_and_reasoning_first() -> None:
 def test_response_openrouter_reasoning_and_null_content() -> None:
     msg = response_from_openai(completion({"content": None, "reasoning": "thoughts"}), "m")
     check_message(msg)
-    assert msg["content"] == [{"type": "thinking", "thinking": "thoughts", "signature": ""}]
+    assert msg["content"] == [{"type": "thinking", "thinking": "thoughts", "signature": RS}]
     assert msg["usage"]["input_tokens"] == 0 and msg["usage"]["output_tokens"] == 0
 
 
@@ -506,6 +520,11 @@ def test_response_tool_calls() -> None:
             "function": {"name": "Bash", "arguments": '{"command": "ls"}'},
         },
         {"type": "function", "function": {"name": "Read", "arguments": "{not json"}},
+        {
+            "id": "functions.Edit:3",
+            "type": "function",
+            "function": {"name": "Edit", "arguments": '{"path": "a", '},
+        },
         {"id": "call_3", "type": "function", "function": {"name": "Obj", "arguments": {"a": 1}}},
     ]
     raw = completion({"content": None, "tool_calls": calls}, finish="tool_calls")
@@ -513,10 +532,17 @@ def test_response_tool_calls() -> None:
     check_message(msg)
     assert msg["stop_reason"] == "tool_use"
     c = msg["content"]
-    assert [b["type"] for b in c] == ["tool_use"] * 3
+    assert [b["type"] for b in c] == ["tool_use"] * 4
     assert c[0] == {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}}
-    assert c[1]["id"].startswith("toolu_") and c[1]["input"] == {}
-    assert c[2]["input"] == {"a": 1}
+    # not JSON at all: the text goes to the tool, which refuses it, so the model sees it
+    assert c[1]["id"].startswith("toolu_") and c[1]["input"] == {"_raw_arguments": "{not json"}
+    # broken JSON that json-repair can mend, and a Kimi-style id mapped into Anthropic's charset
+    assert c[2]["input"] == {"path": "a"}
+    assert (
+        re.fullmatch(r"[a-zA-Z0-9_-]+", c[2]["id"])
+        and to_upstream_id(c[2]["id"]) == "functions.Edit:3"
+    )
+    assert c[3]["input"] == {"a": 1}
 
 
 @pytest.mark.parametrize(
@@ -666,7 +692,7 @@ def run(
     tr = StreamTranslator(model, estimate)
     out: list[bytes] = []
     for c in chunks:
-        out += tr.feed(c)
+        out += tr.event(c)
     out += tr.finish()
     assert tr.started
     assert tr.finish() == []  # idempotent
@@ -703,14 +729,14 @@ def test_stream_text() -> None:
 
 def test_stream_done_emits_the_end_and_finish_is_idempotent() -> None:
     tr = StreamTranslator("m")
-    assert tr.feed(chunk({"content": "x"}, "stop"))
-    end = tr.feed("[DONE]")
+    assert tr.event(chunk({"content": "x"}, "stop"))
+    end = tr.event("[DONE]")
     assert [e.split(b"\n", 1)[0] for e in end] == [
         b"event: content_block_stop",
         b"event: message_delta",
         b"event: message_stop",
     ]
-    assert tr.finish() == [] and tr.feed(chunk({"content": "late"})) == []
+    assert tr.finish() == [] and tr.event(chunk({"content": "late"})) == []
 
 
 def test_stream_reasoning_then_text() -> None:
@@ -725,7 +751,7 @@ def test_stream_reasoning_then_text() -> None:
         ]
     )
     assert blocks_of(msg) == [
-        {"type": "thinking", "thinking": "Let me think.", "signature": ""},
+        {"type": "thinking", "thinking": "Let me think.", "signature": RC},
         {"type": "text", "text": "Answer!"},
     ]
 
@@ -742,14 +768,14 @@ def test_stream_openrouter_reasoning_field() -> None:
 
 def test_stream_sequential_tool_calls_stream_live() -> None:
     tr = StreamTranslator("m")
-    tr.feed(chunk({"role": "assistant", "content": "Let me look."}))
-    first = tr.feed(chunk(tc(0, "", id="call_a", name="Read")))
+    tr.event(chunk({"role": "assistant", "content": "Let me look."}))
+    first = tr.event(chunk(tc(0, "", id="call_a", name="Read")))
     assert b'"type":"content_block_stop","index":0' in b"".join(first)  # text closed
     assert b'"name":"Read"' in b"".join(first)
-    live = tr.feed(chunk(tc(0, '{"file_path": ')))
+    live = tr.event(chunk(tc(0, '{"file_path": ')))
     assert b"input_json_delta" in b"".join(live)  # arguments stream as they come
-    tr.feed(chunk(tc(0, '"/a"}')))
-    second = b"".join(tr.feed(chunk(tc(1, "", id="call_b", name="Bash"))))
+    tr.event(chunk(tc(0, '"/a"}')))
+    second = b"".join(tr.event(chunk(tc(1, "", id="call_b", name="Bash"))))
     assert b'"type":"content_block_stop","index":1' in second
     assert b'"name":"Bash"' in second
 
@@ -891,7 +917,7 @@ def test_stream_only_done() -> None:
 
 def test_stream_keepalives_and_empty_chunks_ignored() -> None:
     tr = StreamTranslator("m")
-    assert tr.feed("") == [] and tr.feed("  \n") == []
+    assert tr.event("") == [] and tr.event("  \n") == []
     assert not tr.started
     _, msg = run(
         [
@@ -909,7 +935,7 @@ def test_stream_keepalives_and_empty_chunks_ignored() -> None:
 
 def test_stream_ends_early_raises() -> None:
     tr = StreamTranslator("m")
-    tr.feed(chunk({"content": "partial"}))
+    tr.event(chunk({"content": "partial"}))
     assert tr.started
     with pytest.raises(TranslationError, match="ended early"):
         tr.finish()
@@ -920,14 +946,14 @@ def test_stream_ends_early_raises() -> None:
 def test_stream_error_chunk_raises() -> None:
     tr = StreamTranslator("m")
     with pytest.raises(TranslationError, match="overloaded"):
-        tr.feed(json.dumps({"error": {"message": "Provider overloaded", "code": 502}}))
+        tr.event(json.dumps({"error": {"message": "Provider overloaded", "code": 502}}))
     assert not tr.started  # nothing sent yet: the caller may still fail over
     tr = StreamTranslator("m")
-    tr.feed(chunk({"content": "x"}))
+    tr.event(chunk({"content": "x"}))
     with pytest.raises(TranslationError, match="rate limited"):
-        tr.feed(json.dumps({"id": "x", "choices": [], "error": {"message": "rate limited"}}))
+        tr.event(json.dumps({"id": "x", "choices": [], "error": {"message": "rate limited"}}))
     with pytest.raises(TranslationError, match="invalid stream chunk"):
-        StreamTranslator("m").feed("{not json")
+        StreamTranslator("m").event("{not json")
 
 
 def test_stream_through_sse_decoder_with_arbitrary_byte_splits() -> None:
@@ -954,13 +980,13 @@ def test_stream_through_sse_decoder_with_arbitrary_byte_splits() -> None:
         out: list[bytes] = []
         for i in range(0, len(raw), step):
             for ev in dec.feed(raw[i : i + step]):
-                out += tr.feed(ev.data)
+                out += tr.event(ev.data)
         for ev in dec.flush():
-            out += tr.feed(ev.data)
+            out += tr.event(ev.data)
         out += tr.finish()
         msg = accumulate(check_events(b"".join(out)))
         assert blocks_of(msg) == [
-            {"type": "thinking", "thinking": "先想", "signature": ""},
+            {"type": "thinking", "thinking": "先想", "signature": RC},
             {"type": "text", "text": "答案：ü"},
             {"type": "tool_use", "id": "c1", "name": "Search", "input": {"q": "é"}},
         ]

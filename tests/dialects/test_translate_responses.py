@@ -20,13 +20,15 @@ from anthropic.types import Message as AnthropicMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ccm.translate.openai_responses import (
+from ccm.dialects.openai_responses import (
     StreamTranslator,
     TranslationError,
     request_to_responses,
     response_from_responses,
 )
-from ccm.translate.sse import SSEDecoder
+from ccm.dialects.registry import PRESETS
+from ccm.dialects.roundtrip import sign
+from ccm.dialects.sse import SSEDecoder
 from tests.anthropic_events import accumulate, check_events
 from tests.fakes.responses_upstream import (
     CODEX_PATH,
@@ -51,6 +53,17 @@ from tests.fakes.responses_upstream import (
 from tests.fakes.upstream import Recorded
 
 REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
+
+
+def _of(provider: str) -> dict[str, Any]:
+    """The keyword arguments that build a request for a provider type (or the Codex backend)."""
+    if provider in ("openai-codex", "chatgpt", "codex"):
+        return {"codex": True}
+    return {"quirks": PRESETS[provider].quirks}
+
+
+RE = sign("resp", {"e": "gAAAA"})  # a reasoning item's signature (the fake's encrypted_content)
+R0 = sign("resp", {})  # ... of one that came without encrypted_content
 
 
 def load(name: str) -> dict[str, Any]:
@@ -114,10 +127,11 @@ def test_main_turn_tools_params_and_dropped_fields() -> None:
         "temperature",
         "tool_choice",
         "parallel_tool_calls",
-        "include",
         "user",
     ):
         assert gone not in req
+    # reasoning comes back encrypted, to be given back next turn (nothing is stored upstream)
+    assert req["include"] == ["reasoning.encrypted_content"]
     assert "stream" not in request_to_responses(body, "gpt-5", stream=False)
 
 
@@ -144,14 +158,14 @@ def test_tool_result_turn_function_call_and_output() -> None:
 def test_codex_backend_rules() -> None:
     body = load("claude-code-tool-result-turn.json")
     for provider in ("openai-codex", "chatgpt", "codex"):
-        req = request_to_responses(body, "gpt-5-codex", stream=False, provider_type=provider)
+        req = request_to_responses(body, "gpt-5-codex", stream=False, **_of(provider))
         assert req["stream"] is True  # the backend refuses non-stream requests
         assert req["store"] is False
         assert "max_output_tokens" not in req  # "Unsupported parameter"
         assert req["instructions"] and req["reasoning"]["effort"] == "high"
         assert req["prompt_cache_key"]
     bare = {"messages": [{"role": "user", "content": "hi"}], "temperature": 0.5}
-    req = request_to_responses(bare, "gpt-5-codex", stream=True, provider_type="openai-codex")
+    req = request_to_responses(bare, "gpt-5-codex", stream=True, **_of("openai-codex"))
     assert req["instructions"]  # the backend requires some
     assert "temperature" not in req
     assert "instructions" not in request_to_responses(bare, "gpt-4.1", stream=True)
@@ -467,14 +481,14 @@ def test_thinking_to_reasoning(
 def test_reasoning_per_provider_and_model() -> None:
     body = load("claude-code-main-turn.json")
     assert "reasoning" not in request_to_responses(body, "gpt-4.1", stream=True)
-    on_type = request_to_responses(body, "gpt-4o", stream=True, provider_type="openai-responses")
+    on_type = request_to_responses(body, "gpt-4o", stream=True, **_of("openai-responses"))
     assert "reasoning" not in on_type and on_type["prompt_cache_key"]
-    oss = request_to_responses(body, "gpt-oss-20b", stream=True, provider_type="openai-responses")
+    oss = request_to_responses(body, "gpt-oss-20b", stream=True, **_of("openai-responses"))
     assert oss["reasoning"]["effort"] == "high"
     assert "reasoning" in request_to_responses(body, "gpt-5.1-codex-max", stream=True)
     assert "reasoning" in request_to_responses(body, "codex-mini-latest", stream=True)
     assert "reasoning" not in request_to_responses(body, "gpt-5-chat-latest", stream=True)
-    other = request_to_responses(body, "gpt-oss-120b", stream=True, provider_type="groq")
+    other = request_to_responses(body, "gpt-oss-120b", stream=True, **_of("groq"))
     assert other["reasoning"] == {"effort": "high", "summary": "auto"}
     assert "prompt_cache_key" not in other
 
@@ -504,11 +518,13 @@ def test_structured_output_format() -> None:
     assert "text" not in _req([{"role": "user", "content": "x"}], output_config={"format": 1})
 
 
-def test_cache_key_from_plain_user_id() -> None:
-    req = _req([{"role": "user", "content": "x"}], metadata={"user_id": "u" * 100})
-    assert req["prompt_cache_key"] == "u" * 64
-    req = _req([{"role": "user", "content": "x"}], metadata={"user_id": "{not json"})
-    assert req["prompt_cache_key"] == "{not json"
+def test_cache_key_only_from_a_session() -> None:
+    for user_id in ("u" * 100, "{not json"):  # no session named: no cache key
+        req = _req([{"role": "user", "content": "x"}], metadata={"user_id": user_id})
+        assert "prompt_cache_key" not in req
+    old = "user_abc_account_1_session_" + "s" * 80
+    req = _req([{"role": "user", "content": "x"}], metadata={"user_id": old})
+    assert req["prompt_cache_key"] == "s" * 64
 
 
 json_values = st.recursive(
@@ -667,7 +683,7 @@ def test_response_reasoning_summary_becomes_thinking_first() -> None:
     msg = response_from_responses(raw, "m")
     check_message(msg)
     assert msg["content"] == [
-        {"type": "thinking", "thinking": "First.\n\nSecond.", "signature": ""},
+        {"type": "thinking", "thinking": "First.\n\nSecond.", "signature": RE},
         {"type": "text", "text": "answer"},
     ]
 
@@ -675,8 +691,10 @@ def test_response_reasoning_summary_becomes_thinking_first() -> None:
 def test_response_reasoning_content_fallback_and_empty_reasoning() -> None:
     raw = response([reasoning(content=["raw thoughts"]), reasoning(), message("x")])
     msg = response_from_responses(raw, "m")
-    assert msg["content"][0] == {"type": "thinking", "thinking": "raw thoughts", "signature": ""}
-    assert [b["type"] for b in msg["content"]] == ["thinking", "text"]
+    assert msg["content"][0] == {"type": "thinking", "thinking": "raw thoughts", "signature": RE}
+    # an item with no text still keeps its encrypted reasoning for the next turn
+    assert [b["type"] for b in msg["content"]] == ["thinking", "thinking", "text"]
+    assert msg["content"][1] == {"type": "thinking", "thinking": "", "signature": RE}
     assert msg["usage"]["input_tokens"] == 0  # no usage given
 
 
@@ -697,7 +715,12 @@ def test_response_function_calls() -> None:
     assert msg["content"][1:] == [
         {"type": "text", "text": "Running."},
         {"type": "tool_use", "id": "call_a", "name": "Bash", "input": {"command": "ls"}},
-        {"type": "tool_use", "id": "call_b", "name": "Read", "input": {}},
+        {
+            "type": "tool_use",
+            "id": "call_b",
+            "name": "Read",
+            "input": {"_raw_arguments": "not json"},
+        },
         {"type": "tool_use", "id": "call_c", "name": "Edit", "input": {"path": "x"}},
     ]
 
@@ -765,7 +788,7 @@ def test_response_from_sse_body() -> None:
     check_message(msg)
     assert msg["model"] == "claude-x"
     assert msg["content"] == [
-        {"type": "thinking", "thinking": "why", "signature": ""},
+        {"type": "thinking", "thinking": "why", "signature": R0},
         {"type": "text", "text": "ok"},
         {"type": "tool_use", "id": "call_z", "name": "Bash", "input": {"c": 1}},
     ]
@@ -845,11 +868,11 @@ def run(
     tr = StreamTranslator(model, estimate)
     out: list[bytes] = []
     for e in events:
-        out += tr.feed(e)
+        out += tr.event(e)
     out += tr.finish()
     assert tr.started
     assert tr.finish() == []  # idempotent
-    assert tr.feed(created()) == []  # nothing after the end
+    assert tr.event(created()) == []  # nothing after the end
     payloads = check_events(b"".join(out))
     return payloads, accumulate(payloads)
 
@@ -863,7 +886,7 @@ MSG_ADDED = {"id": "msg_1", "type": "message", "role": "assistant", "content": [
 
 def test_stream_text() -> None:
     tr = StreamTranslator("claude-opus-4-8", 777)
-    assert tr.feed(created(), "response.created") == []  # message_start waits for output
+    assert tr.event(created(), "response.created") == []  # message_start waits for output
     assert not tr.started
     payloads, msg = run(
         [
@@ -909,7 +932,7 @@ def test_stream_reasoning_summary_parts_then_text() -> None:
         ]
     )
     assert blocks_of(msg) == [
-        {"type": "thinking", "thinking": "**Plan** first\n\nthen", "signature": ""},
+        {"type": "thinking", "thinking": "**Plan** first\n\nthen", "signature": RE},
         {"type": "text", "text": "answer"},
     ]
 
@@ -927,10 +950,10 @@ def test_stream_reasoning_text_content_deltas() -> None:
             completed(),
         ]
     )
-    assert blocks_of(msg) == [{"type": "thinking", "thinking": "ab", "signature": ""}]
+    assert blocks_of(msg) == [{"type": "thinking", "thinking": "ab", "signature": RE}]
 
 
-def test_stream_empty_reasoning_item_opens_no_block() -> None:
+def test_stream_empty_reasoning_item_keeps_only_its_encrypted_content() -> None:
     _, msg = run(
         [
             created(),
@@ -942,7 +965,10 @@ def test_stream_empty_reasoning_item_opens_no_block() -> None:
             completed(),
         ]
     )
-    assert blocks_of(msg) == [{"type": "text", "text": "hi"}]
+    assert blocks_of(msg) == [
+        {"type": "thinking", "thinking": "", "signature": RE},
+        {"type": "text", "text": "hi"},
+    ]
 
 
 def test_stream_function_calls() -> None:
@@ -982,12 +1008,12 @@ def test_stream_function_calls() -> None:
 
 def test_stream_tool_block_opens_on_added_before_any_argument() -> None:
     tr = StreamTranslator("m")
-    tr.feed(created())
+    tr.event(created())
     fc = {"id": "fc_1", "type": "function_call", "call_id": "c1", "name": "Bash", "arguments": ""}
-    out = tr.feed(added(0, fc))
+    out = tr.event(added(0, fc))
     kinds = [json.loads(b.split(b"data: ", 1)[1])["type"] for b in out]
     assert kinds == ["message_start", "ping", "content_block_start"]  # the first output opens all
-    out = tr.feed(args_delta(0, "{"))
+    out = tr.event(args_delta(0, "{"))
     assert json.loads(out[0].split(b"data: ", 1)[1])["delta"] == {
         "type": "input_json_delta",
         "partial_json": "{",
@@ -1015,7 +1041,7 @@ def test_stream_interleaved_items_are_held_until_the_open_one_closes() -> None:
         ]
     )
     assert blocks_of(msg) == [
-        {"type": "thinking", "thinking": "think more", "signature": ""},
+        {"type": "thinking", "thinking": "think more", "signature": RE},
         {"type": "text", "text": "text more"},
         {"type": "tool_use", "id": "c1", "name": "A", "input": {"a": 1}},
     ]
@@ -1050,7 +1076,7 @@ def test_stream_only_terminal_event_with_output() -> None:
     final["output"] = [reasoning("r"), message("t"), call("Bash", '{"x": 1}', "c9")]
     _, msg = run([ev("response.completed", response=final)])
     assert blocks_of(msg) == [
-        {"type": "thinking", "thinking": "r", "signature": ""},
+        {"type": "thinking", "thinking": "r", "signature": RE},
         {"type": "text", "text": "t"},
         {"type": "tool_use", "id": "c9", "name": "Bash", "input": {"x": 1}},
     ]
@@ -1148,9 +1174,9 @@ def test_stream_without_usage_estimates_output() -> None:
 
 def test_stream_event_name_used_when_payload_has_no_type() -> None:
     tr = StreamTranslator("m")
-    out = tr.feed(json.dumps({"response": resp_obj()}), "response.created")
-    out += tr.feed(json.dumps({"output_index": 0, "delta": "hi"}), "response.output_text.delta")
-    out += tr.feed(json.dumps({"response": resp_obj("completed", USAGE)}), "response.completed")
+    out = tr.event(json.dumps({"response": resp_obj()}), "response.created")
+    out += tr.event(json.dumps({"output_index": 0, "delta": "hi"}), "response.output_text.delta")
+    out += tr.event(json.dumps({"response": resp_obj("completed", USAGE)}), "response.completed")
     assert blocks_of(accumulate(check_events(b"".join(out)))) == [{"type": "text", "text": "hi"}]
 
 
@@ -1176,11 +1202,11 @@ def test_stream_unknown_events_keepalives_and_done_marker() -> None:
 
 def test_stream_failed_raises_with_the_message() -> None:
     tr = StreamTranslator("m")
-    tr.feed(created())
+    tr.event(created())
     failed = resp_obj("failed")
     failed["error"] = {"code": "rate_limit_exceeded", "message": "Slow down"}
     with pytest.raises(TranslationError, match="Slow down"):
-        tr.feed(ev("response.failed", response=failed))
+        tr.event(ev("response.failed", response=failed))
     assert not tr.started  # nothing reached the client: the proxy can still fail over
 
 
@@ -1194,14 +1220,14 @@ def test_stream_failed_raises_with_the_message() -> None:
 def test_stream_error_event_raises_before_start(event: str) -> None:
     tr = StreamTranslator("m")
     with pytest.raises(TranslationError, match="Too long"):
-        tr.feed(event)
+        tr.event(event)
     assert not tr.started  # nothing went out: the caller may still fail over
 
 
 def test_stream_ends_early_raises() -> None:
     tr = StreamTranslator("m")
-    tr.feed(created())
-    tr.feed(text_delta(0, "partial"))
+    tr.event(created())
+    tr.event(text_delta(0, "partial"))
     with pytest.raises(TranslationError, match="ended early"):
         tr.finish()
     with pytest.raises(TranslationError):
@@ -1211,9 +1237,9 @@ def test_stream_ends_early_raises() -> None:
 @pytest.mark.parametrize("data", ["{not json", ev("response.output_item.added", item=5)])
 def test_stream_malformed_events_raise(data: str) -> None:
     tr = StreamTranslator("m")
-    tr.feed(created())
+    tr.event(created())
     with pytest.raises(TranslationError):
-        tr.feed(data)
+        tr.event(data)
 
 
 def fake_request(body: dict[str, Any]) -> Recorded:
@@ -1239,13 +1265,13 @@ def test_stream_through_sse_decoder_with_arbitrary_byte_splits() -> None:
         out: list[bytes] = []
         for i in range(0, len(raw), step):
             for e in dec.feed(raw[i : i + step]):
-                out += tr.feed(e.data, e.event)
+                out += tr.event(e.data, e.event)
         for e in dec.flush():
-            out += tr.feed(e.data, e.event)
+            out += tr.event(e.data, e.event)
         out += tr.finish()
         msg = accumulate(check_events(b"".join(out)))
         assert blocks_of(msg) == [
-            {"type": "thinking", "thinking": "先想", "signature": ""},
+            {"type": "thinking", "thinking": "先想", "signature": R0},
             {"type": "text", "text": "答案：ü"},
             {"type": "tool_use", "id": "c1", "name": "Search", "input": {"q": "é"}},
         ]
@@ -1310,7 +1336,9 @@ def test_property_any_delta_split_and_interleaving_gives_the_same_message(
             headers.append(added(n, {"id": f"rs_{n}", "type": "reasoning", "summary": []}))
             queues.append([summary_delta(n, p, 0, f"rs_{n}") for p in split(value, cuts[n])])
             finals.append(dict(reasoning(value), id=f"rs_{n}"))
-            expected.append({"type": "thinking", "thinking": value, "signature": ""})
+            expected.append(
+                {"type": "thinking", "thinking": value, "signature": RE if send_done else R0}
+            )
         else:
             args = json.dumps(value, ensure_ascii=False)
             fc = {"id": f"fc_{n}", "type": "function_call", "call_id": f"c{n}", "name": f"T{n}"}
@@ -1371,9 +1399,9 @@ def translate_call(
         out: list[bytes] = []
         for chunk in r.iter_bytes():
             for e in dec.feed(chunk):
-                out += tr.feed(e.data, e.event)
+                out += tr.event(e.data, e.event)
         for e in dec.flush():
-            out += tr.feed(e.data, e.event)
+            out += tr.event(e.data, e.event)
         out += tr.finish()
     msg = accumulate(check_events(b"".join(out)))
     return msg.to_dict()
@@ -1443,7 +1471,7 @@ def test_fake_replies_through_the_translator(
     assert msg["stop_reason"] == "tool_use"
     msg = translate_call(client, body, stream, path)
     assert msg["content"] == [
-        {"type": "thinking", "thinking": "Thinking it over.", "signature": ""},
+        {"type": "thinking", "thinking": "Thinking it over.", "signature": R0},
         {"type": "text", "text": "Answer."},
     ]
     msg = translate_call(client, body, stream, path)
@@ -1522,7 +1550,7 @@ def test_fake_failures_through_the_translator(
     ):
         for chunk in r.iter_bytes():
             for e in dec.feed(chunk):
-                tr.feed(e.data, e.event)
+                tr.event(e.data, e.event)
     assert tr.started  # created and some text went out: the proxy must end with an error
     with pytest.raises(TranslationError, match="ended early"):
         tr.finish()
@@ -1553,7 +1581,7 @@ def test_fake_codex_rules() -> None:
             bad[key] = value
             assert c.post(CODEX_PATH, json=bad).json() == {"detail": detail}
         # the translator's codex output passes, even for a non-stream client request
-        ok = request_to_responses(body, "gpt-5-codex", stream=False, provider_type="openai-codex")
+        ok = request_to_responses(body, "gpt-5-codex", stream=False, **_of("openai-codex"))
         r = c.post(CODEX_PATH, json=ok)
         assert r.status_code == 200
         assert response_from_responses(r.content, "claude-x")["content"][0]["type"] == "text"

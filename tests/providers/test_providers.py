@@ -1,4 +1,5 @@
-"""Provider presets: every claude-code-mux type, base URLs, base_url overrides, auth headers."""
+"""Provider presets: every claude-code-mux type, base URLs, base_url overrides, credentials
+and how each dialect writes them."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import pytest
 
 from ccm.config.schema import ProviderConfig, ServerConfig, Timeouts
 from ccm.config.secrets import MissingSecret
+from ccm.dialects.base import NO_CREDENTIAL, Credential, Job
+from ccm.dialects.registry import PRESETS
 from ccm.providers.client import ProviderClient, limits
-from ccm.providers.presets import PRESETS
 
 MUX_TYPES = {
     "anthropic": "https://api.anthropic.com",
@@ -28,6 +30,9 @@ MUX_TYPES = {
     "moonshot": "https://api.moonshot.cn/v1",
     "gemini": "https://generativelanguage.googleapis.com/v1beta",
 }
+JOB = Job(
+    {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}, {}, False, "m"
+)
 
 
 @pytest.mark.parametrize(("ptype", "base"), sorted(MUX_TYPES.items()))
@@ -46,41 +51,70 @@ def _client(ptype: str, **kw) -> ProviderClient:
     )
 
 
-@pytest.mark.parametrize("ptype", sorted(t for t in PRESETS if PRESETS[t].dialect != "gemini"))
+def _url(c: ProviderClient, model: str = "m") -> str:
+    return c.dialect.build(JOB, c.target(model), Credential("k")).url
+
+
+@pytest.mark.parametrize("ptype", sorted(PRESETS))
 def test_base_url_is_honoured_for_every_type(ptype: str) -> None:
-    c = _client(ptype, base_url="http://127.0.0.1:9/custom/")
-    url = c.url("messages") if c.dialect == "anthropic" else c.url("chat")
+    url = _url(_client(ptype, base_url="http://127.0.0.1:9/custom/"))
     assert url.startswith("http://127.0.0.1:9/custom/")
     assert "//v1" not in url.replace("http://", "")
 
 
 def test_url_joining_does_not_double_slashes_or_v1() -> None:
     assert (
-        _client("anthropic", base_url="https://api.kimi.com/coding/").url("messages")
+        _url(_client("anthropic", base_url="https://api.kimi.com/coding/"))
         == "https://api.kimi.com/coding/v1/messages"
     )
-    assert (
-        _client("anthropic", base_url="https://x.test/v1").url("messages")
-        == "https://x.test/v1/messages"
+    assert _url(_client("anthropic", base_url="https://x.test/v1")) == "https://x.test/v1/messages"
+    assert _url(_client("openai")) == "https://api.openai.com/v1/chat/completions"
+    assert _url(_client("openai-responses")) == "https://api.openai.com/v1/responses"
+    assert _url(_client("gemini"), "g-2") == (
+        "https://generativelanguage.googleapis.com/v1beta/models/g-2:generateContent"
     )
-    assert _client("openai").url("chat") == "https://api.openai.com/v1/chat/completions"
+    vertex = _client("vertex-ai", project_id="p1", location="europe-west4")
+    assert _url(vertex, "g") == (
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/p1/locations/europe-west4"
+        "/publishers/google/models/g:generateContent"
+    )
+    streamed = Job(JOB.body, {}, True, "m")
+    glob = _client("vertex-ai", project_id="p1", location="global")
+    assert glob.dialect.build(streamed, glob.target("g"), Credential("t", "token")).url == (
+        "https://aiplatform.googleapis.com/v1/projects/p1/locations/global"
+        "/publishers/google/models/g:streamGenerateContent?alt=sse"
+    )
 
 
-def test_auth_headers_per_style(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _client("anthropic").auth_headers() == {"x-api-key": "sk-1"}
-    assert _client("groq").auth_headers() == {"authorization": "Bearer sk-1"}
-    assert _client("gemini").auth_headers() == {"x-goog-api-key": "sk-1"}
+def _auth(c: ProviderClient, credential: Credential) -> dict[str, str]:
+    headers = c.dialect.build(JOB, c.target("m"), credential).headers
+    return {
+        k: v for k, v in headers.items() if k in ("x-api-key", "authorization", "x-goog-api-key")
+    }
+
+
+async def test_credentials_and_auth_headers_per_style(monkeypatch: pytest.MonkeyPatch) -> None:
+    for ptype, expected in (
+        ("anthropic", {"x-api-key": "sk-1"}),
+        ("groq", {"authorization": "Bearer sk-1"}),
+        ("gemini", {"x-goog-api-key": "sk-1"}),
+    ):
+        c = _client(ptype)
+        assert _auth(c, await c.credential()) == expected
     monkeypatch.setenv("MY_KEY", "sk-env")
     c = ProviderClient(
         ProviderConfig(name="p", provider_type="z.ai", api_key="$MY_KEY"), ServerConfig()
     )
-    assert c.auth_headers() == {"x-api-key": "sk-env"}
+    assert await c.credential() == Credential("sk-env", "key")
     assert c.config.api_key == "$MY_KEY"  # the reference stays a reference
     monkeypatch.delenv("MY_KEY")
     with pytest.raises(MissingSecret, match=r"\$MY_KEY"):
-        c.auth_headers()
+        await c.credential()
     ollama = ProviderClient(ProviderConfig(name="o", provider_type="ollama"), ServerConfig())
-    assert ollama.auth_headers() == {}
+    assert await ollama.credential() == NO_CREDENTIAL
+    assert _auth(ollama, NO_CREDENTIAL) == {}
+    # a token (OAuth, Google ADC) is a Bearer whatever the type's key style
+    assert _auth(_client("gemini"), Credential("t", "token")) == {"authorization": "Bearer t"}
 
 
 def test_timeouts_server_then_provider_override() -> None:

@@ -386,7 +386,7 @@ def test_unsigned_thinking_from_other_providers_is_dropped_for_anthropic_only(
 def test_other_anthropic_compatible_types_get_history_untouched() -> None:
     import json as _json
 
-    from ccm.translate.anthropic import request_bytes
+    from ccm.dialects.anthropic import request_bytes
 
     body = {
         "model": "x",

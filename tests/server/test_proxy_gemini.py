@@ -167,21 +167,6 @@ base_url = "{up.vertex_base_url()}"
             assert source.calls == 1
 
 
-def test_vertex_url_is_built_from_project_and_location() -> None:
-    from ccm.config.schema import ProviderConfig, ServerConfig
-    from ccm.providers.client import ProviderClient
-
-    c = ProviderClient(
-        ProviderConfig(
-            name="v", provider_type="vertex-ai", project_id="p1", location="europe-west4"
-        ),
-        ServerConfig(),
-    )
-    assert c.gemini_url("gemini-2.5-pro", True) == (
-        "https://europe-west4-aiplatform.googleapis.com/v1/projects/p1/locations/europe-west4/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
-    )
-
-
 def test_errors_are_anthropic_shaped(ccm, up: FakeGemini) -> None:
     up.script(
         status(

@@ -2,10 +2,11 @@
 stream translation. Used for OpenAI Responses providers and the ChatGPT/Codex OAuth backend
 (`https://chatgpt.com/backend-api/codex/responses`).
 
-Public interface (mirrors ccm.translate.openai_chat):
-    request_to_responses(body, actual_model, *, stream, provider_type="openai") -> dict
+Public interface (mirrors ccm.dialects.openai_chat):
+    RESPONSES, CODEX: the dialect (OpenAI Responses; the ChatGPT/Codex backend variant)
+    request_to_responses(body, actual_model, *, stream, quirks, codex=False) -> dict
     response_from_responses(raw, requested_model) -> dict
-    StreamTranslator(requested_model, input_tokens_estimate=0): .feed(data, event) .finish() .started
+    StreamTranslator(requested_model, input_tokens_estimate=0): .feed(bytes) .finish()
     TranslationError
 
 Decisions worth knowing (claude-code-mux's version of this path sent no tools, forced the
@@ -26,8 +27,11 @@ Request
   user message after a label naming the call. A call left without a result gets a synthetic
   error output and a result with no matching call is sent as user text: the API rejects
   both otherwise.
-- thinking / redacted_thinking blocks from earlier turns are dropped (no encrypted
-  reasoning round trip); an assistant turn left empty is left out.
+- Reasoning round trip: a thinking block ccm made from a Responses reasoning item (signature
+  `ccm1.resp.*`, holding the item's `encrypted_content`) goes back as a `reasoning` input
+  item in its place (summary text + encrypted_content, no id: nothing is stored upstream);
+  every other thinking block is dropped; an assistant turn left empty is left out.
+- Tool-use ids go back as the upstream minted them (see ccm.dialects.roundtrip).
 - tools -> `{"type": "function", name, description, parameters, strict: false}`; server
   tools (web_search_..., bash_...) are dropped. tool_choice: auto -> "auto", any ->
   "required", none -> "none", tool -> `{"type": "function", "name"}`;
@@ -35,24 +39,25 @@ Request
 - max_tokens -> `max_output_tokens`, raised to the API's minimum of 16.
 - thinking enabled/adaptive -> `reasoning: {effort, summary: "auto"}` (effort: "low" < 4096
   budget tokens <= "medium" < 16384 <= "high"; adaptive: `output_config.effort`, "max" ->
-  "high", default "medium"). Not sent to the OpenAI API (provider_type "openai" or
-  "openai-responses") for a model that takes no reasoning (gpt-4o, gpt-4.1 reject it);
-  o-series, gpt-5*, codex* and gpt-oss* get it everywhere, other models on other types too.
+  "high", default "medium") and `include: ["reasoning.encrypted_content"]` (the reasoning
+  comes back encrypted, to be given back next turn). With the quirk `reasoning_models_only`
+  (the OpenAI API) not for a model that takes no reasoning (gpt-4o, gpt-4.1 reject it):
+  o-series, gpt-5*, codex* and gpt-oss* get it everywhere.
 - temperature / top_p are passed, except for reasoning models (o-series, gpt-5*, codex*)
   and the Codex backend. stop_sequences, top_k and Anthropic-only fields are dropped (the
   Responses API has no stop sequences).
 - `output_config.format` (json_schema) -> `text: {"format": {"type": "json_schema", ...}}`.
 - `store: false` always (the Codex backend requires it; nothing is kept upstream).
-- The Codex backend (provider_type containing "codex" or "chatgpt") also gets: `stream:
-  true` always (it refuses non-stream requests; response_from_responses accepts the SSE
-  body), no `max_output_tokens` (it rejects the parameter), and non-empty `instructions`
-  (it requires them). `prompt_cache_key` (Claude Code's session id from metadata.user_id)
-  goes to the OpenAI API and the Codex backend, so turns of one session share the prompt
+- The Codex backend (the CODEX variant: ChatGPT sign-in) also gets: `stream: true` always
+  (it refuses non-stream requests; response_from_responses accepts the SSE body), no
+  `max_output_tokens` (it rejects the parameter), and non-empty `instructions` (it requires
+  them). `prompt_cache_key` (Claude Code's session id from metadata.user_id) goes where the
+  quirk says (the OpenAI API, the Codex backend), so turns of one session share the prompt
   cache.
 
 Response / stream
 - Output items in order: `reasoning` summary text (else its reasoning_text content) -> a
-  `thinking` block with an empty signature; `message` output_text (and refusal) -> a text
+  `thinking` block signed `ccm1.resp.*` (with the item's encrypted_content, when given); `message` output_text (and refusal) -> a text
   block; `function_call` -> tool_use (id = call_id, input = parsed arguments; invalid JSON
   -> {} in the non-stream path). Built-in tool items are ignored.
 - stop_reason: status incomplete -> max_tokens (content_filter -> refusal); else any
@@ -71,13 +76,17 @@ Response / stream
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from typing import Any
 
 import msgspec
 
-from ccm.translate import common
-from ccm.translate.sse import SSEDecoder
+from ccm.dialects import common, roundtrip
+from ccm.dialects import quirks as q
+from ccm.dialects.base import Call, Credential, Job, Target
+from ccm.wire.claude_code import session_id
 from ccm.wire.openai_responses import (
     OutputItem,
     Response,
@@ -87,6 +96,8 @@ from ccm.wire.openai_responses import (
 )
 
 __all__ = [
+    "CODEX",
+    "RESPONSES",
     "StreamTranslator",
     "TranslationError",
     "request_to_responses",
@@ -101,27 +112,18 @@ class TranslationError(common.TranslationError):
 _response_decoder = msgspec.json.Decoder(Response)
 _event_decoder = msgspec.json.Decoder(StreamEvent)
 
-# o1, o3-mini, o4-mini, gpt-5, gpt-5.1-codex, codex-mini-latest ... not gpt-5-chat-latest
-_REASONING_MODEL = re.compile(r"^(o[1-9]|gpt-5|codex)(?!.*-chat)", re.IGNORECASE)
-# ... and open-weight reasoners that take `reasoning.effort` but also sampling parameters
+NAME = "resp"  # the signature prefix of this dialect's reasoning
+# open-weight reasoners that take `reasoning.effort` but also sampling parameters
 _TAKES_REASONING = re.compile(r"^gpt-oss", re.IGNORECASE)
-_OPENAI_API_TYPES = frozenset({"openai", "openai-responses"})
 _MIN_OUTPUT_TOKENS = 16
 _CACHE_KEY_LIMIT = 64
 _CODEX_INSTRUCTIONS = "You are a helpful assistant."
-
-
-def _is_reasoning_model(model: str) -> bool:
-    return bool(_REASONING_MODEL.match(model.rsplit("/", 1)[-1]))
+_ENCRYPTED = ["reasoning.encrypted_content"]
 
 
 def _takes_reasoning(model: str) -> bool:
-    return _is_reasoning_model(model) or bool(_TAKES_REASONING.match(model.rsplit("/", 1)[-1]))
-
-
-def _is_codex_backend(provider_type: str) -> bool:
-    kind = provider_type.lower()
-    return "codex" in kind or "chatgpt" in kind
+    name = model.rsplit("/", 1)[-1]
+    return common.is_reasoning_model(name) or bool(_TAKES_REASONING.match(name))
 
 
 # --------------------------------------------------------------------------- request
@@ -190,7 +192,7 @@ class _Input(common.OpenAITurns):
             if kind == "tool_use":
                 flush_text()
                 call_id = block.get("id") if isinstance(block.get("id"), str) else None
-                call_id = call_id or common.new_id("call_")
+                call_id = roundtrip.to_upstream_id(call_id or common.new_id("call_"))
                 name = block.get("name") if isinstance(block.get("name"), str) else ""
                 arguments = block.get("input")
                 self.out.append(
@@ -204,6 +206,11 @@ class _Input(common.OpenAITurns):
                     }
                 )
                 calls.append(call_id)
+            elif (own := roundtrip.own_thinking(block, NAME)) is not None:
+                flush_text()
+                item = _reasoning_item(*own)
+                if item is not None:
+                    self.out.append(item)
             elif kind not in common.SKIP_BLOCKS:
                 text = common.plain_text(block)
                 if text:
@@ -212,22 +219,23 @@ class _Input(common.OpenAITurns):
         if calls:
             self._expect(calls)
 
+    def _tool_result(
+        self, block: dict[str, Any], parts: list[dict[str, Any]], images: list[dict[str, Any]]
+    ) -> None:
+        call_id = block.get("tool_use_id")
+        if isinstance(call_id, str):
+            block = {**block, "tool_use_id": roundtrip.to_upstream_id(call_id)}
+        super()._tool_result(block, parts, images)
 
-def _cache_key(body: dict[str, Any]) -> str | None:
-    """Claude Code's session id (metadata.user_id is a JSON string), else the user id."""
-    metadata = body.get("metadata")
-    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
-    if not isinstance(user_id, str) or not user_id:
+
+def _reasoning_item(text: str, payload: Any) -> dict[str, Any] | None:
+    """A reasoning input item from a thinking block this dialect signed (None without the
+    encrypted content: with nothing stored upstream, there is nothing else to refer to)."""
+    encrypted = payload.get("e") if isinstance(payload, dict) else None
+    if not isinstance(encrypted, str) or not encrypted:
         return None
-    if user_id.startswith("{"):
-        try:
-            parsed = common.json_decoder.decode(user_id)
-        except msgspec.DecodeError:
-            parsed = None
-        session = parsed.get("session_id") if isinstance(parsed, dict) else None
-        if isinstance(session, str) and session:
-            return session[:_CACHE_KEY_LIMIT]
-    return user_id[:_CACHE_KEY_LIMIT]
+    summary = [{"type": "summary_text", "text": text}] if text else []
+    return {"type": "reasoning", "summary": summary, "encrypted_content": encrypted}
 
 
 def _function_tool(function: dict[str, Any]) -> dict[str, Any]:
@@ -239,9 +247,15 @@ def _named_tool(name: str) -> dict[str, Any]:
 
 
 def request_to_responses(
-    body: dict[str, Any], actual_model: str, *, stream: bool, provider_type: str = "openai"
+    body: dict[str, Any],
+    actual_model: str,
+    *,
+    stream: bool,
+    quirks: q.Quirks = q.RESPONSES,
+    codex: bool = False,
 ) -> dict[str, Any]:
-    """An Anthropic Messages request (decoded JSON) as an OpenAI Responses API request.
+    """An Anthropic Messages request (decoded JSON) as an OpenAI Responses API request;
+    `codex`: for the ChatGPT/Codex backend.
 
     Anthropic-only fields (context_management, service_tier, container, mcp_servers, top_k,
     cache_control ...) are dropped; malformed parts are skipped, never fatal.
@@ -250,8 +264,7 @@ def request_to_responses(
     common.walk_messages(body, items.developer, items.assistant, items.user)
     items.close_calls()
 
-    codex = _is_codex_backend(provider_type)
-    reasoner = codex or _is_reasoning_model(actual_model)
+    reasoner = codex or common.is_reasoning_model(actual_model)
     req: dict[str, Any] = {"model": actual_model}
     instructions = common.plain_text(body.get("system"))
     if instructions:
@@ -261,21 +274,24 @@ def request_to_responses(
     req["input"] = items.out
 
     tools = common.openai_tools(body.get("tools"), _function_tool)
-    common.add_openai_tools(req, body, tools, _named_tool)
+    common.add_openai_tools(req, body, tools[: quirks.max_tools], _named_tool)
+    if not quirks.tool_choice:
+        req.pop("tool_choice", None)
 
-    max_tokens = body.get("max_tokens")
-    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and not codex:
+    max_tokens = common.max_tokens(body, quirks.max_output_tokens)
+    if max_tokens is not None and not codex:
         req["max_output_tokens"] = max(max_tokens, _MIN_OUTPUT_TOKENS)
-    if not reasoner:
+    if not reasoner and quirks.sampling:
         for key in ("temperature", "top_p"):
             value = body.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 req[key] = value
 
     effort = common.effort(body)
-    openai_api = provider_type in _OPENAI_API_TYPES
-    if effort is not None and (reasoner or _takes_reasoning(actual_model) or not openai_api):
+    takes = reasoner or _takes_reasoning(actual_model) or not quirks.reasoning_models_only
+    if effort is not None and takes:
         req["reasoning"] = {"effort": effort, "summary": "auto"}
+        req["include"] = _ENCRYPTED
 
     config = body.get("output_config")
     fmt = config.get("format") if isinstance(config, dict) else None
@@ -285,10 +301,10 @@ def request_to_responses(
             "format": {"type": "json_schema", "name": "output", "schema": schema, "strict": False}
         }
 
-    if codex or openai_api:
-        key = _cache_key(body)
+    if codex or quirks.prompt_cache_key:
+        key = session_id(body)
         if key:
-            req["prompt_cache_key"] = key
+            req["prompt_cache_key"] = key[:_CACHE_KEY_LIMIT]
 
     req["store"] = False
     if stream or codex:
@@ -384,8 +400,9 @@ def response_from_responses(raw: bytes, requested_model: str) -> dict[str, Any]:
     for item in resp.output or ():
         if item.type == "reasoning":
             thinking, _ = _reasoning_text(item)
-            if thinking:
-                content.append({"type": "thinking", "thinking": thinking, "signature": ""})
+            if thinking or item.encrypted_content:
+                signature = _signature(item.encrypted_content)
+                content.append({"type": "thinking", "thinking": thinking, "signature": signature})
         elif item.type == "message":
             text, refusal = _message_text(item)
             refused = refused or refusal
@@ -396,7 +413,7 @@ def response_from_responses(raw: bytes, requested_model: str) -> dict[str, Any]:
             content.append(
                 {
                     "type": "tool_use",
-                    "id": item.call_id or item.id or common.new_id("toolu_"),
+                    "id": roundtrip.to_anthropic_id(item.call_id or item.id),
                     "name": item.name or "",
                     "input": common.tool_input(item.arguments),
                 }
@@ -407,40 +424,13 @@ def response_from_responses(raw: bytes, requested_model: str) -> dict[str, Any]:
 
 
 def _from_sse(raw: bytes, requested_model: str) -> dict[str, Any]:
-    decoder = SSEDecoder()
     translator = StreamTranslator(requested_model)
-    out: list[bytes] = []
-    for ev in decoder.feed(raw) + decoder.flush():
-        out.extend(translator.feed(ev.data, ev.event))
-    out.extend(translator.finish())
-    message: dict[str, Any] = {}
-    blocks: list[dict[str, Any]] = []
-    json_parts: list[str] = []
-    for ev in decoder.feed(b"".join(out)) + decoder.flush():
-        data = common.json_decoder.decode(ev.data)
-        kind = data["type"]
-        if kind == "message_start":
-            message = data["message"]
-        elif kind == "content_block_start":
-            blocks.append(data["content_block"])
-            json_parts = []
-        elif kind == "content_block_delta":
-            delta, block = data["delta"], blocks[-1]
-            if delta["type"] == "text_delta":
-                block["text"] += delta["text"]
-            elif delta["type"] == "thinking_delta":
-                block["thinking"] += delta["thinking"]
-            else:
-                json_parts.append(delta["partial_json"])
-        elif kind == "content_block_stop":
-            block = blocks[-1]
-            if block["type"] == "tool_use":
-                block["input"] = common.tool_input("".join(json_parts))
-        elif kind == "message_delta":
-            message.update(data["delta"])
-            message["usage"] = {**message["usage"], **data["usage"]}
-    message["content"] = blocks
-    return message
+    out = translator.feed(raw) + translator.finish()
+    return common.collect(b"".join(out))
+
+
+def _signature(encrypted: str | None) -> str:
+    return roundtrip.sign(NAME, {"e": encrypted} if encrypted else {})
 
 
 # --------------------------------------------------------------------------- stream
@@ -463,6 +453,7 @@ class _Item:
         "buf",
         "call_id",
         "done",
+        "encrypted",
         "id",
         "kind",
         "name",
@@ -484,6 +475,7 @@ class _Item:
         self.done = False
         self.source: str | None = None  # thinking: "summary" or "content", whichever came first
         self.part: int | None = None  # last summary/content part index (separators)
+        self.encrypted: str | None = None  # reasoning: what goes back next turn
 
 
 # events before any output: message_start waits for what follows them
@@ -510,7 +502,8 @@ class StreamTranslator(common.AnthropicStream):
 
     # -- input
 
-    def feed(self, data: str, event: str = "") -> list[bytes]:
+    def event(self, data: str, name: str = "") -> list[bytes]:
+        event = name
         data = self._payload(data)
         if not data:
             return []
@@ -553,7 +546,7 @@ class StreamTranslator(common.AnthropicStream):
         self._advance(out)
         return out
 
-    def finish(self) -> list[bytes]:
+    def end(self) -> list[bytes]:
         if self._finished:
             return []
         raise TranslationError(
@@ -648,6 +641,8 @@ class StreamTranslator(common.AnthropicStream):
             full, refused = _message_text(payload)
             self._refused = self._refused or refused
         elif item.kind == "thinking":
+            if payload.encrypted_content:
+                item.encrypted = payload.encrypted_content
             full, source = _reasoning_text(payload, item.source)
             if full and item.source is None:
                 item.source = source
@@ -676,13 +671,18 @@ class StreamTranslator(common.AnthropicStream):
                     self._delta(item, text, out)
             if not item.done:
                 return
+            if item.kind == "thinking" and item.block is None and item.encrypted:
+                self._open(item, out)  # no summary text, but reasoning to give back
             if item.block is not None:
+                if item.kind == "thinking":
+                    signature = _signature(item.encrypted)
+                    self._block_delta(out, item.block, "signature", signature)
                 self._block_stop(out, item.block)
             self._queue.pop(0)
 
     def _open(self, item: _Item, out: list[bytes]) -> None:
-        if item.kind == "tool" and not item.call_id:
-            item.call_id = item.id or common.new_id("toolu_")
+        if item.kind == "tool":
+            item.call_id = roundtrip.to_anthropic_id(item.call_id or item.id)
         item.block = self._block_start(out, item.kind, item.call_id or "", item.name or "")
 
     def _delta(self, item: _Item, text: str, out: list[bytes]) -> None:
@@ -714,3 +714,52 @@ class StreamTranslator(common.AnthropicStream):
         u = self._usage or Usage()
         self._message_end(out, stop_reason, None, u.input_tokens, u.cached, u.output_tokens)
         return out
+
+
+class ResponsesDialect(common.Translated):
+    """OpenAI Responses: `POST {base_url}/responses`; `codex`: the ChatGPT/Codex backend,
+    which signs in with ChatGPT (its account id from the token goes as a header)."""
+
+    name = NAME
+    stream_class = StreamTranslator
+
+    def __init__(self, codex: bool = False) -> None:
+        self.codex = codex
+
+    def payload(self, job: Job, target: Target) -> dict[str, Any]:
+        return request_to_responses(
+            job.body, target.model, stream=job.stream, quirks=target.quirks, codex=self.codex
+        )
+
+    def url(self, job: Job, target: Target) -> str:
+        return target.base_url + "/responses"
+
+    def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
+        return response_from_responses(raw, requested_model)
+
+    def build(self, job: Job, target: Target, credential: Credential) -> Call:
+        call = super().build(job, target, credential)
+        if self.codex and credential.kind == "token" and credential.secret:
+            account = chatgpt_account_id(credential.secret)
+            if account:
+                call.headers["chatgpt-account-id"] = account
+        return call
+
+
+def chatgpt_account_id(access: str) -> str | None:
+    """The ChatGPT account id in a ChatGPT OAuth access token (a JWT), for the
+    ``chatgpt-account-id`` header of the Codex Responses endpoint; None if absent."""
+    parts = access.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    auth = payload.get("https://api.openai.com/auth") if isinstance(payload, dict) else None
+    account = auth.get("chatgpt_account_id") if isinstance(auth, dict) else None
+    return account if isinstance(account, str) and account else None
+
+
+RESPONSES = ResponsesDialect()
+CODEX = ResponsesDialect(codex=True)

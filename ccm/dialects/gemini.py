@@ -3,11 +3,12 @@ translation (the Gemini API `.../v1beta/models/{m}:generateContent` and Vertex A
 `.../publishers/google/models/{m}:generateContent` take the same body).
 
 Public interface:
-    request_to_gemini(body, actual_model, *, stream) -> dict     (camelCase JSON body)
+    GEMINI, VERTEX, CODE_ASSIST                                  the dialect and its variants
+    request_to_gemini(body, actual_model, *, stream, quirks) -> dict   (camelCase JSON body)
     response_from_gemini(raw, requested_model) -> dict           (Anthropic message)
-    StreamTranslator(requested_model, input_tokens_estimate=0): .feed(data) .finish() .started
+    StreamTranslator(requested_model, input_tokens_estimate=0): .feed(bytes) .finish()
     TranslationError
-    clean_schema(json_schema) -> dict                            (a Gemini Schema object)
+    clean_schema(json_schema) -> dict   (a Gemini Schema object; ccm.dialects.gemini_schema)
     SKIP_SIGNATURE                                               (see tool_use below)
 
 Decisions worth knowing (claude-code-mux got most of these wrong, see the behaviour
@@ -21,16 +22,20 @@ Request
   guessed from the URL); documents: base64 -> `inlineData` (PDF by default), URL -> `fileData`,
   text/content sources -> text. Files API `file_id` sources have no Gemini form: dropped.
   Empty text is never sent (Gemini rejects empty text parts).
-- tool_use -> `functionCall {name, args}`. Each model turn's first function call carries
-  `thoughtSignature: "skip_thought_signature_validator"`, Google's documented value for
-  calls whose real signature is not at hand: Gemini 3 rejects replayed calls without one.
+- tool_use -> `functionCall {name, args}` with the `thoughtSignature` Gemini gave that call
+  (carried in a thinking block signed `ccm1.gemini.*`, see Response). A model turn that
+  never came from Gemini (no such block) has its first call carry
+  `thoughtSignature: "skip_thought_signature_validator"`, Google's documented value for calls
+  whose real signature is not at hand: Gemini 3 rejects replayed calls without one. A
+  signature Gemini put on a part that is not a call goes back on the turn's first text part.
 - tool_result -> `functionResponse {name, response: {content}}` (`{error}` when is_error),
   the name found through the tool_use id of the model turn just before. All responses to a
   model turn go first in the `user` turn right after it, in call order; a call left without a
   result gets a synthetic error response (Gemini wants one response per call). A result whose
   call is not in the previous model turn is sent as user text. Images inside a result follow
   the responses as `inlineData` parts, after a label naming the call.
-- thinking / redacted_thinking blocks of earlier turns are dropped.
+- thinking / redacted_thinking blocks of earlier turns are dropped (their text is not sent;
+  only Gemini's own signatures go back, on their parts).
 - tools -> one `tools[0].functionDeclarations` list. `parameters` is cleaned to the OpenAPI
   subset Gemini accepts: only its Schema keywords are kept (never touching property names),
   `$ref` is inlined from `$defs`/`definitions` (a cycle becomes a plain object), `allOf` is
@@ -47,7 +52,7 @@ Request
 - tool_choice auto/any/tool/none -> `toolConfig.functionCallingConfig.mode` AUTO / ANY (+
   `allowedFunctionNames` for `tool`) / NONE, only with function declarations.
 - generationConfig: maxOutputTokens, temperature, topP, topK (only those given),
-  stopSequences (at most 5, Gemini's limit). thinking enabled -> `thinkingConfig
+  stopSequences (at most the quirk's limit: 5, Gemini's). thinking enabled -> `thinkingConfig
   {includeThoughts: true, thinkingBudget: budget_tokens}`; adaptive -> budget -1 (dynamic).
   `output_config.format` json_schema (Claude Code's title calls) -> `responseMimeType:
   application/json` + cleaned `responseSchema`, when no function is declared (Gemini refuses
@@ -55,9 +60,12 @@ Request
 - Dropped: metadata, cache_control, context_management, service_tier, output_config.effort.
 
 Response / stream
-- First candidate only. Text parts -> text blocks; `thought: true` parts -> thinking blocks
-  (signature: the part's thoughtSignature, else ""); functionCall -> tool_use with a new
-  "toolu_..." id. Adjacent parts of one kind share a block.
+- First candidate only. Text parts -> text blocks; `thought: true` parts -> thinking blocks;
+  functionCall -> tool_use with a new "toolu_..." id. Adjacent parts of one kind share a
+  block. Every thoughtSignature is kept in a thinking block's signature
+  (`ccm1.gemini.<payload>`, the payload pairing each signature with its tool_use id, or ""
+  for a part that is not a call): the thinking block just before, or an empty thinking block
+  made for it.
 - finishReason STOP -> end_turn, MAX_TOKENS -> max_tokens, SAFETY / RECITATION / BLOCKLIST /
   PROHIBITED_CONTENT / SPII / IMAGE_SAFETY ... -> refusal, others -> end_turn; any function
   call makes it tool_use unless the turn hit max_tokens or a refusal. A candidate with no
@@ -77,12 +85,16 @@ Response / stream
 from __future__ import annotations
 
 import mimetypes
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
-from ccm.translate import common
+from ccm.dialects import common, roundtrip
+from ccm.dialects import quirks as q
+from ccm.dialects.base import Call, Credential, Job, Target, Verdict, classify
+from ccm.dialects.gemini_schema import clean_schema
 from ccm.wire.gemini import (
     Candidate,
     GenerateContentResponse,
@@ -111,7 +123,21 @@ _chunk_decoder = msgspec.json.Decoder(StreamChunk)
 
 _NO_RESULT = "no result was given for this tool call"
 SKIP_SIGNATURE = "skip_thought_signature_validator"
-_MAX_STOP_SEQUENCES = 5
+NAME = "gemini"  # the signature prefix of this dialect's reasoning
+
+
+def _signature_pairs(payload: Any) -> dict[str, str]:
+    """{tool_use id or "": thoughtSignature} from a ccm1.gemini payload."""
+    pairs = payload.get("s") if isinstance(payload, dict) else None
+    out: dict[str, str] = {}
+    for pair in pairs if isinstance(pairs, list) else ():
+        if isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair):
+            out.setdefault(pair[0], pair[1])
+    return out
+
+
+def _sign(pairs: list[list[str]]) -> str:
+    return roundtrip.sign(NAME, {"s": pairs} if pairs else {})
 
 
 # --------------------------------------------------------------------------- request
@@ -188,7 +214,15 @@ class _Contents:
         self.close_calls()
         parts: list[dict[str, Any]] = []
         calls: list[tuple[str, str]] = []
-        for block in content if isinstance(content, list) else [content]:
+        blocks = content if isinstance(content, list) else [content]
+        signatures: dict[str, str] = {}  # tool_use id (or "" for another part) -> signature
+        from_gemini = False
+        for block in blocks:
+            own = roundtrip.own_thinking(block, NAME)
+            if own is not None:
+                from_gemini = True
+                signatures.update(_signature_pairs(own[1]))
+        for block in blocks:
             if isinstance(block, str):
                 if block:
                     parts.append({"text": block})
@@ -201,7 +235,10 @@ class _Contents:
                 call_id = block.get("id") if isinstance(block.get("id"), str) else ""
                 args = block.get("input") if isinstance(block.get("input"), dict) else {}
                 part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
-                if not calls:
+                signature = signatures.get(call_id)
+                if signature is not None:
+                    part["thoughtSignature"] = signature
+                elif not calls and not from_gemini:
                     part["thoughtSignature"] = SKIP_SIGNATURE
                 parts.append(part)
                 calls.append((call_id or common.new_id("toolu_"), name))
@@ -209,6 +246,12 @@ class _Contents:
                 text = common.plain_text(block)
                 if text:
                     parts.append({"text": text})
+        other = signatures.get("")
+        if other is not None:
+            first = next((p for p in parts if "text" in p), None)
+            first = first or next((p for p in parts if "thoughtSignature" not in p), None)
+            if first is not None:
+                first["thoughtSignature"] = other
         self._append("model", parts)
         self.calls = calls
 
@@ -257,252 +300,6 @@ class _Contents:
 def _function_response(name: str, text: str, is_error: bool) -> dict[str, Any]:
     response = {"error": text} if is_error else {"content": text}
     return {"functionResponse": {"name": name, "response": response}}
-
-
-# -- JSON Schema -> Gemini Schema
-
-_SCHEMA_KEYS = frozenset(
-    {
-        "type",
-        "format",
-        "title",
-        "description",
-        "nullable",
-        "enum",
-        "maxItems",
-        "minItems",
-        "properties",
-        "required",
-        "minProperties",
-        "maxProperties",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "example",
-        "anyOf",
-        "propertyOrdering",
-        "default",
-        "items",
-        "minimum",
-        "maximum",
-    }
-)
-_TYPES = frozenset({"string", "number", "integer", "boolean", "array", "object"})
-_FORMATS = {
-    "string": frozenset({"enum", "date-time"}),
-    "number": frozenset({"float", "double"}),
-    "integer": frozenset({"int32", "int64"}),
-}
-_COUNT_KEYS = {
-    "string": ("minLength", "maxLength"),
-    "array": ("minItems", "maxItems"),
-    "object": ("minProperties", "maxProperties"),
-}
-_DOC_KEYS = ("description", "title", "default", "example")
-_MAX_DEPTH = 32
-
-
-def _resolve_ref(ref: str, root: dict[str, Any]) -> dict[str, Any] | None:
-    """A local `#/...` JSON pointer into the root schema."""
-    if not ref.startswith("#"):
-        return None
-    node: Any = root
-    for token in ref[1:].split("/"):
-        if not token:
-            continue
-        token = token.replace("~1", "/").replace("~0", "~")
-        if not isinstance(node, dict) or token not in node:
-            return None
-        node = node[token]
-    return node if isinstance(node, dict) else None
-
-
-def _merge_all_of(schema: dict[str, Any], root: dict[str, Any], seen: tuple[str, ...]) -> dict:
-    merged = {k: v for k, v in schema.items() if k != "allOf"}
-    for sub in schema["allOf"]:
-        if not isinstance(sub, dict):
-            continue
-        ref = sub.get("$ref")
-        if isinstance(ref, str) and ref not in seen:
-            target = _resolve_ref(ref, root)
-            if target is not None:
-                sub = {**target, **{k: v for k, v in sub.items() if k != "$ref"}}
-        for key, value in sub.items():
-            if key == "properties" and isinstance(value, dict):
-                props = merged.get("properties")
-                merged["properties"] = {**(props if isinstance(props, dict) else {}), **value}
-            elif key == "required" and isinstance(value, list):
-                req = merged.get("required")
-                req = list(req) if isinstance(req, list) else []
-                merged["required"] = req + value
-            else:
-                merged.setdefault(key, value)
-    return merged
-
-
-def _is_null(schema: Any) -> bool:
-    return isinstance(schema, dict) and schema.get("type") == "null"
-
-
-def _plain_enum(schema: dict[str, Any]) -> bool:
-    """A cleaned node that only lists string values (it may say what they mean)."""
-    return (
-        schema.get("type") == "string"
-        and bool(schema.get("enum"))
-        and schema.keys() <= {"type", "enum", "description", "title"}
-    )
-
-
-def _clean(schema: Any, root: dict[str, Any], seen: tuple[str, ...] = (), depth: int = 0) -> dict:
-    """One JSON Schema node as a Gemini Schema (see the module notes)."""
-    if not isinstance(schema, dict) or depth > _MAX_DEPTH:
-        return {}
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        rest = {k: v for k, v in schema.items() if k != "$ref"}
-        target = _resolve_ref(ref, root) if ref not in seen else None
-        if target is not None:  # siblings of $ref (a description) win over the target's
-            return _clean({**target, **rest}, root, (*seen, ref), depth + 1)
-        schema = rest if ref not in seen else {"type": "object", **rest}
-
-    nullable = schema.get("nullable") is True
-    union_key = "anyOf" if "anyOf" in schema else "oneOf"
-    union = schema.get(union_key)
-    if isinstance(union, list):
-        branches_raw = [b for b in union if not _is_null(b)]
-        nullable = nullable or len(branches_raw) < len(union)
-        schema = {k: v for k, v in schema.items() if k not in ("anyOf", "oneOf")}
-        if len(branches_raw) == 1:  # X or null: X, nullable
-            earlier = schema.get("allOf") if isinstance(schema.get("allOf"), list) else []
-            schema["allOf"] = [*earlier, branches_raw[0]]
-        elif branches_raw:
-            schema["anyOf"] = branches_raw
-    for _ in range(_MAX_DEPTH):  # nested allOf inside allOf members merge too
-        if not isinstance(schema.get("allOf"), list):
-            break
-        schema = _merge_all_of(schema, root, seen)
-
-    types: list[str] = []
-    raw_type = schema.get("type")
-    for t in raw_type if isinstance(raw_type, list) else [raw_type]:
-        if isinstance(t, str) and t.lower() not in types:
-            types.append(t.lower())
-    nullable = nullable or "null" in types
-    types = [t for t in types if t in _TYPES]
-
-    out: dict[str, Any] = {}
-    for key in _DOC_KEYS:
-        value = schema.get(key)
-        if key in ("description", "title"):
-            if isinstance(value, str):
-                out[key] = value
-        elif key in schema:
-            out[key] = value
-
-    if len(types) > 1:  # a union of types: one anyOf branch per type
-        rest = {k: v for k, v in schema.items() if k not in _DOC_KEYS and k != "nullable"}
-        out["anyOf"] = [_clean({**rest, "type": t}, root, seen, depth + 1) for t in types]
-    elif isinstance(schema.get("anyOf"), list):  # the branches say the type
-        outer = types[0] if types else None
-        branches = []
-        for branch in schema["anyOf"]:
-            cleaned = _clean(branch, root, seen, depth + 1)
-            untyped = "type" not in cleaned and "anyOf" not in cleaned
-            if outer is not None and untyped and isinstance(branch, dict):
-                cleaned = _clean({**branch, "type": outer}, root, seen, depth + 1)
-            branches.append(cleaned)
-        if all(_plain_enum(b) for b in branches):  # enum-or-const unions: one enum
-            out["type"] = "string"
-            out["enum"] = list(dict.fromkeys(v for b in branches for v in b["enum"]))
-        else:
-            out["anyOf"] = branches
-    else:
-        kind = types[0] if types else None
-        if kind is None:  # no type: infer it from what is there
-            if isinstance(schema.get("properties"), dict):
-                kind = "object"
-            elif "items" in schema:
-                kind = "array"
-            elif "enum" in schema or "const" in schema:
-                kind = "string"
-        if kind is not None:
-            out["type"] = kind
-        _typed(schema, kind, out, root, seen, depth)
-    if nullable:
-        out["nullable"] = True
-    return {k: v for k, v in out.items() if k in _SCHEMA_KEYS}
-
-
-def _typed(
-    schema: dict[str, Any],
-    kind: str | None,
-    out: dict[str, Any],
-    root: dict[str, Any],
-    seen: tuple[str, ...],
-    depth: int,
-) -> None:
-    """The keywords of a node with one type (or none): enum, format, bounds, children."""
-    values: list[Any] | None = None
-    if isinstance(schema.get("enum"), list):
-        values = list(schema["enum"])
-    elif "const" in schema:
-        values = [schema["const"]]
-    if values is not None:
-        if None in values:
-            out["nullable"] = True
-        values = [v for v in values if v is not None]
-        if values and kind == "string":
-            out["enum"] = [v if isinstance(v, str) else common.encode(v).decode() for v in values]
-        elif values:  # Gemini enums are strings: say it in words
-            listed = ", ".join(common.encode(v).decode() for v in values)
-            note = f"One of: {listed}."
-            out["description"] = f"{out['description']} ({note})" if "description" in out else note
-
-    fmt = schema.get("format")
-    if isinstance(fmt, str) and kind in _FORMATS and fmt in _FORMATS[kind]:
-        out["format"] = fmt
-    for key in ("minimum", "maximum"):
-        value = schema.get(key)
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if numeric and kind in ("number", "integer"):
-            out[key] = value
-    for key in _COUNT_KEYS.get(kind or "", ()):
-        value = schema.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            out[key] = value
-    if isinstance(schema.get("pattern"), str) and kind == "string":
-        out["pattern"] = schema["pattern"]
-
-    if kind == "object":
-        props = schema.get("properties")
-        if isinstance(props, dict) and props:
-            out["properties"] = {
-                str(name): _clean(sub, root, seen, depth + 1) for name, sub in props.items()
-            }
-            for key in ("required", "propertyOrdering"):
-                listed = schema.get(key)
-                if isinstance(listed, list):
-                    names = [n for n in listed if isinstance(n, str) and n in out["properties"]]
-                    if names:
-                        out[key] = list(dict.fromkeys(names))
-        else:
-            out.pop("minProperties", None)
-            out.pop("maxProperties", None)
-    elif kind == "array":
-        items = schema.get("items")
-        if isinstance(items, list):  # tuple form: the first shape stands for all
-            items = items[0] if items else None
-        cleaned = _clean(items, root, seen, depth + 1) if isinstance(items, dict) else {}
-        if "type" not in cleaned and "anyOf" not in cleaned:
-            cleaned["type"] = "string"  # Gemini rejects an array without typed items
-        out["items"] = cleaned
-
-
-def clean_schema(schema: Any) -> dict[str, Any]:
-    """A JSON Schema (tool input_schema, output format) as a Gemini `Schema` object."""
-    if not isinstance(schema, dict):
-        return {}
-    return _clean(schema, schema)
 
 
 def _parameters(schema: Any) -> dict[str, Any] | None:
@@ -570,7 +367,9 @@ def _thinking_config(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def request_to_gemini(body: dict[str, Any], actual_model: str, *, stream: bool) -> dict[str, Any]:
+def request_to_gemini(
+    body: dict[str, Any], actual_model: str, *, stream: bool, quirks: q.Quirks = q.GEMINI
+) -> dict[str, Any]:
     """An Anthropic Messages request (decoded JSON) as a Gemini generateContent body.
 
     The model and the stream/non-stream choice are in the URL, not the body, so
@@ -600,17 +399,16 @@ def request_to_gemini(body: dict[str, Any], actual_model: str, *, stream: bool) 
         req["tools"] = [{"googleSearch": {}}]
 
     generation: dict[str, Any] = {}
-    if isinstance(body.get("max_tokens"), int) and not isinstance(body["max_tokens"], bool):
-        generation["maxOutputTokens"] = body["max_tokens"]
+    max_tokens = common.max_tokens(body, quirks.max_output_tokens)
+    if max_tokens is not None:
+        generation["maxOutputTokens"] = max_tokens
     for src, dst in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK")):
         value = body.get(src)
         if isinstance(value, int | float) and not isinstance(value, bool):
             generation[dst] = value
-    stops = body.get("stop_sequences")
-    if isinstance(stops, list):
-        stops = [s for s in stops if isinstance(s, str) and s][:_MAX_STOP_SEQUENCES]
-        if stops:
-            generation["stopSequences"] = stops
+    stops = common.stop_sequences(body, quirks.max_stop_sequences)
+    if stops:
+        generation["stopSequences"] = stops
     thinking_config = _thinking_config(body)
     if thinking_config is not None:
         generation["thinkingConfig"] = thinking_config
@@ -712,34 +510,52 @@ def response_from_gemini(raw: bytes, requested_model: str) -> dict[str, Any]:
         text = _blocked_text(feedback.block_reason, feedback.block_reason_message)
         content.append({"type": "text", "text": text})
     has_tools = False
+    signed: list[list[list[str]]] = []  # each thinking block's signature pairs, in order
     for part in _parts(candidate):
+        last = content[-1] if content else None
+        sig = part.thought_signature
         if part.function_call is not None:
             has_tools = True
             call = part.function_call
+            tool_id = common.new_id("toolu_")
+            if sig:
+                if last is None or last["type"] != "thinking":
+                    last = {"type": "thinking", "thinking": "", "signature": ""}
+                    content.append(last)
+                    signed.append([])
+                signed[-1].append([tool_id, sig])
             content.append(
                 {
                     "type": "tool_use",
-                    "id": common.new_id("toolu_"),
+                    "id": tool_id,
                     "name": call.name or "",
                     "input": _args(call.args),
                 }
             )
-        elif part.thought:
-            if not part.text and not part.thought_signature:
+        elif part.thought or (sig and not part.text):
+            if not part.text and not sig:
                 continue
-            last = content[-1] if content else None
             if last is None or last["type"] != "thinking":
                 last = {"type": "thinking", "thinking": "", "signature": ""}
                 content.append(last)
+                signed.append([])
             last["thinking"] += part.text or ""
-            if part.thought_signature:
-                last["signature"] = part.thought_signature
+            if sig:
+                signed[-1].append(["", sig])
         elif part.text:
-            last = content[-1] if content else None
+            if sig:  # a signature on an answer part: kept in a thinking block before it
+                if last is None or last["type"] != "thinking":
+                    content.append({"type": "thinking", "thinking": "", "signature": ""})
+                    signed.append([])
+                signed[-1].append(["", sig])
+                last = content[-1]
             if last is not None and last["type"] == "text":
                 last["text"] += part.text
             else:
                 content.append({"type": "text", "text": part.text})
+    thinking = (b for b in content if b["type"] == "thinking")
+    for block, pairs in zip(thinking, signed, strict=True):
+        block["signature"] = _sign(pairs)
     finish = candidate.finish_reason if candidate is not None else None
     if candidate is not None and not content and finish not in _NORMAL_FINISH:
         refused = True  # e.g. blocked: a candidate with no content at all
@@ -753,16 +569,19 @@ def response_from_gemini(raw: bytes, requested_model: str) -> dict[str, Any]:
 class StreamTranslator(common.AnthropicStream):
     """Gemini `streamGenerateContent?alt=sse` chunks in, Anthropic SSE events out.
 
-    Call `feed` with each upstream `data:` payload and `finish` when the upstream ends
-    (Gemini sends no terminator: the last chunk carries the finishReason). Both return
-    encoded SSE events; `started` tells whether message_start has gone out (after that,
-    failures must be sent as SSE error events).
+    `feed` takes the upstream's bytes (`event` one `data:` payload) and `finish` the
+    upstream's end (Gemini sends no terminator: the last chunk carries the finishReason).
+    Both return encoded SSE events. `wrapped`: Code Assist chunks, `{"response": {...}}`.
     """
 
-    def __init__(self, requested_model: str, input_tokens_estimate: int = 0) -> None:
+    def __init__(
+        self, requested_model: str, input_tokens_estimate: int = 0, *, wrapped: bool = False
+    ) -> None:
         super().__init__(requested_model, input_tokens_estimate)
+        self._wrapped = wrapped
         self._live: str | None = None  # "text" or "thinking" while such a block is open
         self._live_index = -1
+        self._signatures: list[list[str]] = []  # of the open thinking block
         self._has_tools = False
         self._finish_reason: str | None = None
         self._ended = False  # a finishReason or a block reason was seen
@@ -771,10 +590,12 @@ class StreamTranslator(common.AnthropicStream):
 
     # -- input
 
-    def feed(self, data: str) -> list[bytes]:
+    def event(self, data: str, name: str = "") -> list[bytes]:
         data = self._payload(data)
         if not data:
             return []
+        if self._wrapped:
+            data = _unwrap(data.encode()).decode()
         chunk = common.decode_chunk(_chunk_decoder, data, TranslationError)
         if chunk.error is not None:
             raise TranslationError(f"upstream error mid-stream: {error_message(chunk.error)}")
@@ -792,24 +613,24 @@ class StreamTranslator(common.AnthropicStream):
                 "text", _blocked_text(feedback.block_reason, feedback.block_reason_message), out
             )
         for part in _parts(candidate):
+            sig = part.thought_signature
             if part.function_call is not None:
                 self._tool(part, out)
-            elif part.thought:
+            elif part.thought or (sig and not part.text):
                 if part.text:
                     self._put("thinking", part.text, out)
-                if part.thought_signature:
-                    if self._live != "thinking":
-                        self._close(out)
-                        self._open("thinking", out)
-                    self._block_delta(out, self._live_index, "signature", part.thought_signature)
+                if sig:
+                    self._sign("", sig, out)
             elif part.text:
+                if sig:
+                    self._sign("", sig, out)
                 self._put("text", part.text, out)
         if candidate is not None and candidate.finish_reason:
             self._finish_reason = candidate.finish_reason
             self._ended = True
         return out
 
-    def finish(self) -> list[bytes]:
+    def end(self) -> list[bytes]:
         if self._finished:
             return []
         if not self._ended:
@@ -843,8 +664,19 @@ class StreamTranslator(common.AnthropicStream):
     def _close(self, out: list[bytes]) -> None:
         if self._live is None:
             return
+        if self._live == "thinking":
+            signature = _sign(self._signatures)
+            self._signatures = []
+            self._block_delta(out, self._live_index, "signature", signature)
         self._block_stop(out, self._live_index)
         self._live = None
+
+    def _sign(self, key: str, signature: str, out: list[bytes]) -> None:
+        """Keep a signature in the open thinking block (or an empty one made for it)."""
+        if self._live != "thinking":
+            self._close(out)
+            self._open("thinking", out)
+        self._signatures.append([key, signature])
 
     def _put(self, kind: str, text: str, out: list[bytes]) -> None:
         self._chars += len(text)
@@ -856,10 +688,99 @@ class StreamTranslator(common.AnthropicStream):
     def _tool(self, part: Part, out: list[bytes]) -> None:
         call = part.function_call
         assert call is not None
+        tool_id = common.new_id("toolu_")
+        if part.thought_signature:
+            self._sign(tool_id, part.thought_signature, out)
         self._close(out)
         self._has_tools = True
-        index = self._block_start(out, "tool", common.new_id("toolu_"), call.name or "")
+        index = self._block_start(out, "tool", tool_id, call.name or "")
         args = common.encode(_args(call.args)).decode()
         self._chars += len(args)
         self._block_delta(out, index, "tool", args)
         self._block_stop(out, index)
+
+
+# --------------------------------------------------------------------------- the dialect
+
+
+def _unwrap(raw: bytes) -> bytes:
+    """Code Assist wraps each generateContent answer as {"response": {...}}."""
+    try:
+        data = common.json_decoder.decode(raw)
+    except msgspec.DecodeError:
+        return raw  # let the Gemini translator report the garbage
+    if isinstance(data, dict) and isinstance(data.get("response"), dict):
+        return common.encode(data["response"])
+    return raw
+
+
+class GeminiDialect(common.Translated):
+    """Gemini generateContent: the Gemini API (`{base}/models/{model}:generateContent`)."""
+
+    name = NAME
+    stream_class = StreamTranslator
+
+    def payload(self, job: Job, target: Target) -> dict[str, Any]:
+        return request_to_gemini(job.body, target.model, stream=job.stream, quirks=target.quirks)
+
+    def base(self, target: Target) -> str:
+        return target.base_url
+
+    def url(self, job: Job, target: Target) -> str:
+        action = "streamGenerateContent?alt=sse" if job.stream else "generateContent"
+        return f"{self.base(target)}/models/{target.model}:{action}"
+
+    def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
+        return response_from_gemini(raw, requested_model)
+
+    def classify(self, status: int, raw: bytes) -> Verdict:
+        """Google answers a bad API key with 400: it is the key, so it fails over like 401."""
+        if status == 400 and b"API_KEY_INVALID" in raw:
+            status = 401
+        return classify(status, raw)
+
+
+class VertexDialect(GeminiDialect):
+    """Vertex AI: the same body; the URL names the project and location (unless the config
+    gives a base_url)."""
+
+    def base(self, target: Target) -> str:
+        c = target.config
+        if target.base_url:
+            return target.base_url
+        loc = c.location or "us-central1"
+        host = (
+            "aiplatform.googleapis.com" if loc == "global" else f"{loc}-aiplatform.googleapis.com"
+        )
+        return f"https://{host}/v1/projects/{c.project_id}/locations/{loc}/publishers/google"
+
+
+class CodeAssistDialect(GeminiDialect):
+    """Google sign-in: Gemini through the Code Assist API, whose requests and answers wrap the
+    generateContent ones ({model, project, request} / {response}); the model goes in the body."""
+
+    def url(self, job: Job, target: Target) -> str:
+        action = "streamGenerateContent?alt=sse" if job.stream else "generateContent"
+        return f"{target.base_url}:{action}"
+
+    def build(self, job: Job, target: Target, credential: Credential) -> Call:
+        wrapped: dict[str, Any] = {
+            "model": target.model,
+            "request": self.payload(job, target),
+            "user_prompt_id": uuid.uuid4().hex,
+        }
+        project = target.config.project_id or credential.project
+        if project:
+            wrapped["project"] = project
+        return common.json_call(self.url(job, target), target, credential, wrapped)
+
+    def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
+        return response_from_gemini(_unwrap(raw), requested_model)
+
+    def translator(self, job: Job) -> StreamTranslator:
+        return StreamTranslator(job.requested_model, job.input_tokens(), wrapped=True)
+
+
+GEMINI = GeminiDialect()
+VERTEX = VertexDialect()
+CODE_ASSIST = CodeAssistDialect()

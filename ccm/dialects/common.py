@@ -1,27 +1,43 @@
 """What the translators to OpenAI Chat Completions, OpenAI Responses and Gemini share.
 
-- `TranslationError`, the base of each dialect's own error class (a ValueError: dispatch
-  treats any of them as a garbage answer), and decode helpers that raise the caller's class;
+- decode helpers that raise the dialect's TranslationError (a ValueError: dispatch treats any
+  of them as a garbage answer);
 - request: the walk over `messages` by role (`walk_messages`), the plain text of Anthropic
   content (`plain_text`), a user turn's blocks as a dialect's parts (`user_parts`, given the
   dialect's `Parts` builders) and a tool_result's text and media (`tool_result_content`);
   for the two OpenAI dialects also the message/item list that keeps tool outputs next to
   their calls (`OpenAITurns`), tools and tool_choice, and the reasoning effort;
-- response: tool call arguments, Anthropic `usage` and `message` objects;
-- stream: `AnthropicStream`, the Anthropic SSE writer under each StreamTranslator
-  (message_start and ping, numbered content blocks, message_delta and message_stop).
+- response: tool call arguments (broken JSON repaired where json-repair makes an object of
+  it), Anthropic `usage` and `message` objects;
+- stream: `AnthropicStream`, the Anthropic SSE writer under each StreamTranslator (the
+  upstream's SSE framing, message_start and ping, numbered content blocks, message_delta and
+  message_stop, `done` and `usage`).
 """
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
+import json_repair
 import msgspec
 
-from ccm.translate.sse import encode_event
+from ccm.dialects.base import (
+    Call,
+    Credential,
+    Decoded,
+    Job,
+    Target,
+    TranslationError,
+    Usage,
+    Verdict,
+    classify,
+    json_call,
+)
+from ccm.dialects.roundtrip import new_id
+from ccm.dialects.sse import SSEDecoder, encode_event
 
 encode = msgspec.json.encode
 json_decoder = msgspec.json.Decoder()
@@ -38,12 +54,8 @@ NO_RESULT = "Error: no result was given for this tool call."
 T = TypeVar("T")
 
 
-class TranslationError(ValueError):
-    """The upstream said something that cannot be turned into an Anthropic response."""
-
-
-def new_id(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex[:24]
+__all__ = ["TranslationError", "new_id"]
+RAW_ARGUMENTS = "_raw_arguments"  # tool input key for arguments that are not JSON at all
 
 
 def decode_body(
@@ -407,16 +419,37 @@ class OpenAITurns:
 
 
 def tool_input(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
-    """A tool call's arguments (JSON text, or an object) as Anthropic `input`."""
+    """A tool call's arguments (JSON text, or an object) as Anthropic `input`. Broken JSON
+    (a missing brace, a stray comma) is repaired with json-repair when that gives an object;
+    otherwise the text goes as `{"_raw_arguments": text}`, so the tool refuses it and the
+    model sees what it wrote instead of a tool run with nothing."""
     if isinstance(arguments, dict):
         return arguments
-    if not arguments:
+    if not arguments or not arguments.strip():
         return {}
     try:
         value = json_decoder.decode(arguments)
     except msgspec.DecodeError:
-        return {}  # the model wrote invalid JSON; Anthropic input must be an object
-    return value if isinstance(value, dict) else {}
+        value = _repaired(arguments)
+    return value if isinstance(value, dict) else {RAW_ARGUMENTS: arguments}
+
+
+def _repaired(text: str) -> Any:
+    try:
+        return json_repair.loads(text)
+    except Exception:  # the library's own failure: treat as not repairable
+        return None
+
+
+def tool_arguments_json(arguments: str | dict[str, Any] | None) -> str:
+    """Tool arguments as the JSON text of an object (`tool_input`, encoded)."""
+    if isinstance(arguments, str):
+        try:
+            if isinstance(json_decoder.decode(arguments), dict):
+                return arguments  # valid already: as the model wrote it
+        except msgspec.DecodeError:
+            pass
+    return encode(tool_input(arguments)).decode()
 
 
 def arguments_text(arguments: str | dict[str, Any] | None) -> str:
@@ -497,20 +530,47 @@ _MESSAGE_STOP = encode_event("message_stop", b'{"type":"message_stop"}')
 
 class AnthropicStream:
     """The Anthropic SSE side of a StreamTranslator: message_start (+ ping), content blocks
-    numbered in order, message_delta and message_stop. Subclasses read the upstream.
+    numbered in order, message_delta and message_stop. Subclasses read the upstream: `event`
+    takes one upstream SSE event's data (and name), `end` the end of the upstream's stream.
 
-    `started` tells whether message_start has gone out (after that, failures must be sent
-    as SSE error events); `_chars` counts the characters streamed, for an output estimate
+    `feed(bytes)` / `finish()` are the Translator interface (the upstream's SSE framing is
+    done here). `started` tells whether message_start has gone out (after that, failures
+    must be sent as SSE error events), `done` whether message_stop has; `usage` is what the
+    upstream said so far; `_chars` counts the characters streamed, for an output estimate
     when the upstream reports no usage.
     """
 
     def __init__(self, requested_model: str, input_tokens_estimate: int = 0) -> None:
         self.requested_model = requested_model
         self.started = False
+        self.done = False
+        self.usage = Usage()
         self._estimate = input_tokens_estimate
         self._next_index = 0
         self._chars = 0
         self._finished = False
+        self._sse = SSEDecoder()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for ev in self._sse.feed(data):
+            if ev.data:
+                out.extend(self.event(ev.data, ev.event))
+        return out
+
+    def finish(self) -> list[bytes]:
+        out: list[bytes] = []
+        for ev in self._sse.flush():
+            if ev.data:
+                out.extend(self.event(ev.data, ev.event))
+        out.extend(self.end())
+        return out
+
+    def event(self, data: str, name: str = "") -> list[bytes]:
+        raise NotImplementedError
+
+    def end(self) -> list[bytes]:
+        raise NotImplementedError
 
     def _payload(self, data: str) -> str:
         """An upstream payload to read: stripped; "" when empty or after the end."""
@@ -532,6 +592,7 @@ class AnthropicStream:
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": cached or 0,
         }
+        self.usage = Usage(input_tokens, 0, 0, cached or 0)
         msg = message(self.requested_model, [], None, None, start_usage)
         out.append(encode_event("message_start", encode({"type": "message_start", "message": msg})))
         out.append(_PING)
@@ -586,3 +647,130 @@ class AnthropicStream:
         }
         out.append(encode_event("message_delta", encode(event)))
         out.append(_MESSAGE_STOP)
+        self.usage = msgspec.structs.replace(self.usage, **end_usage)
+        self.done = True
+
+
+def collect(events: bytes) -> dict[str, Any]:
+    """The Anthropic message that a whole Anthropic SSE stream (ccm's own output) makes."""
+    decoder = SSEDecoder()
+    message: dict[str, Any] = {}
+    blocks: list[dict[str, Any]] = []
+    json_parts: list[str] = []
+    for ev in decoder.feed(events) + decoder.flush():
+        data = json_decoder.decode(ev.data)
+        kind = data["type"]
+        if kind == "message_start":
+            message = data["message"]
+        elif kind == "content_block_start":
+            blocks.append(data["content_block"])
+            json_parts = []
+        elif kind == "content_block_delta":
+            delta, block = data["delta"], blocks[-1]
+            kind = delta["type"]
+            if kind == "text_delta":
+                block["text"] += delta["text"]
+            elif kind == "thinking_delta":
+                block["thinking"] += delta["thinking"]
+            elif kind == "signature_delta":
+                block["signature"] += delta["signature"]
+            else:
+                json_parts.append(delta["partial_json"])
+        elif kind == "content_block_stop":
+            block = blocks[-1]
+            if block["type"] == "tool_use":
+                block["input"] = tool_input("".join(json_parts))
+        elif kind == "message_delta":
+            message.update(data["delta"])
+            message["usage"] = {**message["usage"], **data["usage"]}
+    message["content"] = blocks
+    return message
+
+
+# --------------------------------------------------------------------------- provider limits
+
+# OpenAI's reasoning models: o1, o3-mini, o4-mini, gpt-5, gpt-5.1-codex, codex-mini-latest ...
+# but not gpt-5-chat-latest (not a reasoner)
+_REASONING_MODEL = re.compile(r"^(o[1-9]|gpt-5|codex)(?!.*-chat)", re.IGNORECASE)
+NO_IMAGE = "[image omitted: this model takes no images]"
+
+
+def is_reasoning_model(model: str) -> bool:
+    return bool(_REASONING_MODEL.match(model.rsplit("/", 1)[-1]))
+
+
+def stop_sequences(body: dict[str, Any], limit: int | None) -> list[str]:
+    """The request's stop sequences, at most `limit` of them (the provider refuses more)."""
+    stops = body.get("stop_sequences")
+    if not isinstance(stops, list):
+        return []
+    kept = [s for s in stops if isinstance(s, str) and s]
+    return kept[:limit] if limit is not None else kept
+
+
+def max_tokens(body: dict[str, Any], cap: int | None) -> int | None:
+    """The request's max_tokens, lowered to the provider's documented maximum."""
+    value = body.get("max_tokens")
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return min(value, cap) if cap is not None else value
+
+
+def no_image_parts(parts: Parts) -> Parts:
+    """The same builders, with images as a short note (for models that take none)."""
+    return Parts(parts.text, lambda _source: parts.text(NO_IMAGE), parts.file)
+
+
+_SCHEMA_NOISE = ("$schema", "$id", "$comment", "examples")
+
+
+def lean_schema(schema: Any) -> Any:
+    """A JSON Schema without the annotation keywords some providers refuse ($schema, $id,
+    $comment, examples); property names are never touched."""
+    if isinstance(schema, list):
+        return [lean_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _SCHEMA_NOISE:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: lean_schema(sub) for name, sub in value.items()}
+        else:
+            out[key] = lean_schema(value)
+    return out
+
+
+# --------------------------------------------------------------------------- the dialect
+
+
+class Translated:
+    """A dialect that translates: a JSON request built from the Anthropic one, an answer and a
+    stream translated back. Subclasses give `name`, `stream_class`, `payload`, `url` and
+    `message`; a dialect whose upstream misreports errors overrides `classify`."""
+
+    name: str
+    stream_class: type[AnthropicStream]
+
+    def payload(self, job: Job, target: Target) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def url(self, job: Job, target: Target) -> str:
+        raise NotImplementedError
+
+    def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def build(self, job: Job, target: Target, credential: Credential) -> Call:
+        return json_call(self.url(job, target), target, credential, self.payload(job, target))
+
+    def decode(self, raw: bytes, job: Job) -> Decoded:
+        msg = self.message(raw, job.requested_model)
+        return Decoded(encode(msg), Usage.of(msg.get("usage")))
+
+    def translator(self, job: Job) -> AnthropicStream:
+        return self.stream_class(job.requested_model, job.input_tokens())
+
+    def classify(self, status: int, raw: bytes) -> Verdict:
+        return classify(status, raw)

@@ -24,26 +24,30 @@ Request
 - A user turn made only of text is sent as one string (blocks joined with "\\n\\n"): some
   providers (DeepSeek, Groq) accept only string content. With images/documents it is a list
   of parts.
-- Assistant `thinking`/`redacted_thinking` blocks are dropped (no `reasoning_content`
-  round trip); an assistant turn left with no text and no tool calls is left out.
-  Unknown block types contribute their text, if any, and never fail.
-- `max_tokens` -> `max_completion_tokens` for provider_type "openai" and for o-series/gpt-5
-  models on any provider but openrouter (which documents `max_tokens`); else `max_tokens`.
-- thinking -> effort ("low" < 4096 budget tokens <= "medium" < 16384 <= "high"; adaptive:
-  `output_config.effort`, "max" -> "high", default "medium"), sent as `reasoning_effort`
-  only to provider_type "openai" with an o-series/gpt-5 model (other OpenAI models reject
-  it), as `reasoning: {"effort"}` to openrouter, and not at all elsewhere.
-- For OpenAI o-series/gpt-5 models `temperature`, `top_p` and `stop` are dropped (those
-  models reject them).
-- `output_config.format` (Claude Code's structured outputs, e.g. title generation) ->
-  `response_format: {"type": "json_schema", ...}` for openai and openrouter only (other
-  providers often reject json_schema; there it is dropped).
-- `metadata.user_id` -> `user`, cut to 64 characters.
+- Reasoning round trip: thinking blocks ccm made from this dialect's reasoning (signature
+  `ccm1.chat.*`) go back, for providers whose quirk `echo_reasoning` says so, as the
+  assistant message's `reasoning_content` (or `reasoning` / `reasoning_details`, per the
+  quirk `reasoning_field`); an assistant tool-call message always carries the field (even
+  empty) for those providers, which refuse one without it. Every other thinking block
+  (Anthropic's, Gemini's, Responses') is dropped; an assistant turn left with no text and no
+  tool calls is left out. Unknown block types contribute their text, if any, and never fail.
+- Tool-use ids go back as the upstream minted them (see ccm.dialects.roundtrip).
+- Quirks (ccm.dialects.quirks) decide: the max-tokens field (max_completion_tokens for
+  OpenAI and its reasoning model names elsewhere, unless the quirk names one), the reasoning
+  control (`reasoning_effort`, OpenRouter's `reasoning: {effort}`, DeepSeek/GLM `thinking:
+  {type}`; effort "low" < 4096 budget tokens <= "medium" < 16384 <= "high"; adaptive:
+  `output_config.effort`, "max" -> "high", default "medium"), tool limits and tool_choice,
+  stop-sequence limits, images, `response_format` json_schema for Claude Code's
+  `output_config.format`, `prompt_cache_key` (the Claude Code session) and `user` (a stable
+  hash of metadata.user_id, never the id itself).
+- For OpenAI reasoning models (quirk `reasoning_models_only`) `temperature`, `top_p` and
+  `stop` are dropped (those models reject them).
 
 Response / stream
-- reasoning (`reasoning_content`, else `reasoning`) -> a `thinking` block with an empty
-  signature, first; content -> text; `refusal` -> text with stop_reason "refusal";
-  tool_calls -> tool_use blocks (ids kept, or "toolu_..." generated).
+- reasoning (`reasoning_content`, else `reasoning`; `reasoning_details` kept) -> a `thinking`
+  block first, signed `ccm1.chat.*` so the next turn can give it back; content -> text; `refusal` -> text with stop_reason "refusal";
+  tool_calls -> tool_use blocks (ids mapped into Anthropic's charset, or "toolu_..."
+  generated); broken argument JSON is repaired where possible (common.tool_input).
 - finish_reason: stop -> end_turn (stop_sequence when the provider says which stop string
   matched), length -> max_tokens, tool_calls/function_call -> tool_use, content_filter ->
   refusal. Whenever tool calls were returned the stop_reason is tool_use (some providers
@@ -55,19 +59,23 @@ Response / stream
   until the live call's arguments form a complete JSON value (so ordinary sequential streams
   stay live, and interleaved ones lose nothing), then opened with everything it has so far.
   Text or reasoning that arrives while a tool call is still incomplete is held and sent as
-  its own block at the end. Tool arguments are forwarded as the model wrote them: invalid
-  JSON is not repaired in streams (the non-stream path turns it into `{}`).
+  its own block at the end. Tool arguments are forwarded as the model wrote them (they
+  stream live, so invalid JSON cannot be repaired there; the non-stream path repairs it).
+- The stream ends at `data: [DONE]`: the translator is `done` there, whatever the
+  connection does afterwards.
 - With no upstream usage, output_tokens is estimated as characters / 4.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
 
-from ccm.translate import common
+from ccm.dialects import common, roundtrip
+from ccm.dialects import quirks as q
+from ccm.dialects.base import Job, Target
+from ccm.wire.claude_code import session_id, stable_user
 from ccm.wire.openai_chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -79,7 +87,14 @@ from ccm.wire.openai_chat import (
     error_message,
 )
 
-__all__ = ["StreamTranslator", "TranslationError", "request_to_openai", "response_from_openai"]
+__all__ = [
+    "CHAT",
+    "StreamTranslator",
+    "TranslationError",
+    "request_to_openai",
+    "response_from_openai",
+]
+NAME = "chat"  # the signature prefix of this dialect's reasoning
 
 
 class TranslationError(common.TranslationError):
@@ -88,14 +103,6 @@ class TranslationError(common.TranslationError):
 
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
-
-# o1, o3-mini, o4-mini, gpt-5, gpt-5.1-codex ... but not gpt-5-chat-latest (not a reasoner)
-_REASONING_MODEL = re.compile(r"^(o[1-9]|gpt-5)(?!.*-chat)", re.IGNORECASE)
-_USER_LIMIT = 64
-
-
-def _is_reasoning_model(model: str) -> bool:
-    return bool(_REASONING_MODEL.match(model.rsplit("/", 1)[-1]))
 
 
 # --------------------------------------------------------------------------- request
@@ -128,9 +135,14 @@ def _collapse(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 class _Conversation(common.OpenAITurns):
     """Builds the OpenAI message list, keeping tool results next to their calls."""
 
-    __slots__ = ()
-    parts = common.Parts(_text_part, _image_part, _file_part)
+    __slots__ = ("parts", "quirks")
     keep_empty = True  # user text goes as the client wrote it, empty strings included
+
+    def __init__(self, quirks: q.Quirks) -> None:
+        super().__init__()
+        self.quirks = quirks
+        parts = _PARTS if quirks.images else common.no_image_parts(_PARTS)
+        self.parts = parts  # type: ignore[misc]
 
     def _output(self, call_id: str, content: str) -> dict[str, Any]:
         return {"role": "tool", "tool_call_id": call_id, "content": content}
@@ -151,6 +163,8 @@ class _Conversation(common.OpenAITurns):
             return
         texts: list[str] = []
         calls: list[dict[str, Any]] = []
+        reasoning: list[str] = []
+        details: list[Any] = []
         for block in content if isinstance(content, list) else ():
             if isinstance(block, str):
                 texts.append(block)
@@ -162,7 +176,7 @@ class _Conversation(common.OpenAITurns):
                 call_id = block.get("id") if isinstance(block.get("id"), str) else None
                 calls.append(
                     {
-                        "id": call_id or common.new_id("toolu_"),
+                        "id": roundtrip.to_upstream_id(call_id or common.new_id("toolu_")),
                         "type": "function",
                         "function": {
                             "name": block.get("name") or "",
@@ -170,6 +184,12 @@ class _Conversation(common.OpenAITurns):
                         },
                     }
                 )
+            elif (own := roundtrip.own_thinking(block, NAME)) is not None:
+                text, payload = own
+                if text:
+                    reasoning.append(text)
+                if isinstance(payload, dict) and isinstance(payload.get("d"), list):
+                    details.extend(payload["d"])
             elif kind not in common.SKIP_BLOCKS:
                 text = common.plain_text(block)
                 if text:
@@ -180,11 +200,31 @@ class _Conversation(common.OpenAITurns):
             "role": "assistant",
             "content": "\n\n".join(texts) if texts else None,
         }
+        if self.quirks.echo_reasoning and (calls or reasoning or details):
+            field = self.quirks.reasoning_field
+            if field == "reasoning_details":
+                if details:
+                    message["reasoning_details"] = details
+                elif reasoning:
+                    message["reasoning"] = "".join(reasoning)
+            else:
+                message[field] = "".join(reasoning)  # present on tool-call turns, even empty
         if calls:
             message["tool_calls"] = calls
         self.out.append(message)
         if calls:
             self._expect([c["id"] for c in calls])
+
+    def _tool_result(
+        self, block: dict[str, Any], parts: list[dict[str, Any]], images: list[dict[str, Any]]
+    ) -> None:
+        call_id = block.get("tool_use_id")
+        if isinstance(call_id, str):
+            block = {**block, "tool_use_id": roundtrip.to_upstream_id(call_id)}
+        super()._tool_result(block, parts, images)
+
+
+_PARTS = common.Parts(_text_part, _image_part, _file_part)
 
 
 def _function_tool(function: dict[str, Any]) -> dict[str, Any]:
@@ -195,47 +235,69 @@ def _named_tool(name: str) -> dict[str, Any]:
     return {"type": "function", "function": {"name": name}}
 
 
+def _reasoning_request(
+    req: dict[str, Any], body: dict[str, Any], quirks: q.Quirks, reasoner: bool
+) -> None:
+    """Claude Code's thinking / output_config.effort as the provider's reasoning control."""
+    effort = common.effort(body, bool_budget=True)
+    param = quirks.reasoning_param
+    if param == "thinking":
+        kind, _ = common.thinking(body)
+        if kind in ("enabled", "adaptive"):
+            req["thinking"] = {"type": "enabled"}
+        elif kind == "disabled":
+            req["thinking"] = {"type": "disabled"}
+    elif effort is None:
+        return
+    elif param == "reasoning_effort" and (reasoner or not quirks.reasoning_models_only):
+        req["reasoning_effort"] = effort
+    elif param == "reasoning":
+        req["reasoning"] = {"effort": effort}
+
+
 def request_to_openai(
-    body: dict[str, Any], actual_model: str, *, stream: bool, provider_type: str = "openai"
+    body: dict[str, Any], actual_model: str, *, stream: bool, quirks: q.Quirks = q.OPENAI
 ) -> dict[str, Any]:
     """An Anthropic Messages request (decoded JSON) as an OpenAI Chat Completions request.
 
     Anthropic-only fields (context_management, service_tier, container, mcp_servers, top_k,
     cache_control ...) are dropped; malformed parts are skipped, never fatal.
     """
-    conv = _Conversation()
+    conv = _Conversation(quirks)
     conv.system(body.get("system"))
     common.walk_messages(body, conv.system, conv.assistant, conv.user)
 
-    is_openai = provider_type == "openai"
-    reasoner = _is_reasoning_model(actual_model)
-    strict_openai = is_openai and reasoner  # o-series / gpt-5 on the OpenAI API
+    reasoner = common.is_reasoning_model(actual_model)
+    strict = quirks.reasoning_models_only and reasoner  # o-series / gpt-5 on the OpenAI API
     req: dict[str, Any] = {"model": actual_model, "messages": conv.out}
 
-    max_tokens = body.get("max_tokens")
-    if isinstance(max_tokens, int):
-        use_mct = is_openai or (reasoner and provider_type != "openrouter")
-        req["max_completion_tokens" if use_mct else "max_tokens"] = max_tokens
-    if not strict_openai:
-        for key in ("temperature", "top_p"):
-            if isinstance(body.get(key), int | float):
-                req[key] = body[key]
-        stops = body.get("stop_sequences")
-        if isinstance(stops, list) and stops:
+    max_tokens = common.max_tokens(body, quirks.max_output_tokens)
+    if max_tokens is not None:
+        field = quirks.max_tokens_field
+        if field is None:
+            field = "max_completion_tokens" if reasoner else "max_tokens"
+        req[field] = max_tokens
+    if not strict:
+        if quirks.sampling:
+            for key in ("temperature", "top_p"):
+                if isinstance(body.get(key), int | float):
+                    req[key] = body[key]
+        stops = common.stop_sequences(body, quirks.max_stop_sequences)
+        if stops:
             req["stop"] = stops
 
     tools = common.openai_tools(body.get("tools"), _function_tool, keep_schema=True)
-    common.add_openai_tools(req, body, tools, _named_tool)
+    if quirks.clean_schema:
+        for tool in tools:
+            tool["function"]["parameters"] = common.lean_schema(tool["function"]["parameters"])
+    common.add_openai_tools(req, body, tools[: quirks.max_tools], _named_tool)
+    if not quirks.tool_choice:
+        req.pop("tool_choice", None)
 
-    effort = common.effort(body, bool_budget=True)
-    if effort is not None:
-        if strict_openai:
-            req["reasoning_effort"] = effort
-        elif provider_type == "openrouter":
-            req["reasoning"] = {"effort": effort}
+    _reasoning_request(req, body, quirks, reasoner)
 
     config = body.get("output_config")
-    if provider_type in ("openai", "openrouter") and isinstance(config, dict):
+    if quirks.json_schema and isinstance(config, dict):
         fmt = config.get("format")
         schema = fmt.get("schema") if isinstance(fmt, dict) else None
         if isinstance(schema, dict) and fmt.get("type") == "json_schema":
@@ -244,10 +306,10 @@ def request_to_openai(
                 "json_schema": {"name": "output", "schema": schema},
             }
 
-    metadata = body.get("metadata")
-    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
-    if isinstance(user_id, str) and user_id:
-        req["user"] = user_id[:_USER_LIMIT]
+    if quirks.user_field and (user := stable_user(body)):
+        req["user"] = user
+    if quirks.prompt_cache_key and (session := session_id(body)):
+        req["prompt_cache_key"] = session
 
     if stream:
         req["stream"] = True
@@ -304,6 +366,14 @@ def _usage(u: Usage | None) -> dict[str, int]:
     return common.usage(u.prompt_tokens, u.completion_tokens, u.cached)
 
 
+def _signature(quirks_field: str, details: list[Any] | None) -> str:
+    """The signature of a thinking block made from this dialect's reasoning."""
+    payload: dict[str, Any] = {"f": quirks_field}
+    if details:
+        payload["d"] = details
+    return roundtrip.sign(NAME, payload)
+
+
 def response_from_openai(raw: bytes, requested_model: str) -> dict[str, Any]:
     """An OpenAI non-stream response body as an Anthropic `message` dict."""
     resp = common.decode_body(
@@ -319,8 +389,10 @@ def response_from_openai(raw: bytes, requested_model: str) -> dict[str, Any]:
 
     content: list[dict[str, Any]] = []
     reasoning = msg.reasoning_content or msg.reasoning
-    if reasoning:
-        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
+    if reasoning or msg.reasoning_details:
+        field = "reasoning_content" if msg.reasoning_content else "reasoning"
+        signature = _signature(field, msg.reasoning_details)
+        content.append({"type": "thinking", "thinking": reasoning or "", "signature": signature})
     text = _content_text(msg.content)
     if text:
         content.append({"type": "text", "text": text})
@@ -332,7 +404,7 @@ def response_from_openai(raw: bytes, requested_model: str) -> dict[str, Any]:
         content.append(
             {
                 "type": "tool_use",
-                "id": call.id or common.new_id("toolu_"),
+                "id": roundtrip.to_anthropic_id(call.id),
                 "name": (fn.name if fn else None) or "",
                 "input": common.tool_input(fn.arguments if fn else None),
             }
@@ -371,8 +443,8 @@ class _Tool:
 class StreamTranslator(common.AnthropicStream):
     """OpenAI Chat Completions stream chunks in, Anthropic SSE events out.
 
-    Call `feed` with each upstream `data:` payload (including "[DONE]") and `finish` when
-    the upstream ends. Both return encoded SSE events; `started` tells whether
+    `feed` takes the upstream's bytes (`event` one `data:` payload, "[DONE]" included) and
+    `finish` the upstream's end. Both return encoded SSE events; `started` tells whether
     message_start has gone out (after that, failures must be sent as SSE error events).
     """
 
@@ -390,16 +462,19 @@ class StreamTranslator(common.AnthropicStream):
         self._refused = False
         self._usage: Usage | None = None
         self._done = False
+        self._field = "reasoning"  # where reasoning came from: reasoning_content or reasoning
+        self._details: list[Any] = []  # OpenRouter reasoning_details, merged by index
+        self._signed = -1  # len(self._details) when the last signature went out
 
     # -- input
 
-    def feed(self, data: str) -> list[bytes]:
+    def event(self, data: str, name: str = "") -> list[bytes]:
         data = self._payload(data)
         if not data:
             return []
         if data == "[DONE]":
             self._done = True
-            return self.finish()
+            return self.end()
         chunk = common.decode_chunk(_chunk_decoder, data, TranslationError)
         if chunk.error is not None:
             raise TranslationError(f"upstream error mid-stream: {error_message(chunk.error)}")
@@ -416,7 +491,11 @@ class StreamTranslator(common.AnthropicStream):
                 continue  # n > 1: only the first choice is ours
             delta = choice.delta
             if delta is not None:
+                if delta.reasoning_details:
+                    self._merge_details(delta.reasoning_details)
                 reasoning = delta.reasoning_content or delta.reasoning
+                if delta.reasoning_content:
+                    self._field = "reasoning_content"
                 if reasoning:
                     self._put("thinking", reasoning, out)
                 text = _content_text(delta.content)
@@ -432,7 +511,26 @@ class StreamTranslator(common.AnthropicStream):
                 self._stop_sequence = _matched(choice) or self._stop_sequence
         return out
 
-    def finish(self) -> list[bytes]:
+    def _merge_details(self, details: list[Any]) -> None:
+        """Stream pieces of reasoning_details: items with the same `index` are one item."""
+        for item in details:
+            if not isinstance(item, dict):
+                continue
+            index = item.get("index")
+            same = next(
+                (d for d in self._details if index is not None and d.get("index") == index),
+                None,
+            )
+            if same is None:
+                self._details.append(dict(item))
+                continue
+            for key, value in item.items():
+                if isinstance(value, str) and isinstance(same.get(key), str) and key != "type":
+                    same[key] += value
+                elif key not in same or same[key] is None:
+                    same[key] = value
+
+    def end(self) -> list[bytes]:
         if self._finished:
             return []
         if not self._done and self._finish_reason is None:
@@ -452,6 +550,9 @@ class StreamTranslator(common.AnthropicStream):
         for kind, text in self._merged_deferred():
             self._open(kind, out)
             self._delta(text, out)
+            self._close(out)
+        if self._details and self._signed != len(self._details):
+            self._open("thinking", out)  # details after the reasoning text closed: keep them
             self._close(out)
         self._finished = True
         has_tools = bool(self._tools)
@@ -475,9 +576,8 @@ class StreamTranslator(common.AnthropicStream):
         self._live = kind
 
     def _open_tool(self, tool: _Tool, out: list[bytes]) -> None:
-        if tool.id is None:
-            tool.id = common.new_id("toolu_")
-        tool.block = self._live_index = self._block_start(out, "tool", tool.id, tool.name or "")
+        tool_id = roundtrip.to_anthropic_id(tool.id)
+        tool.block = self._live_index = self._block_start(out, "tool", tool_id, tool.name or "")
         self._live = tool
         if tool.args:
             self._json_delta("".join(tool.args), out)
@@ -488,6 +588,10 @@ class StreamTranslator(common.AnthropicStream):
             return
         if isinstance(live, _Tool):
             live.closed = True
+        elif live == "thinking":
+            self._signed = len(self._details)
+            signature = _signature(self._field, self._details)
+            self._block_delta(out, self._live_index, "signature", signature)
         self._block_stop(out, self._live_index)
         self._live = None
 
@@ -578,3 +682,22 @@ class StreamTranslator(common.AnthropicStream):
             self._close(out)
             self._pending.pop(0)
             self._open_tool(tool, out)
+
+
+class ChatDialect(common.Translated):
+    """OpenAI Chat Completions: `POST {base_url}/chat/completions`."""
+
+    name = NAME
+    stream_class = StreamTranslator
+
+    def payload(self, job: Job, target: Target) -> dict[str, Any]:
+        return request_to_openai(job.body, target.model, stream=job.stream, quirks=target.quirks)
+
+    def url(self, job: Job, target: Target) -> str:
+        return target.base_url + "/chat/completions"
+
+    def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
+        return response_from_openai(raw, requested_model)
+
+
+CHAT = ChatDialect()
