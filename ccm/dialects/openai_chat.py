@@ -165,6 +165,7 @@ class _Conversation(common.OpenAITurns):
         calls: list[dict[str, Any]] = []
         reasoning: list[str] = []
         details: list[Any] = []
+        fields: set[str] = set()
         for block in content if isinstance(content, list) else ():
             if isinstance(block, str):
                 texts.append(block)
@@ -188,6 +189,8 @@ class _Conversation(common.OpenAITurns):
                 text, payload = own
                 if text:
                     reasoning.append(text)
+                if isinstance(payload, dict) and isinstance(payload.get("f"), str):
+                    fields.add(payload["f"])
                 if isinstance(payload, dict) and isinstance(payload.get("d"), list):
                     details.extend(payload["d"])
             elif kind not in common.SKIP_BLOCKS:
@@ -200,8 +203,13 @@ class _Conversation(common.OpenAITurns):
             "role": "assistant",
             "content": "\n\n".join(texts) if texts else None,
         }
-        if self.quirks.echo_reasoning and (calls or reasoning or details):
-            field = self.quirks.reasoning_field
+        # reasoning goes back where the provider wants it (its quirk says so), or where it
+        # came as reasoning_content (the DeepSeek/Kimi/GLM form, whatever the type is called)
+        echo = self.quirks.echo_reasoning or "reasoning_content" in fields
+        if echo and (calls or reasoning or details):
+            field = (
+                self.quirks.reasoning_field if self.quirks.echo_reasoning else "reasoning_content"
+            )
             if field == "reasoning_details":
                 if details:
                     message["reasoning_details"] = details
