@@ -15,7 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fakes.upstream import FakeUpstream, hang, reply_text, slow_chunks, stall_stream, status
+from tests.fakes.upstream import (
+    FakeUpstream,
+    hang,
+    reply_text,
+    respond,
+    slow_chunks,
+    stall_stream,
+    status,
+)
 from tests.harness import ccm_process, free_port, running_ccm
 from tests.proxy_setup import model_toml, provider_toml, write_config
 
@@ -211,3 +219,55 @@ def test_upstream_calls_go_through_the_configured_proxy(tmp_path: Path, monkeypa
                 == "direct"
             )
         assert [r.target for r in proxy.requests] == [f"{a.base_url}/v1/messages"]  # b opted out
+
+
+def test_anthropic_stream_with_a_garbage_first_event_fails_over(tmp_path: Path) -> None:
+    """Issue 12 item 6: nothing is relayed before a valid message_start, so the next
+    provider answers; a malformed event after it is an error event, never relayed."""
+    sse = {"content-type": "text/event-stream"}
+    with FakeUpstream("anthropic") as a, FakeUpstream("anthropic") as b:
+        a.script(respond(lambda req: (200, sse, b"data: {not json\n\n")))
+        b.script(reply_text("from b"))
+        cfg = write_config(
+            tmp_path / "config.toml",
+            provider_toml("a", a)
+            + provider_toml("b", b)
+            + model_toml("m", ("a", "a-1"), ("b", "b-1")),
+            router='default = "m"',
+        )
+        with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=20) as client:
+            r = client.post("/v1/messages", json={**REQ, "stream": True})
+            assert r.status_code == 200 and "provider=b" in r.headers["x-ccm-route"]
+            assert "not json" not in r.text and r.text.endswith("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+            start = 'event: message_start\ndata: {"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"x","content":[],"usage":{"input_tokens":1,"output_tokens":1}}}\n\n'
+            a.script(
+                respond(
+                    lambda req: (
+                        200,
+                        sse,
+                        (start + "event: content_block_delta\ndata: {oops\n\n").encode(),
+                    )
+                )
+            )
+            r = client.post("/v1/messages", json={**REQ, "stream": True})
+            assert "provider=a" in r.headers["x-ccm-route"]
+            assert "data: {oops" not in r.text and "event: error" in r.text
+
+
+def test_non_stream_chain_of_hanging_providers_has_one_deadline(tmp_path: Path) -> None:
+    """Issue 12 item 9: N hanging providers cost one api_timeout, not N."""
+    with FakeUpstream("anthropic") as a:
+        a.default = hang(5)
+        cfg = write_config(
+            tmp_path / "config.toml",
+            provider_toml("a", a, extra="[providers.timeouts]\napi_timeout_ms = 600")
+            + model_toml("m", ("a", "a-1"), ("a", "a-2"), ("a", "a-3"), ("a", "a-4")),
+            router='default = "m"',
+        )
+        with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=20) as client:
+            t0 = time.monotonic()
+            r = client.post("/v1/messages", json=REQ)
+            elapsed = time.monotonic() - t0
+        assert r.status_code == 504
+        assert elapsed < 1.5, f"4 hanging providers took {elapsed:.1f}s (one deadline is 0.6s)"
+        assert "deadline" in r.json()["error"]["message"]
