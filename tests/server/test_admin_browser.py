@@ -384,7 +384,7 @@ def test_every_tab_renders_without_console_errors(
         )
         expect(page.locator("#prov-table tr[data-name='backup']")).to_contain_text("********")
         types = page.locator("#prov-type option").all_inner_texts()
-        assert len(types) == 22 and "vertex-ai" in types and "kimi-coding" in types
+        assert len(types) == 23 and "vertex-ai" in types and "openai-responses" in types
         page.screenshot(path=str(SCREENSHOTS / "providers.png"), full_page=True)
 
         click_tab(page, "models")

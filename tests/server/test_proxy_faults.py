@@ -238,7 +238,9 @@ def test_anthropic_stream_with_a_garbage_first_event_fails_over(tmp_path: Path) 
         with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=20) as client:
             r = client.post("/v1/messages", json={**REQ, "stream": True})
             assert r.status_code == 200 and "provider=b" in r.headers["x-ccm-route"]
-            assert "not json" not in r.text and r.text.endswith("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+            assert "not json" not in r.text and r.text.endswith(
+                'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+            )
             start = 'event: message_start\ndata: {"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"x","content":[],"usage":{"input_tokens":1,"output_tokens":1}}}\n\n'
             a.script(
                 respond(

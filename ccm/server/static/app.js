@@ -5,66 +5,16 @@
   const TOKEN_KEY = "ccm_admin_token";
   const REDACTED = "********";
 
-  // provider types and their default base URLs (ccm/providers/presets.py)
-  const PROVIDER_TYPES = [
-    ["Anthropic-compatible", [
-      ["anthropic", "https://api.anthropic.com"],
-      ["z.ai", "https://api.z.ai/api/anthropic"],
-      ["minimax", "https://api.minimax.io/anthropic"],
-      ["zenmux", "https://zenmux.ai/api/anthropic"],
-      ["kimi-coding", "https://api.kimi.com/coding"],
-      ["anthropic-compatible", ""],
-    ]],
-    ["OpenAI Chat Completions", [
-      ["openai", "https://api.openai.com/v1"],
-      ["openrouter", "https://openrouter.ai/api/v1"],
-      ["deepinfra", "https://api.deepinfra.com/v1/openai"],
-      ["novita", "https://api.novita.ai/v3/openai"],
-      ["baseten", "https://inference.baseten.co/v1"],
-      ["together", "https://api.together.xyz/v1"],
-      ["fireworks", "https://api.fireworks.ai/inference/v1"],
-      ["groq", "https://api.groq.com/openai/v1"],
-      ["nebius", "https://api.studio.nebius.ai/v1"],
-      ["cerebras", "https://api.cerebras.ai/v1"],
-      ["moonshot", "https://api.moonshot.cn/v1"],
-      ["deepseek", "https://api.deepseek.com/v1"],
-      ["ollama", "http://127.0.0.1:11434/v1"],
-      ["openai-compatible", ""],
-    ]],
-    ["Google", [
-      ["gemini", "https://generativelanguage.googleapis.com/v1beta"],
-      ["vertex-ai", ""],
-    ]],
-  ];
-  const DEFAULT_BASE = new Map(PROVIDER_TYPES.flatMap(([, types]) => types));
-  const NO_KEY_TYPES = new Set(["ollama", "vertex-ai"]);
-
-  // OAuth sign-in flows (ccm/oauth/flows.py) and the one a provider type signs in with by default
-  const OAUTH_FLOWS = new Map([
-    ["claude-max", "Claude Pro/Max"],
-    ["claude-console", "Anthropic Console"],
-    ["chatgpt", "ChatGPT Plus/Pro"],
-    ["google", "Google AI Pro/Ultra"],
-  ]);
-  const FLOW_FOR_TYPE = new Map([
-    ["anthropic", "claude-max"],
-    ["openai", "chatgpt"],
-    ["openai-responses", "chatgpt"],
-    ["gemini", "google"],
-  ]);
-
-  // [router] slots shown when the rules come from TOML
-  const ROUTER_SLOTS = [
-    ["default", "model for everything else"],
-    ["background", "background work (haiku requests)"],
-    ["think", "extended thinking (thinking.type enabled)"],
-    ["websearch", "requests with the web_search tool"],
-    ["long_context", "large contexts"],
-    ["long_context_threshold", "tokens; default 60000"],
-    ["image", "latest user turn has an image"],
-    ["auto_map_regex", "default ^claude-"],
-    ["background_regex", "default (?i)claude.*haiku"],
-  ];
+  // provider types (grouped, with their default base URLs), OAuth sign-in flows and the
+  // [router] slots: all from the server (GET /api/catalog), filled in by loadCatalog()
+  let PROVIDER_TYPES = []; // [[group, [[type, default base URL], ...]], ...]
+  let DEFAULT_BASE = new Map();
+  let NO_KEY_TYPES = new Set();
+  let LOCATED_TYPES = new Set(); // types that take project_id + location instead of a base URL
+  let OAUTH_FLOWS = new Map(); // flow name -> title
+  let FLOW_FOR_TYPE = new Map(); // provider type -> the flow it signs in with by default
+  let ROUTER_SLOTS = []; // [[key, hint], ...]
+  let catalogLoaded = false;
 
   const EXAMPLE_REQUEST = {
     model: "claude-haiku-4-5",
@@ -165,6 +115,31 @@
    * Call the admin API. Never throws: resolves to {ok, status, data, message, diagnostics}.
    * Every write carries Content-Type: application/json.
    */
+  /** The server's catalog of provider types, OAuth flows and router slots (once). */
+  async function ensureCatalog() {
+    if (catalogLoaded) return true;
+    const res = await api("GET", "/api/catalog");
+    if (!res.ok || !res.data || !Array.isArray(res.data.groups)) return false;
+    const c = res.data;
+    const types = c.groups.flatMap((g) => g.types);
+    PROVIDER_TYPES = c.groups.map((g) => [g.name, g.types.map((t) => [t.type, t.base_url])]);
+    DEFAULT_BASE = new Map(types.map((t) => [t.type, t.base_url]));
+    NO_KEY_TYPES = new Set(types.filter((t) => !t.needs_key).map((t) => t.type));
+    LOCATED_TYPES = new Set(types.filter((t) => t.requires === "project_id+location").map((t) => t.type));
+    FLOW_FOR_TYPE = new Map(types.filter((t) => t.oauth_flow).map((t) => [t.type, t.oauth_flow]));
+    OAUTH_FLOWS = new Map(c.oauth_flows.map((f) => [f.name, f.title]));
+    ROUTER_SLOTS = c.router_slots.map((slot) => [slot.key, slot.hint]);
+    catalogLoaded = true;
+    const type = $("#prov-type").value || "anthropic";
+    const flow = $("#prov-oauth-flow").value || "claude-max";
+    fillProviderTypes();
+    clear($("#prov-oauth-flow"), [...OAUTH_FLOWS].map(([name, title]) => el("option", { value: name }, title)));
+    $("#prov-type").value = type;
+    $("#prov-oauth-flow").value = flow;
+    updateBaseHint();
+    return true;
+  }
+
   async function api(method, path, body) {
     const headers = { Accept: "application/json" };
     const token = getToken();
@@ -380,6 +355,7 @@
   let lastStatus = null; // the last /api/status answer, to redraw when the tokens change
 
   async function loadOverview() {
+    await ensureCatalog();
     const gen = ++overviewGen;
     clearTimeout(overviewTimer);
     const res = await api("GET", "/api/status");
@@ -579,6 +555,7 @@
   }
 
   async function loadProviders() {
+    await ensureCatalog();
     const [res, tres] = await Promise.all([fetchProviders(), fetchTokens()]);
     if (!res.ok) {
       showResult($("#prov-list-msg"), res);
@@ -821,7 +798,7 @@
     const base = $("#prov-base").value.trim();
     const msg = $("#prov-msg");
     if (!name) return showError(msg, "A provider needs a name.");
-    if (!base && !DEFAULT_BASE.get(type) && type !== "vertex-ai") return showError(msg, `The type ${type} needs a base URL.`);
+    if (!base && !DEFAULT_BASE.get(type) && !LOCATED_TYPES.has(type)) return showError(msg, `The type ${type} needs a base URL.`);
     // start from the stored object so that fields this form does not show (models, headers, ...) survive
     const oauth = authMode() === "oauth";
     const id = tokenId();
@@ -1299,6 +1276,7 @@
   let routerData = {};
 
   async function loadRouter() {
+    await ensureCatalog();
     const card = $("#router-card");
     if (!rules.fromToml) {
       card.hidden = true;
