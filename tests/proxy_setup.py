@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import anthropic
+
 from tests.fakes.upstream import FakeUpstream
+from tests.harness import RunningCCM, running_ccm
 
 
 def provider_toml(name: str, up: FakeUpstream, *, key: str = "sk-upstream", extra: str = "") -> str:
@@ -51,3 +56,40 @@ api_timeout_ms = 10000
 {body}"""
     )
     return path
+
+
+BASH_TOOL = {
+    "name": "Bash",
+    "description": "Run a shell command",
+    "input_schema": {
+        "type": "object",
+        "properties": {"command": {"type": "string"}, "description": {"type": "string"}},
+        "required": ["command"],
+    },
+}
+TOOLS = [BASH_TOOL]
+
+
+def sdk(base_url: str) -> anthropic.Anthropic:
+    """The official SDK as ccm's client: no retries of its own, a test-sized timeout."""
+    return anthropic.Anthropic(base_url=base_url, api_key="sk-client", max_retries=0, timeout=20)
+
+
+@contextlib.contextmanager
+def proxied(
+    tmp_path: Path,
+    *chain: tuple[str, FakeUpstream, str],
+    keys: dict[str, str] | None = None,
+    extra: str = "",
+    router: str = 'default = "m"',
+    fast_path: bool = True,
+) -> Iterator[RunningCCM]:
+    """ccm in front of fakes: one provider per (name, fake, actual model), in that order the
+    chain of the model "m" (the default route)."""
+    providers = "".join(
+        provider_toml(name, up, key=(keys or {}).get(name, "sk-upstream")) for name, up, _ in chain
+    )
+    models = model_toml("m", *((name, actual) for name, _, actual in chain))
+    cfg = write_config(tmp_path / "config.toml", providers + models + extra, router=router)
+    with running_ccm(cfg, fast_path=fast_path) as running:
+        yield running

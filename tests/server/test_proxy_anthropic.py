@@ -21,7 +21,7 @@ from tests.fakes.upstream import (
     status,
 )
 from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
+from tests.proxy_setup import model_toml, provider_toml, sdk, write_config
 
 
 @pytest.fixture
@@ -49,10 +49,6 @@ def ccm(request, tmp_path: Path, up: FakeUpstream, backup: FakeUpstream):
     )
     with running_ccm(cfg, fast_path=request.param == "fast-path") as running:
         yield running
-
-
-def sdk(base_url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=base_url, api_key="sk-client", max_retries=0, timeout=20)
 
 
 def test_text_non_stream_and_what_reaches_the_upstream(ccm, up: FakeUpstream) -> None:

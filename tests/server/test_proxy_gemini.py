@@ -7,7 +7,6 @@ import json
 import os
 from pathlib import Path
 
-import anthropic
 import httpx
 import pytest
 
@@ -20,19 +19,7 @@ from tests.fakes.gemini_upstream import (
     status,
 )
 from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
-
-TOOLS = [
-    {
-        "name": "Bash",
-        "description": "Run a command",
-        "input_schema": {
-            "type": "object",
-            "properties": {"command": {"type": "string"}},
-            "required": ["command"],
-        },
-    }
-]
+from tests.proxy_setup import TOOLS, model_toml, provider_toml, proxied, sdk, write_config
 
 
 @pytest.fixture
@@ -43,17 +30,8 @@ def up():
 
 @pytest.fixture
 def ccm(tmp_path: Path, up: FakeGemini):
-    cfg = write_config(
-        tmp_path / "config.toml",
-        provider_toml("gem", up, key="g-key") + model_toml("gem-pro", ("gem", "gemini-2.5-pro")),
-        router='default = "gem-pro"',
-    )
-    with running_ccm(cfg) as running:
-        yield running
-
-
-def sdk(base_url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=base_url, api_key="sk-client", max_retries=0, timeout=20)
+    with proxied(tmp_path, ("gem", up, "gemini-2.5-pro"), keys={"gem": "g-key"}) as ccm:
+        yield ccm
 
 
 def test_text_and_what_reaches_gemini(ccm, up: FakeGemini) -> None:

@@ -19,7 +19,7 @@ from tests.fakes.upstream import (
     status,
 )
 from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
+from tests.proxy_setup import TOOLS, model_toml, provider_toml, proxied, sdk, write_config
 
 
 @pytest.fixture
@@ -36,32 +36,9 @@ def backup():
 
 @pytest.fixture
 def ccm(tmp_path: Path, up: FakeUpstream, backup: FakeUpstream):
-    cfg = write_config(
-        tmp_path / "config.toml",
-        provider_toml("oa", up, key="sk-oa")
-        + provider_toml("ob", backup, key="sk-ob")
-        + model_toml("gpt", ("oa", "gpt-up"), ("ob", "gpt-backup")),
-        router='default = "gpt"',
-    )
-    with running_ccm(cfg) as running:
-        yield running
-
-
-def sdk(base_url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=base_url, api_key="sk-client", max_retries=0, timeout=20)
-
-
-TOOLS = [
-    {
-        "name": "Bash",
-        "description": "Run a shell command",
-        "input_schema": {
-            "type": "object",
-            "properties": {"command": {"type": "string"}},
-            "required": ["command"],
-        },
-    }
-]
+    keys = {"oa": "sk-oa", "ob": "sk-ob"}
+    with proxied(tmp_path, ("oa", up, "gpt-up"), ("ob", backup, "gpt-backup"), keys=keys) as ccm:
+        yield ccm
 
 
 def test_text_non_stream(ccm, up: FakeUpstream) -> None:

@@ -16,23 +16,7 @@ from tests.claude_cli import CLAUDE, run_claude
 from tests.fakes.reasoning_upstreams import FakeGemini3, FakeThinkingChat
 from tests.fakes.upstream import FakeUpstream, reply_thinking, reply_tool_call
 from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
-
-TOOLS = [
-    {
-        "name": "Bash",
-        "description": "Run a shell command",
-        "input_schema": {
-            "type": "object",
-            "properties": {"command": {"type": "string"}, "description": {"type": "string"}},
-            "required": ["command"],
-        },
-    }
-]
-
-
-def sdk(base_url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=base_url, api_key="sk-client", max_retries=0, timeout=20)
+from tests.proxy_setup import TOOLS, model_toml, provider_toml, sdk, write_config
 
 
 def ask(client: anthropic.Anthropic, messages: list[dict], stream: bool, **kw: Any) -> Any:

@@ -7,7 +7,6 @@ import json
 import os
 from pathlib import Path
 
-import anthropic
 import pytest
 
 from tests.claude_cli import CLAUDE, run_claude
@@ -20,15 +19,7 @@ from tests.fakes.responses_upstream import (
     tool_loop,
 )
 from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
-
-TOOLS = [
-    {
-        "name": "Bash",
-        "description": "Run a command",
-        "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}},
-    }
-]
+from tests.proxy_setup import TOOLS, model_toml, provider_toml, proxied, sdk, write_config
 
 
 @pytest.fixture
@@ -45,19 +36,9 @@ def backup():
 
 @pytest.fixture
 def ccm(tmp_path: Path, up: FakeResponsesUpstream, backup: FakeResponsesUpstream):
-    cfg = write_config(
-        tmp_path / "config.toml",
-        provider_toml("resp", up, key="sk-resp")
-        + provider_toml("resp2", backup)
-        + model_toml("gpt5", ("resp", "gpt-5"), ("resp2", "gpt-5-mini")),
-        router='default = "gpt5"',
-    )
-    with running_ccm(cfg) as running:
-        yield running
-
-
-def sdk(base_url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=base_url, api_key="sk-client", max_retries=0, timeout=20)
+    chain = (("resp", up, "gpt-5"), ("resp2", backup, "gpt-5-mini"))
+    with proxied(tmp_path, *chain, keys={"resp": "sk-resp"}) as ccm:
+        yield ccm
 
 
 def test_text_non_stream(ccm, up: FakeResponsesUpstream) -> None:
