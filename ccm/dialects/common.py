@@ -36,7 +36,7 @@ from ccm.dialects.base import (
     classify,
     json_call,
 )
-from ccm.dialects.roundtrip import new_id
+from ccm.dialects.roundtrip import new_id, to_upstream_id
 from ccm.dialects.sse import SSEDecoder, encode_event
 
 encode = msgspec.json.encode
@@ -401,6 +401,7 @@ class OpenAITurns:
         self, block: dict[str, Any], parts: list[dict[str, Any]], images: list[dict[str, Any]]
     ) -> None:
         call_id, text, own_images = tool_result_content(block, self.parts)
+        call_id = to_upstream_id(call_id)  # the id the upstream minted (ccm.dialects.roundtrip)
         if block.get("is_error") is True:
             text = f"Error: {text}" if text else "Error"
         elif not text and own_images:

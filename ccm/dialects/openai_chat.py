@@ -223,14 +223,6 @@ class _Conversation(common.OpenAITurns):
         if calls:
             self._expect([c["id"] for c in calls])
 
-    def _tool_result(
-        self, block: dict[str, Any], parts: list[dict[str, Any]], images: list[dict[str, Any]]
-    ) -> None:
-        call_id = block.get("tool_use_id")
-        if isinstance(call_id, str):
-            block = {**block, "tool_use_id": roundtrip.to_upstream_id(call_id)}
-        super()._tool_result(block, parts, images)
-
 
 _PARTS = common.Parts(_text_part, _image_part, _file_part)
 

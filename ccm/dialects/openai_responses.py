@@ -219,14 +219,6 @@ class _Input(common.OpenAITurns):
         if calls:
             self._expect(calls)
 
-    def _tool_result(
-        self, block: dict[str, Any], parts: list[dict[str, Any]], images: list[dict[str, Any]]
-    ) -> None:
-        call_id = block.get("tool_use_id")
-        if isinstance(call_id, str):
-            block = {**block, "tool_use_id": roundtrip.to_upstream_id(call_id)}
-        super()._tool_result(block, parts, images)
-
 
 def _reasoning_item(text: str, payload: Any) -> dict[str, Any] | None:
     """A reasoning input item from a thinking block this dialect signed (None without the

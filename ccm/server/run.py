@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import socket
 from pathlib import Path
 
 import uvicorn
@@ -54,11 +53,6 @@ def uvicorn_config(
         timeout_graceful_shutdown=30,
         timeout_keep_alive=75,
     )
-
-
-def serve(state: State, host: str, port: int, sock: socket.socket | None = None) -> None:
-    server = uvicorn.Server(uvicorn_config(state, host, port))
-    server.run(sockets=[sock] if sock else None)
 
 
 def pid_path(config_path: Path) -> Path:
