@@ -7,7 +7,7 @@ dialect says what its upstream's error statuses mean). After a stream has starte
 becomes an SSE `error` event, never a silent cut; a stream ends for the client when the
 dialect's translator says the answer is complete, whatever the upstream's connection does.
 
-The whole request has one deadline: the first provider's api_timeout. Every wait (headers,
+The whole request has one deadline: the longest api_timeout in its chain. Every wait (headers,
 a non-stream body, a stream's first event, a retry pass) fits inside it, so a chain of N
 hanging providers costs one api_timeout, not N.
 
@@ -367,7 +367,9 @@ async def dispatch(
     job = Job(body, client_headers, stream, requested_model, input_tokens)
     health = health or Health()
     usable = [e for e in chain if e.provider in clients]
-    deadline = time.monotonic() + (clients[usable[0].provider].limits.total if usable else 0)
+    # one deadline for the whole request: the longest api_timeout of the chain (a provider's
+    # own short timeout must not leave its backups no time)
+    deadline = time.monotonic() + max((clients[e.provider].limits.total for e in usable), default=0)
     attempts: list[Attempt] = []
     last: Failure | None = None
     for n in range(policy.passes + 1):

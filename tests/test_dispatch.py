@@ -323,3 +323,18 @@ async def test_a_registered_toy_dialect_is_routed_to(tmp_path: Any) -> None:
     finally:
         undo()
     assert registry.preset("toy") is None
+
+
+async def test_a_short_first_timeout_leaves_the_backup_its_time() -> None:
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200)
+
+    async def slow_ok(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.3)
+        return ok(request)
+
+    reply = await run(
+        client("a", hang, api_timeout_ms=200), client("b", slow_ok, api_timeout_ms=2000)
+    )
+    assert (reply.status, reply.provider) == (200, "b")

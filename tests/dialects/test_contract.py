@@ -385,3 +385,15 @@ def test_stream_that_ends_early_raises(dialect: Subject) -> None:
         tr.finish()
     with pytest.raises(TranslationError):
         dialect.dialect.translator(Job(body([]), {}, True, "m")).finish()
+
+
+STOP_LIMITS = {"chat": 4, "resp": 0, "gemini": 5}  # OpenAI: 4; the Responses API has none
+
+
+def test_stop_sequences_within_the_providers_limit(dialect: Subject) -> None:
+    stops = [f"S{i}" for i in range(7)]
+    payload = json.dumps(
+        dialect.payload(body([{"role": "user", "content": "x"}], stop_sequences=stops))
+    )
+    kept = [s for s in stops if f'"{s}"' in payload]
+    assert kept == stops[: STOP_LIMITS[dialect.name]]

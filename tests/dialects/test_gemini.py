@@ -1280,3 +1280,28 @@ def test_fake_tool_use_loop_with_translated_requests(gem: FakeGemini, stream: bo
         assert title == {"type": "text", "text": "ok"}
     sent = gem.requests[1].json
     assert sent["contents"][-1]["parts"][0]["functionResponse"]["name"] == "Bash"
+
+
+def test_function_calls_get_back_the_signatures_gemini_gave_them() -> None:
+    signed = sign("gemini", {"s": [["toolu_2", "SIG-2"], ["", "SIG-TEXT"]]})
+    history = [
+        {"role": "user", "content": "go"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "", "signature": signed},
+                {"type": "text", "text": "Running."},
+                {"type": "tool_use", "id": "toolu_1", "name": "A", "input": {}},
+                {"type": "tool_use", "id": "toolu_2", "name": "B", "input": {}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "x"}],
+        },
+    ]
+    parts = _req(history)["contents"][1]["parts"]
+    assert parts[0] == {"text": "Running.", "thoughtSignature": "SIG-TEXT"}
+    # the first call came from Gemini without a signature of its own: no skip value for it
+    assert "thoughtSignature" not in parts[1]
+    assert parts[2]["thoughtSignature"] == "SIG-2"

@@ -1396,3 +1396,34 @@ def test_fake_builtins_and_recording(up: FakeResponsesUpstream, client: httpx.Cl
     assert rec.method == "POST" and rec.headers["x-probe"] == "1"
     assert rec.json == {"model": "m", "input": []} and rec.outcome == "complete"
     assert "FakeResponsesUpstream" in repr(up)
+
+
+def test_reasoning_items_go_back_with_their_encrypted_content() -> None:
+    history = [
+        {"role": "user", "content": "go"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "plan", "signature": RE},
+                {"type": "thinking", "thinking": "no content", "signature": R0},
+                {"type": "thinking", "thinking": "anthropic's", "signature": "REAL"},
+                {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "ok"}],
+        },
+    ]
+    items = _req(history, model="gpt-5")["input"]
+    assert [i["type"] for i in items] == [
+        "message",
+        "reasoning",
+        "function_call",
+        "function_call_output",
+    ]
+    assert items[1] == {
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": "plan"}],
+        "encrypted_content": "gAAAA",
+    }

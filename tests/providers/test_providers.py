@@ -123,3 +123,17 @@ def test_timeouts_server_then_provider_override() -> None:
     lim = limits(server, p)
     assert (lim.total, lim.connect) == (1.0, 0.05)
     assert lim.first_byte == 120.0 and lim.idle == 300.0
+
+
+def test_quirks_overrides_from_the_config(tmp_path) -> None:
+    from ccm.config.load import parse_config
+    from ccm.diagnostics import DiagnosticError
+
+    good = '[[providers]]\nname = "v"\nprovider_type = "openai-compatible"\nbase_url = "http://x/v1"\n[providers.quirks]\necho_reasoning = true\nmax_stop_sequences = 16\n'
+    c = ProviderClient(parse_config(good, tmp_path / "c.toml").config.providers[0], ServerConfig())
+    assert c.quirks.echo_reasoning and c.quirks.max_stop_sequences == 16
+    assert not PRESETS["openai-compatible"].quirks.echo_reasoning  # the type's own is untouched
+    for bad, words in (("nope = 1", "unknown quirk 'nope'"), ('images = "x"', "quirks:")):
+        text = good.replace("echo_reasoning = true", bad)
+        with pytest.raises(DiagnosticError, match=words):
+            parse_config(text, tmp_path / "c.toml")
