@@ -25,6 +25,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=False):
     log_level: str = "info"
     api_key: str | None = None  # ccm: enforced; clients must send it (x-api-key or Bearer)
     admin_token: str | None = None  # ccm: required by /api when set; else loopback only
+    allowed_hosts: list[str] = msgspec.field(
+        default_factory=list
+    )  # ccm: Host names besides IP literals and localhost (a local reverse proxy's name)
     max_body_bytes: int = 32 * 1024 * 1024  # ccm: larger request bodies get 413
     proxy: str | None = (
         None  # ccm: HTTP proxy for upstream calls ("http://[user:pass@]host:port" or "$HTTPS_PROXY")

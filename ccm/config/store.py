@@ -19,9 +19,9 @@ from tomlkit.items import AoT, Table
 from tomlkit.toml_document import TOMLDocument
 
 from ccm.config.load import LoadedConfig, env_reference, parse_config
+from ccm.config.secrets import REDACTED
 from ccm.diagnostics import Diagnostic, DiagnosticError
 
-REDACTED = "********"
 SECRET_KEYS = ("api_key", "admin_token")
 
 
