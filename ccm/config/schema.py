@@ -7,7 +7,11 @@ them at the moment of use so that saving the config never writes a secret back.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 DEFAULT_PORT = 13456
 
@@ -55,8 +59,8 @@ class RouterConfig(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class ProviderConfig(msgspec.Struct, forbid_unknown_fields=False):
-    name: str
-    provider_type: str
+    name: NonEmpty
+    provider_type: NonEmpty
     api_key: str | None = None
     base_url: str | None = None
     enabled: bool | None = None  # absent means enabled (as the mux server does)
@@ -75,8 +79,8 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class Mapping(msgspec.Struct, forbid_unknown_fields=False):
-    provider: str
-    actual_model: str
+    provider: NonEmpty
+    actual_model: NonEmpty
     priority: int = 1  # ascending; ties keep file order
     max_tokens: int | None = (
         None  # ccm: cap the request's max_tokens for this model (Claude Code asks 64000)
@@ -84,7 +88,7 @@ class Mapping(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=False):
-    name: str
+    name: NonEmpty
     mappings: list[Mapping] = msgspec.field(default_factory=list)
 
 

@@ -78,9 +78,9 @@ def set_key(table: Table | TOMLDocument, key: str, value: Any) -> None:
         for i, (k, _) in enumerate(body)
         if k is not None and not isinstance(body[i][1], Table | AoT)
     ]
-    if keyed and hasattr(container, "_insert_at"):
+    if keyed and keyed[-1] + 1 < len(body) and hasattr(container, "_insert_at"):
         container._insert_at(keyed[-1] + 1, key, value)
-    else:
+    else:  # the table's keys end its body: appending is the same place
         table[key] = value
 
 

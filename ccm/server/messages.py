@@ -43,6 +43,7 @@ class Answer:
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
     media_type: str = "application/json"
+    attempts: list[Any] = field(default_factory=list)  # dispatch's Attempts, for the admin page
 
 
 def error_answer(
@@ -164,10 +165,18 @@ async def handle_messages(
 ) -> Answer:
     """POST /v1/messages. `watch(work)` awaits work unless the client disconnects."""
     t0 = time.perf_counter()
-    rt = state.runtime
     body = admit(state, headers, header_bytes, raw)
     if isinstance(body, Answer):
         return body
+    return await send_messages(state, body, headers, watch, t0)
+
+
+async def send_messages(
+    state: State, body: dict[str, Any], headers: Mapping[str, str], watch: Watch, t0: float
+) -> Answer:
+    """An admitted Messages request: route, dispatch, answer (the admin page's test sender
+    comes in here too, so it goes exactly where Claude Code's requests go)."""
+    rt = state.runtime
     try:
         decision = rt.router.route(body, headers)
     except RecursionError:  # a body msgspec could decode but our walkers cannot
@@ -233,7 +242,7 @@ async def handle_messages(
             len(reply.attempts),
             (time.perf_counter() - t0) * 1000,
         )
-    return Answer(reply.status, out, reply.body or b"", reply.stream, media)
+    return Answer(reply.status, out, reply.body or b"", reply.stream, media, reply.attempts)
 
 
 def _scrub(reply: Any, rt: Any) -> None:
