@@ -13,6 +13,7 @@ from typing import Any
 from ccm.config.load import LoadedConfig, load_config
 from ccm.config.schema import Config
 from ccm.config.secrets import Scrubber, scrub_logs, try_resolve, url_password
+from ccm.config.store import remove_stale_temp_files
 from ccm.diagnostics import Diagnostic, DiagnosticError
 from ccm.dispatch import RetryPolicy
 from ccm.health import Health
@@ -135,6 +136,9 @@ class State:
         )  # admin writes: one at a time, file and reload together
         self.recent: deque[dict[str, Any]] = deque(maxlen=500)  # for the admin Logs tab
         scrub_logs(runtime.secrets)
+        for path in self.watched_paths():
+            for stale in remove_stale_temp_files(path):
+                log.warning("removed %s, left by an interrupted config write", stale.name)
 
     def record(
         self, decision: Any, provider: str | None, status: int, t0: float, attempts: list[Any]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,26 @@ def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+STALE_AFTER_S = 60.0
+
+
+def remove_stale_temp_files(target: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Temp files an interrupted atomic_write left beside `target` (a SIGKILL between write and
+    rename): they may hold keys, so they go. Young ones may belong to a write in progress in
+    another worker and stay."""
+    target = target.resolve()
+    removed = []
+    now = time.time()
+    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime >= older_than_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed
 
 
 def holds_secret(doc: Mapping[str, Any]) -> bool:
