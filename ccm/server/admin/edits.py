@@ -21,6 +21,7 @@ from ccm.config.store import (
     ConfigStore,
     append_table,
     find,
+    remove_table,
     replace_mappings,
     set_key,
     update_table,
@@ -216,7 +217,7 @@ def provider_deleted(name: str) -> Change:
                 f"provider {name!r} is still used by model(s) {', '.join(users)}; "
                 "remove those mappings first"
             )
-        del doc["providers"][i]
+        remove_table(doc, "providers", i)
 
     return change
 
@@ -230,7 +231,7 @@ def providers_replaced(bodies: list[ProviderBody]) -> Change:
         if aot is not None:
             for i in reversed(range(len(aot))):
                 if aot[i].get("name") not in keep:
-                    del aot[i]
+                    remove_table(doc, "providers", i)
         for b in bodies:
             i = find(doc.get("providers"), b.name)
             if i is None:
@@ -277,7 +278,7 @@ def model_deleted(name: str) -> Change:
         i = find(doc.get("models"), name)
         if i is None:
             raise NotFound(f"no model named {name!r}")
-        del doc["models"][i]
+        remove_table(doc, "models", i)
 
     return change
 
@@ -289,7 +290,7 @@ def models_replaced(bodies: list[ModelBody]) -> Change:
         if aot is not None:
             for i in reversed(range(len(aot))):
                 if aot[i].get("name") not in keep:
-                    del aot[i]
+                    remove_table(doc, "models", i)
         for b in bodies:
             i = find(doc.get("models"), b.name)
             if i is None:
