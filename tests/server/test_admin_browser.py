@@ -677,14 +677,10 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
 REBIND_HOST = "127.0.0.1.evil.example"  # the issue's name: it resolves to 127.0.0.1
 
 
-def test_dns_rebinding_page_is_refused(up: FakeUpstream, tmp_path: Path) -> None:
+def test_dns_rebinding_page_is_refused(browser: Any, up: FakeUpstream, tmp_path: Path) -> None:
     """An attacker's page whose name resolves to 127.0.0.1 (Chromium's --host-resolver-rules
     plays the rebinding DNS server) runs same-origin with ccm's port: it must read nothing,
     write nothing and spend nothing. The same calls from http://127.0.0.1 work."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing")
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         config_text(fake_provider("p", up, "sk-REBIND-TARGET-KEY") + model("m", ("p", "gpt-x")))
@@ -704,9 +700,10 @@ def test_dns_rebinding_page_is_refused(up: FakeUpstream, tmp_path: Path) -> None
         return out;
     }"""
     args = [*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {REBIND_HOST} 127.0.0.1"]
-    with running_ccm(cfg) as ccm, sync_playwright() as p:
+    with running_ccm(cfg) as ccm:
         port = ccm.base_url.rsplit(":", 1)[1]
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        # a browser of its own: the resolver rule is a launch argument
+        b = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             page = b.new_page()
             page.goto(f"http://{REBIND_HOST}:{port}/health")
