@@ -185,6 +185,8 @@ def stop(config: ConfigOpt = None) -> None:
 @app.command()
 def status(config: ConfigOpt = None) -> None:
     """Whether ccm runs for this config, and its /health."""
+    from ccm.config.secrets import MissingSecret
+    from ccm.server.access import admin_token
     from ccm.server.run import pid_path, read_address, read_pid
 
     path = (config or default_config_path()).expanduser()
@@ -201,8 +203,17 @@ def status(config: ConfigOpt = None) -> None:
     host, _, port = address.rpartition(":")
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
+    headers = {}
+    try:  # /health tells an admin more: send the admin token when one is set
+        token = admin_token(load_config(path).config.server)
+        if token:
+            headers["x-ccm-admin-token"] = token
+    except (DiagnosticError, MissingSecret):
+        pass
     try:
-        health = httpx.get(f"http://{host}:{port}/health", timeout=3, trust_env=False).json()
+        health = httpx.get(
+            f"http://{host}:{port}/health", headers=headers, timeout=3, trust_env=False
+        ).json()
     except (httpx.HTTPError, ValueError) as e:
         typer.echo(f"  http://{address}/health did not answer: {e}")
         raise typer.Exit(1) from None

@@ -1,8 +1,15 @@
-"""Errors and warnings that point at a place in a file the user wrote (rules or config)."""
+"""Errors and warnings that point at a place in a file the user wrote (rules or config).
+
+A diagnostic quotes its line for the caret; the quote masks secrets (a syntax error on an
+`admin_token` line must not show the token in /health or the log)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+MASK = "********"
+_ENV_REF = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +21,7 @@ class Diagnostic:
     severity: str = "error"  # "error" | "warning"
     source_line: str = ""
     width: int = 1  # how many columns the caret underlines
+    code: str = ""  # a stable name for the kind of problem, for programs (never match on message)
 
     def format(self) -> str:
         where = self.path
@@ -37,7 +45,30 @@ class Diagnostic:
             "column": self.column,
             "severity": self.severity,
             "message": self.message,
+            **({"code": self.code} if self.code else {}),
         }
+
+
+# a TOML line that assigns something key-like: `api_key = "..."`, `Authorization = "Bearer ..."`
+_SECRET_NAME = (
+    r"[\w.\"'-]*(?:key|token|secret|passw(?:or)?d|authorization|auth|cookie|credential)[\w.\"'-]*"
+)
+_KEY_LINE = re.compile(rf"^(\s*{_SECRET_NAME}\s*=\s*)(.+)$", re.IGNORECASE)
+# well-known key shapes anywhere on a line (OpenAI/Anthropic sk-, Google AIza, GitHub, Slack ...)
+_KEY_SHAPES = re.compile(
+    r"(?:sk-[A-Za-z0-9_-]{6,}|AIza[0-9A-Za-z_-]{10,}|gh[pousr]_[A-Za-z0-9]{10,}|xox[abpr]-[A-Za-z0-9-]{10,}|ya29\.[0-9A-Za-z_-]{10,})"
+)
+_URL_PASSWORD = re.compile(r"(://[^/\s:@\"']+:)([^@\s\"']+)(@)")
+
+
+def mask_line(text: str) -> str:
+    """A line of a file the user wrote, fit to quote in an error: values of key-like names,
+    passwords in URLs and well-known key shapes masked."""
+    m = _KEY_LINE.match(text)
+    if m and not _ENV_REF.match(m.group(2).strip().strip("\"'")):
+        text = m.group(1) + MASK
+    text = _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", text)
+    return _KEY_SHAPES.sub(MASK, text)
 
 
 def at(
@@ -48,11 +79,12 @@ def at(
     message: str,
     severity: str = "error",
     width: int = 1,
+    code: str = "",
 ) -> Diagnostic:
     """A diagnostic at line:column of `source`, carrying the line's text for the caret."""
     lines = source.splitlines()
-    text = lines[line - 1] if 0 < line <= len(lines) else ""
-    return Diagnostic(path, line, column, message, severity, text, width)
+    text = mask_line(lines[line - 1]) if 0 < line <= len(lines) else ""
+    return Diagnostic(path, line, column, message, severity, text, width, code)
 
 
 @dataclass

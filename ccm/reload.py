@@ -6,7 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from watchfiles import awatch
+from watchfiles import Change, awatch
 
 from ccm.runtime import State
 
@@ -14,20 +14,22 @@ log = logging.getLogger("ccm.reload")
 
 
 async def watch(state: State, stop: asyncio.Event, debounce_ms: int = 150) -> None:
-    """Runs until `stop` is set. Watches the folders (editors replace files by rename) and
-    reacts to changes of the files that matter, re-reading the list after every reload since
-    the config may point at a different rules file."""
+    """Runs until `stop` is set. Watches the folders (editors replace files by rename) but only
+    the files ccm reads: a log or anything else written beside the config wakes nothing. The
+    list is re-read after every reload, since the config may point at another rules file."""
     while not stop.is_set():
         targets = {p.resolve() for p in state.watched_paths()}
         folders = {p.parent for p in targets if p.parent.exists()}
         if not folders:
             await asyncio.sleep(1)
             continue
-        async for changes in awatch(
-            *folders, stop_event=stop, debounce=debounce_ms, recursive=False
+
+        def ours(_change: Change, path: str, targets: set[Path] = targets) -> bool:
+            return Path(path).resolve() in targets
+
+        async for _changes in awatch(
+            *folders, stop_event=stop, debounce=debounce_ms, recursive=False, watch_filter=ours
         ):
-            touched = {Path(path).resolve() for _, path in changes}
-            if touched & targets:
-                await state.reload()
-                if {p.resolve() for p in state.watched_paths()} != targets:
-                    break  # the rules file moved: watch the new set
+            await state.reload()
+            if {p.resolve() for p in state.watched_paths()} != targets:
+                break  # the rules file moved: watch the new set

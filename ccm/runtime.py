@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ccm.config.load import LoadedConfig, load_config
-from ccm.diagnostics import DiagnosticError
+from ccm.config.schema import Config
+from ccm.config.secrets import Scrubber, scrub_logs, try_resolve, url_password
+from ccm.config.store import remove_stale_temp_files
+from ccm.diagnostics import Diagnostic, DiagnosticError
 from ccm.dispatch import RetryPolicy
 from ccm.health import Health
 from ccm.providers.client import ProviderClient
@@ -29,10 +32,42 @@ class Runtime:
     version: int
     retry: RetryPolicy
     loaded_at: float = field(default_factory=time.time)
+    secrets: Scrubber = field(default_factory=lambda: Scrubber(()))
 
     @property
-    def config(self):
+    def config(self) -> Config:
         return self.loaded.config
+
+    def scrubber(self) -> Scrubber:
+        """Every secret ccm holds, for scrubbing text it passes on: the config's (resolved when
+        this Runtime was built) and, when a provider signs in, the OAuth tokens as stored now."""
+        if not any(p.auth_type == "oauth" for p in self.config.providers):
+            return self.secrets
+        from ccm.oauth import TokenStore
+
+        tokens: list[str] = []
+        try:
+            store = TokenStore()
+            for pid in store.ids():
+                record = store.get(pid)
+                if record is not None:
+                    tokens += [record.access_token, record.refresh_token]
+        except Exception:  # an unreadable store holds nothing to scrub
+            pass
+        return Scrubber([*self.secrets.values, *tokens])
+
+
+def config_secrets(config: Config) -> list[str]:
+    """The secrets a config holds or points at: client and admin keys, provider keys, header
+    values, proxy passwords."""
+    server = config.server
+    values = [try_resolve(server.api_key), try_resolve(server.admin_token)]
+    values.append(url_password(try_resolve(server.proxy)))
+    for p in config.providers:
+        values.append(try_resolve(p.api_key))
+        values.extend(try_resolve(v) for v in p.headers.values())
+        values.append(url_password(try_resolve(p.proxy)))
+    return [v for v in values if v]
 
 
 def build_runtime(loaded: LoadedConfig, previous: Runtime | None = None) -> Runtime:
@@ -51,7 +86,35 @@ def build_runtime(loaded: LoadedConfig, previous: Runtime | None = None) -> Runt
                 fresh = ProviderClient(p, loaded.config.server)
         clients[p.name] = fresh or candidate  # type: ignore[assignment]
     version = previous.version + 1 if previous else 1
-    return Runtime(loaded, router, clients, version, RetryPolicy.from_server(loaded.config.server))
+    return Runtime(
+        loaded,
+        router,
+        clients,
+        version,
+        RetryPolicy.from_server(loaded.config.server),
+        secrets=Scrubber(config_secrets(loaded.config)),
+    )
+
+
+def replaces_badly(loaded: LoadedConfig, current: Runtime) -> DiagnosticError | None:
+    """An empty or provider-less file replacing a working config is an accident (an editor's
+    truncating save, `: > config.toml`), not an intent: keep serving and say so."""
+    if loaded.config.providers or not current.config.providers:
+        return None
+    what = "is empty" if not loaded.source.strip() else "has no [[providers]]"
+    return DiagnosticError(
+        [
+            Diagnostic(
+                str(loaded.path),
+                0,
+                0,
+                f"the config file {what}; keeping the running config "
+                f"({len(current.config.providers)} providers). Restore the file, or restart ccm "
+                "to start from it on purpose",
+                code="config-emptied",
+            )
+        ]
+    )
 
 
 class State:
@@ -72,6 +135,10 @@ class State:
             server.circuit_failures, server.circuit_cooldown_ms / 1000
         )  # admin writes: one at a time, file and reload together
         self.recent: deque[dict[str, Any]] = deque(maxlen=500)  # for the admin Logs tab
+        scrub_logs(runtime.secrets)
+        for path in self.watched_paths():
+            for stale in remove_stale_temp_files(path):
+                log.warning("removed %s, left by an interrupted config write", stale.name)
 
     def record(
         self, decision: Any, provider: str | None, status: int, t0: float, attempts: list[Any]
@@ -102,6 +169,9 @@ class State:
         async with self._lock:
             try:
                 loaded = load_config(self.config_path)
+                emptied = replaces_badly(loaded, self.runtime)
+                if emptied is not None:
+                    raise emptied
                 new = build_runtime(loaded, self.runtime)
             except DiagnosticError as e:
                 self.last_error = str(e)
@@ -111,12 +181,13 @@ class State:
                 )
                 return False
             except Exception as e:  # an unexpected bug must not stop the server
-                self.last_error = f"reload failed: {e!r}"
+                self.last_error = self.runtime.secrets.text(f"reload failed: {e!r}")
                 self.last_error_at = time.time()
                 log.exception("reload failed; still serving rules version %d", self.runtime.version)
                 return False
             old = self.runtime
             self.runtime = new
+            scrub_logs(new.secrets)
             srv = new.config.server
             self.health.configure(srv.circuit_failures, srv.circuit_cooldown_ms / 1000)
             self.last_error = None

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import tomlkit
@@ -162,9 +163,9 @@ def parse_config(source: str, path: Path | str = "<config>") -> LoadedConfig:
     data = doc.unwrap()
     lines = key_lines(source)
 
-    def diag(p: Path_, message: str, severity: str = "error") -> Diagnostic:
+    def diag(p: Path_, message: str, severity: str = "error", code: str = "") -> Diagnostic:
         line = line_of(lines, p)
-        return at(name, source, line, 1 if line else 0, message, severity)
+        return at(name, source, line, 1 if line else 0, message, severity, code=code)
 
     try:
         config = msgspec.convert(data, Config, str_keys=True)
@@ -217,6 +218,14 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
                     f'provider {p.name!r}: auth_type must be "apikey" or "oauth"',
                 )
             )
+        if p.base_url and not _is_http_url(p.base_url):
+            out.append(
+                diag(
+                    (*where, "base_url"),
+                    f"provider {p.name!r}: base_url must be an http:// or https:// URL",
+                    code="bad-url",
+                )
+            )
         for problem in registry.problems(p):
             out.append(diag(where, f"provider {p.name!r}: {problem}"))
         if not p.is_enabled:
@@ -246,6 +255,7 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
                         ("models", i, "mappings", j, "provider"),
                         f"model {m.name!r}: mapping names unknown provider {mp.provider!r}",
                         "warning",
+                        "unknown-provider",
                     )
                 )
 
@@ -277,6 +287,14 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
                 )
             )
     return out
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def load_config(path: Path) -> LoadedConfig:

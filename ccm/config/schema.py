@@ -7,9 +7,11 @@ them at the moment of use so that saving the config never writes a secret back.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 DEFAULT_PORT = 13456
 
@@ -27,6 +29,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=False):
     log_level: str = "info"
     api_key: str | None = None  # ccm: enforced; clients must send it (x-api-key or Bearer)
     admin_token: str | None = None  # ccm: required by /api when set; else loopback only
+    allowed_hosts: list[str] = msgspec.field(
+        default_factory=list
+    )  # ccm: Host names besides IP literals and localhost (a local reverse proxy's name)
     max_body_bytes: int = 32 * 1024 * 1024  # ccm: larger request bodies get 413
     proxy: str | None = (
         None  # ccm: HTTP proxy for upstream calls ("http://[user:pass@]host:port" or "$HTTPS_PROXY")
@@ -54,8 +59,8 @@ class RouterConfig(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class ProviderConfig(msgspec.Struct, forbid_unknown_fields=False):
-    name: str
-    provider_type: str
+    name: NonEmpty
+    provider_type: NonEmpty
     api_key: str | None = None
     base_url: str | None = None
     enabled: bool | None = None  # absent means enabled (as the mux server does)
@@ -77,8 +82,8 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class Mapping(msgspec.Struct, forbid_unknown_fields=False):
-    provider: str
-    actual_model: str
+    provider: NonEmpty
+    actual_model: NonEmpty
     priority: int = 1  # ascending; ties keep file order
     max_tokens: int | None = (
         None  # ccm: cap the request's max_tokens for this model (Claude Code asks 64000)
@@ -86,7 +91,7 @@ class Mapping(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=False):
-    name: str
+    name: NonEmpty
     mappings: list[Mapping] = msgspec.field(default_factory=list)
 
 

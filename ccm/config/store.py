@@ -10,18 +10,19 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.items import AoT, Table
+from tomlkit.items import AoT, Comment, Table, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
 from ccm.config.load import LoadedConfig, env_reference, parse_config
+from ccm.config.secrets import REDACTED
 from ccm.diagnostics import Diagnostic, DiagnosticError
 
-REDACTED = "********"
 SECRET_KEYS = ("api_key", "admin_token")
 
 
@@ -52,6 +53,26 @@ def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
         os.close(dir_fd)
 
 
+STALE_AFTER_S = 60.0
+
+
+def remove_stale_temp_files(target: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Temp files an interrupted atomic_write left beside `target` (a SIGKILL between write and
+    rename): they may hold keys, so they go. Young ones may belong to a write in progress in
+    another worker and stay."""
+    target = target.resolve()
+    removed = []
+    now = time.time()
+    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime >= older_than_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed
+
+
 def holds_secret(doc: Mapping[str, Any]) -> bool:
     """True when any key-like value is a literal rather than a $ENV reference."""
     server = doc.get("server") or {}
@@ -78,9 +99,9 @@ def set_key(table: Table | TOMLDocument, key: str, value: Any) -> None:
         for i, (k, _) in enumerate(body)
         if k is not None and not isinstance(body[i][1], Table | AoT)
     ]
-    if keyed and hasattr(container, "_insert_at"):
+    if keyed and keyed[-1] + 1 < len(body) and hasattr(container, "_insert_at"):
         container._insert_at(keyed[-1] + 1, key, value)
-    else:
+    else:  # the table's keys end its body: appending is the same place
         table[key] = value
 
 
@@ -126,15 +147,96 @@ def find(aot: AoT | None, name: str) -> int | None:
     return None
 
 
+MAPPING_KEYS = ("provider", "actual_model", "priority", "max_tokens")
+
+
 def replace_mappings(table: Table, mappings: list[Mapping[str, Any]]) -> None:
-    aot = tomlkit.aot()
+    """Make the model's [[models.mappings]] hold `mappings`, in that order. A mapping of a
+    provider that stays is edited in place (its comments stay); a dropped one's trailing
+    comments (which introduce what follows it) move to the mapping now before them."""
+    aot = table.get("mappings")
+    free = list(aot) if isinstance(aot, AoT) else []
+    tables: list[Table] = []
     for m in mappings:
-        t = tomlkit.table()
-        for k in ("provider", "actual_model", "priority", "max_tokens"):
-            if m.get(k) is not None:
-                t[k] = m[k]
-        aot.append(t)
-    table["mappings"] = aot
+        match = next((t for t in free if t.get("provider") == m.get("provider")), None)
+        if match is None:
+            match = _mapping_table(m)
+        else:
+            free.remove(match)
+            update_table(match, {k: m.get(k) for k in MAPPING_KEYS})
+        tables.append(match)
+    rescued = [item for t in free for item in take_trailing_trivia(t)]
+    fresh = tomlkit.aot()
+    for t in tables:
+        fresh.append(t)
+    table["mappings"] = fresh
+    if rescued:
+        target = tables[-1] if tables else table
+        target.value.body.extend(rescued)
+
+
+def take_trailing_trivia(table: Table) -> list[tuple[None, Any]]:
+    """Remove and return the comments and blank lines that end `table` (in its last nested
+    table, if it ends with one). In a TOML file they sit above the next header and introduce
+    what follows, so deleting `table` must not take them along."""
+    body = table.value.body
+    out: list[tuple[None, Any]] = []
+    while body and body[-1][0] is None and isinstance(body[-1][1], Comment | Whitespace):
+        out.append(body.pop())
+    if not out and body:
+        last = body[-1][1]
+        if isinstance(last, AoT) and len(last):
+            return take_trailing_trivia(last[-1])
+        if isinstance(last, Table):
+            return take_trailing_trivia(last)
+    return out[::-1]
+
+
+def remove_table(doc: TOMLDocument, array: str, index: int) -> None:
+    """Delete `doc[array][index]`, keeping the comments that end it (see take_trailing_trivia):
+    they move to the end of the element before it, or of what precedes the array."""
+    aot = doc[array]
+    rescued = take_trailing_trivia(aot[index])
+    body = doc.body
+    at = next((i for i, (_, v) in enumerate(body) if v is aot), 0)
+    if len(aot) == 1:  # an emptied array of tables would be written as `models = []` on top
+        del doc[array]
+        if rescued:
+            _insert_trivia(doc, min(at, len(doc.body)), rescued)
+        return
+    del aot[index]
+    if not rescued:
+        return
+    if index > 0:
+        aot[index - 1].value.body.extend(rescued)
+        return
+    before = body[at - 1][1] if at > 0 else None
+    if isinstance(before, Table):
+        before.value.body.extend(rescued)
+    elif isinstance(before, AoT) and len(before):
+        before[-1].value.body.extend(rescued)
+    else:
+        _insert_trivia(doc, at, rescued)
+
+
+def _insert_trivia(container: TOMLDocument, index: int, items: list[tuple[None, Any]]) -> None:
+    """Insert comments / blank lines into a container's body at `index`, keeping tomlkit's
+    key -> position map true (it has no public call for keyless items at a position)."""
+    shift = len(items)
+    for key, pos in list(container._map.items()):
+        if isinstance(pos, tuple):
+            container._map[key] = tuple(p + shift if p >= index else p for p in pos)
+        elif pos >= index:
+            container._map[key] = pos + shift
+    container._body[index:index] = items
+
+
+def _mapping_table(m: Mapping[str, Any]) -> Table:
+    t = tomlkit.table()
+    for k in MAPPING_KEYS:
+        if m.get(k) is not None:
+            t[k] = m[k]
+    return t
 
 
 def append_table(doc: TOMLDocument, array: str, data: Mapping[str, Any]) -> None:
@@ -154,7 +256,10 @@ class ConfigStore:
         self.path = path
 
     def document(self) -> TOMLDocument:
-        return tomlkit.parse(self.path.read_text(encoding="utf-8"))
+        text = self.path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):
+            text += "\n"  # else a table appended at the end would join the last line
+        return tomlkit.parse(text)
 
     def edit(
         self,

@@ -8,12 +8,11 @@ import logging
 from collections.abc import AsyncIterator
 
 from litestar import Litestar, Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 
 from ccm.runtime import State
 from ccm.server.admin import admin_routes
 from ccm.server.catalog import catalog_routes
-from ccm.server.oauth_api import oauth_routes
 from ccm.server.proxy import error_response, proxy_routes
 
 log = logging.getLogger("ccm")
@@ -28,7 +27,18 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
         detail = f"no such endpoint: {request.method} {request.url.path}"
     elif status == 405:
         detail = f"method {request.method} not allowed on {request.url.path}"
+    elif isinstance(exc, ValidationException):
+        problems = [
+            f"{e.get('key') or 'body'}: {e.get('message')}"
+            for e in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(e, dict)
+        ]
+        detail = "invalid request body" + (": " + "; ".join(problems) if problems else "")
     return error_response(status, detail)
+
+
+def _too_deep(_request: Request, _exc: RecursionError) -> Response:
+    return error_response(400, "request body is nested too deeply")
 
 
 def _internal_error(request: Request, exc: Exception) -> Response:
@@ -56,13 +66,12 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
             await state.aclose()
 
     return Litestar(
-        route_handlers=[
-            *proxy_routes(state),
-            *admin_routes(state),
-            *oauth_routes(state),
-            catalog_routes(state),
-        ],
-        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+        route_handlers=[*proxy_routes(state), *admin_routes(state), catalog_routes(state)],
+        exception_handlers={
+            HTTPException: _http_error,
+            RecursionError: _too_deep,
+            Exception: _internal_error,
+        },
         request_max_body_size=state.runtime.config.server.max_body_bytes,
         lifespan=[lifespan],
         openapi_config=None,

@@ -14,7 +14,7 @@ from ccm.config.schema import RouterConfig
 from ccm.dialects import registry
 from ccm.oauth.flows import FLOW_NAMES, get_flow
 from ccm.runtime import State
-from ccm.server.admin import admin_guard
+from ccm.server.admin.guards import admin_guard
 
 # what each [router] key means, for the page's hints (docs/config.md is the reference)
 SLOT_HINTS = {

@@ -9,7 +9,6 @@ the answer (or stream) goes back with the client's model name and an x-ccm-route
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -18,10 +17,12 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ccm.config.secrets import MissingSecret, resolve
 from ccm.dispatch import dispatch
 from ccm.rules.features import apply_strip
 from ccm.rules.tokens import estimate_tokens
 from ccm.runtime import State
+from ccm.server.access import browser_refusal, client_credential, same_secret
 from ccm.wire.anthropic import error_body
 
 log = logging.getLogger("ccm.proxy")
@@ -42,6 +43,7 @@ class Answer:
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
     media_type: str = "application/json"
+    attempts: list[Any] = field(default_factory=list)  # dispatch's Attempts, for the admin page
 
 
 def error_answer(
@@ -85,26 +87,25 @@ def authorized(headers: Mapping[str, str], state: State) -> bool:
     expected = state.runtime.config.server.api_key
     if not expected:
         return True
-    from ccm.config.secrets import MissingSecret, resolve
-
     try:
         key = resolve(expected, "server.api_key")
     except MissingSecret:
         return False  # configured but unresolvable: refuse rather than run open
-    given = headers.get("x-api-key") or ""
-    auth = headers.get("authorization") or ""
-    if not given and auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    return bool(key) and hmac.compare_digest(given.encode(), key.encode())  # type: ignore[union-attr]
+    return same_secret(client_credential(headers), key or "")
 
 
-def decode_request(raw: bytes) -> dict[str, Any] | Answer:
+TOO_DEEP = "request body is nested too deeply"
+
+
+def decode_request(raw: bytes, *, needs_max_tokens: bool = True) -> dict[str, Any] | Answer:
     if not raw:
         return error_answer(400, "request body is empty; expected a JSON object")
     try:
         body = _decode(raw)
     except msgspec.DecodeError as e:
         return error_answer(400, f"request body is not valid JSON: {e}")
+    except RecursionError:
+        return error_answer(400, TOO_DEEP)
     if not isinstance(body, dict):
         return error_answer(400, f"request body must be a JSON object, not {type(body).__name__}")
     model = body.get("model")
@@ -112,29 +113,39 @@ def decode_request(raw: bytes) -> dict[str, Any] | Answer:
         return error_answer(400, "model: a non-empty string is required")
     if not isinstance(body.get("messages"), list):
         return error_answer(400, "messages: an array is required")
-    mt = body.get("max_tokens")
-    if mt is not None and (not isinstance(mt, int) or isinstance(mt, bool)):
-        return error_answer(400, "max_tokens: an integer is required")
     if "stream" in body and not isinstance(body["stream"], bool):
         return error_answer(400, "stream: true or false is required")
+    mt = body.get("max_tokens")
+    if mt is None and needs_max_tokens:
+        return error_answer(400, "max_tokens: Field required (the Messages API needs it)")
+    if mt is not None and (not isinstance(mt, int) or isinstance(mt, bool) or mt < 1):
+        return error_answer(400, "max_tokens: a positive integer is required")
     return body
 
 
 def admit(
-    state: State, headers: Mapping[str, str], header_bytes: int, raw: bytes
+    state: State,
+    headers: Mapping[str, str],
+    header_bytes: int,
+    raw: bytes,
+    *,
+    needs_max_tokens: bool = True,
 ) -> dict[str, Any] | Answer:
     """The request body, once the client is authorised and the JSON is a Messages request."""
     if header_bytes > MAX_HEADER_BYTES:
         return error_answer(
             431, f"request headers exceed {MAX_HEADER_BYTES // 1024} KiB", "invalid_request_error"
         )
+    refused = browser_refusal(headers, state.runtime.config.server)
+    if refused:
+        return error_answer(403, refused, "permission_error")
     if not authorized(headers, state):
         return error_answer(
             401,
             "invalid or missing API key for this ccm proxy (server.api_key)",
             "authentication_error",
         )
-    return decode_request(raw)
+    return decode_request(raw, needs_max_tokens=needs_max_tokens)
 
 
 def header_safe(text: str) -> str:
@@ -154,11 +165,22 @@ async def handle_messages(
 ) -> Answer:
     """POST /v1/messages. `watch(work)` awaits work unless the client disconnects."""
     t0 = time.perf_counter()
-    rt = state.runtime
     body = admit(state, headers, header_bytes, raw)
     if isinstance(body, Answer):
         return body
-    decision = rt.router.route(body, headers)
+    return await send_messages(state, body, headers, watch, t0)
+
+
+async def send_messages(
+    state: State, body: dict[str, Any], headers: Mapping[str, str], watch: Watch, t0: float
+) -> Answer:
+    """An admitted Messages request: route, dispatch, answer (the admin page's test sender
+    comes in here too, so it goes exactly where Claude Code's requests go)."""
+    rt = state.runtime
+    try:
+        decision = rt.router.route(body, headers)
+    except RecursionError:  # a body msgspec could decode but our walkers cannot
+        return error_answer(400, TOO_DEEP)
     requested = decision.original_model
     route_hdr = {"x-ccm-route": route_header(decision.rule, decision.model, None)}
     if decision.error:
@@ -191,6 +213,8 @@ async def handle_messages(
                 policy=rt.retry,
             )
         )
+    except RecursionError:
+        return error_answer(400, TOO_DEEP)
     except ClientGone:
         log.info(
             "client went away before an answer; upstream request cancelled (model %s)",
@@ -198,6 +222,8 @@ async def handle_messages(
         )
         state.record(decision, None, 499, t0, [])
         return error_answer(499, "client closed the request")
+    if reply.status >= 400:
+        _scrub(reply, rt)
     out = dict(reply.headers)
     media = out.pop(
         "content-type", "text/event-stream" if reply.stream is not None else "application/json"
@@ -216,7 +242,19 @@ async def handle_messages(
             len(reply.attempts),
             (time.perf_counter() - t0) * 1000,
         )
-    return Answer(reply.status, out, reply.body or b"", reply.stream, media)
+    return Answer(reply.status, out, reply.body or b"", reply.stream, media, reply.attempts)
+
+
+def _scrub(reply: Any, rt: Any) -> None:
+    """An upstream error may repeat the key it was sent (OpenAI's 401 does): whatever ccm
+    passes on shows a configured secret only by its fingerprint."""
+    scrubber = rt.scrubber()
+    if not scrubber:
+        return
+    if reply.body:
+        reply.body = scrubber.bytes(reply.body)
+    for a in reply.attempts:
+        a.reason = scrubber.text(a.reason)
 
 
 async def handle_count_tokens(
@@ -224,15 +262,21 @@ async def handle_count_tokens(
 ) -> Answer:
     """POST /v1/messages/count_tokens: the provider's own count, else the offline estimate."""
     rt = state.runtime
-    body = admit(state, headers, header_bytes, raw)
+    body = admit(state, headers, header_bytes, raw, needs_max_tokens=False)
     if isinstance(body, Answer):
         return body
-    decision = rt.router.route(body, headers)
+    try:
+        decision = rt.router.route(body, headers)
+    except RecursionError:
+        return error_answer(400, TOO_DEEP)
     for fld, pattern in decision.strips:
         apply_strip(body, fld, pattern)
     from ccm.providers.count import upstream_count
 
-    counted = await upstream_count(rt.clients, decision.chain, body, headers)
-    if counted is None:
-        counted = _encode({"input_tokens": estimate_tokens(body)})
+    try:
+        counted = await upstream_count(rt.clients, decision.chain, body, headers)
+        if counted is None:
+            counted = _encode({"input_tokens": estimate_tokens(body)})
+    except RecursionError:
+        return error_answer(400, TOO_DEEP)
     return Answer(200, {"x-ccm-route": route_header(decision.rule, decision.model, None)}, counted)

@@ -94,24 +94,24 @@ def proxy_routes(state: State) -> list[Any]:
         )
 
     @get("/health")
-    async def health() -> Response:
+    async def health(request: Request) -> Response:
+        """Up or not, for anyone (load balancers, Docker); the rest only for an admin: a reload
+        error quotes the config, and versions and paths are nobody else's business."""
         from ccm import __version__
+        from ccm.server.access import is_admin
 
         rt = state.runtime
-        return Response(
-            content=_encode(
-                {
-                    "status": "ok",
-                    "service": "ccm",
-                    "version": __version__,
-                    "rules_version": rt.version,
-                    "rules": rt.router.rules_file.path,
-                    "last_reload_error": state.last_error,
-                    "uptime_s": round(time.time() - state.started_at, 1),
-                }
-            ),
-            media_type="application/json",
-        )
+        info: dict[str, Any] = {"status": "ok", "service": "ccm"}
+        peer = request.client.host if request.client else None
+        if is_admin(request.headers, peer, rt.config.server)[0]:
+            info |= {
+                "version": __version__,
+                "rules_version": rt.version,
+                "rules": rt.router.rules_file.path,
+                "last_reload_error": state.last_error,
+                "uptime_s": round(time.time() - state.started_at, 1),
+            }
+        return Response(content=_encode(info), media_type="application/json")
 
     @head("/", status_code=200)
     async def head_root() -> None:

@@ -672,3 +672,48 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
             no_page_error(page)
     # only Chromium's own line for the refused (400) authorize of the unconfigured flow
     assert page.console.page_errors(400) == []
+
+
+REBIND_HOST = "127.0.0.1.evil.example"  # the issue's name: it resolves to 127.0.0.1
+
+
+def test_dns_rebinding_page_is_refused(browser: Any, up: FakeUpstream, tmp_path: Path) -> None:
+    """An attacker's page whose name resolves to 127.0.0.1 (Chromium's --host-resolver-rules
+    plays the rebinding DNS server) runs same-origin with ccm's port: it must read nothing,
+    write nothing and spend nothing. The same calls from http://127.0.0.1 work."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        config_text(fake_provider("p", up, "sk-REBIND-TARGET-KEY") + model("m", ("p", "gpt-x")))
+    )
+    calls = """async () => {
+        const out = {};
+        const json = {"content-type": "application/json"};
+        out.config = (await fetch("/api/config")).status;
+        out.write = (await fetch("/api/providers/p", {method: "PUT", headers: json,
+            body: JSON.stringify({name: "p", provider_type: "openai", api_key: "********",
+                                  base_url: "http://attacker.example/v1"})})).status;
+        out.spend = (await fetch("/v1/messages", {method: "POST",
+            headers: {"content-type": "text/plain"},
+            body: JSON.stringify({model: "m", max_tokens: 5,
+                                  messages: [{role: "user", content: "hi"}]})})).status;
+        out.health = await (await fetch("/health")).json();
+        return out;
+    }"""
+    args = [*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {REBIND_HOST} 127.0.0.1"]
+    with running_ccm(cfg) as ccm:
+        port = ccm.base_url.rsplit(":", 1)[1]
+        # a browser of its own: the resolver rule is a launch argument
+        b = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
+        try:
+            page = b.new_page()
+            page.goto(f"http://{REBIND_HOST}:{port}/health")
+            evil = page.evaluate(calls)
+            assert evil["config"] == 403 and evil["write"] == 403 and evil["spend"] == 403
+            assert evil["health"] == {"status": "ok", "service": "ccm"}  # up, and nothing else
+            assert up.requests == []
+            assert "attacker.example" not in cfg.read_text()
+            page.goto(f"{ccm.base_url}/health")  # the real page's origin, for contrast
+            own = page.evaluate(calls.replace("http://attacker.example/v1", up.base_url + "/v1"))
+            assert own["config"] == 200 and own["write"] == 200 and own["spend"] == 200
+        finally:
+            b.close()

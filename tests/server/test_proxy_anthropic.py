@@ -310,7 +310,14 @@ BAD = [
     (b'{"model": "m", "messages": "hi"}', 400, "messages"),
     (b'{"model": "m", "messages": [], "max_tokens": "10"}', 400, "max_tokens"),
     (b'{"model": "m", "messages": [], "stream": "yes"}', 400, "stream"),
-    (b'{"model": "unknown-model", "messages": []}', 404, "unknown-model"),
+    (b'{"model": "m", "messages": []}', 400, "max_tokens: Field required"),
+    (b'{"model": "m", "messages": [], "max_tokens": 0}', 400, "max_tokens"),
+    (b'{"model": "unknown-model", "messages": [], "max_tokens": 5}', 404, "unknown-model"),
+    (
+        b'{"model": "m", "max_tokens": 5, "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        400,
+        "nested too deeply",
+    ),
     (b"\xff\xfe\x00bad utf8", 400, "JSON"),
 ]
 
