@@ -14,6 +14,7 @@ from ccm.config.load import LoadedConfig, load_config
 from ccm.diagnostics import DiagnosticError
 from ccm.dispatch import RetryPolicy
 from ccm.health import Health
+from ccm.ledger.recorder import Ledger
 from ccm.providers.client import ProviderClient
 from ccm.rules.compile import Router
 from ccm.rules.load import build_router
@@ -72,6 +73,10 @@ class State:
             server.circuit_failures, server.circuit_cooldown_ms / 1000
         )  # admin writes: one at a time, file and reload together
         self.recent: deque[dict[str, Any]] = deque(maxlen=500)  # for the admin Logs tab
+        # usage ledger, metrics and tracing ([ledger], [metrics] are read at start);
+        # its writer thread runs between app start-up and shutdown (ccm/server/app.py)
+        self.ledger = Ledger(config_path, runtime.config)
+        self.metrics = self.ledger.metrics
 
     def record(
         self, decision: Any, provider: str | None, status: int, t0: float, attempts: list[Any]
@@ -133,3 +138,4 @@ class State:
     async def aclose(self) -> None:
         for c in self.runtime.clients.values():
             await c.aclose()
+        await asyncio.to_thread(self.ledger.stop)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from ccm.config.load import env_reference
@@ -29,3 +30,11 @@ def redact(value: str | None) -> str | None:
     if env_reference(value):
         return value
     return "********" if value else ""
+
+
+def fingerprint(secret: str | None) -> str | None:
+    """A short stable name for a secret (first 8 hex digits of its SHA-256), never the secret:
+    enough to tell keys apart in the ledger, logs and key pools."""
+    if not secret:
+        return None
+    return hashlib.sha256(secret.encode()).hexdigest()[:8]

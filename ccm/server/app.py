@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException
 
 from ccm.runtime import State
 from ccm.server.admin import admin_routes
+from ccm.server.metrics_route import metrics_routes
 from ccm.server.oauth_api import oauth_routes
 from ccm.server.proxy import error_response, proxy_routes
 
@@ -40,6 +41,7 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = None
+        state.ledger.start()
         if watch:
             from ccm.reload import watch as watch_files
 
@@ -55,7 +57,12 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
             await state.aclose()
 
     return Litestar(
-        route_handlers=[*proxy_routes(state), *admin_routes(state), *oauth_routes(state)],
+        route_handlers=[
+            *proxy_routes(state),
+            *admin_routes(state),
+            *oauth_routes(state),
+            *metrics_routes(state),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         request_max_body_size=state.runtime.config.server.max_body_bytes,
         lifespan=[lifespan],

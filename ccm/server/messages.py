@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ccm.dispatch import dispatch
+from ccm.ledger.recorder import Trail
 from ccm.rules.features import apply_strip
 from ccm.rules.tokens import estimate_tokens
 from ccm.runtime import State
@@ -154,11 +155,29 @@ async def handle_messages(
 ) -> Answer:
     """POST /v1/messages. `watch(work)` awaits work unless the client disconnects."""
     t0 = time.perf_counter()
-    rt = state.runtime
     body = admit(state, headers, header_bytes, raw)
     if isinstance(body, Answer):
         return body
-    decision = rt.router.route(body, headers)
+    # ---- usage ledger, metrics, tracing (ccm/ledger): one record when the request ends ----
+    trail = state.ledger.begin(state.runtime.config, body, headers, t0)
+    try:
+        answer = await _messages(state, headers, body, watch, t0, trail)
+    except BaseException:
+        trail.fail()
+        raise
+    return trail.finish(answer)
+
+
+async def _messages(
+    state: State,
+    headers: Mapping[str, str],
+    body: dict[str, Any],
+    watch: Watch,
+    t0: float,
+    trail: Trail,
+) -> Answer:
+    rt = state.runtime
+    decision = trail.decision = rt.router.route(body, headers)
     requested = decision.original_model
     route_hdr = {"x-ccm-route": route_header(decision.rule, decision.model, None)}
     if decision.error:
@@ -198,6 +217,7 @@ async def handle_messages(
         )
         state.record(decision, None, 499, t0, [])
         return error_answer(499, "client closed the request")
+    trail.reply = reply
     out = dict(reply.headers)
     media = out.pop(
         "content-type", "text/event-stream" if reply.stream is not None else "application/json"
