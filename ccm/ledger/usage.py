@@ -2,8 +2,8 @@
 behind it: a message's `usage`, or a stream's `message_start` (`message.usage`) and
 `message_delta` (`usage`: the final output_tokens, and cache fields some upstreams send late).
 
-The request path only looks for the bytes `"usage"` and `event: error` in each chunk ccm sends
-(inside JSON strings the quotes are escaped, so text never matches) and keeps the few chunks
+The request path only looks for the bytes `"usage"` and a line `event: error` in each chunk
+ccm sends (inside JSON strings quotes and newlines are escaped, so text never matches) and keeps the few chunks
 that hold them; decoding happens later, on the ledger's writer thread.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import msgspec
 
 _USAGE = b'"usage"'
-_ERROR = b"event: error"
+_ERROR = b"event: error\n"  # at a line start: JSON strings hold no raw newline
 MAX_KEPT = 16  # chunks kept per stream; a normal stream has two that matter
 
 
@@ -71,7 +71,9 @@ class StreamTap:
         self.kept: list[bytes] = []
 
     def feed(self, chunk: bytes) -> None:
-        if (_USAGE in chunk or _ERROR in chunk) and len(self.kept) < MAX_KEPT:
+        if (_USAGE in chunk or chunk.startswith(_ERROR) or b"\n" + _ERROR in chunk) and len(
+            self.kept
+        ) < MAX_KEPT:
             self.kept.append(chunk)
 
 
