@@ -90,6 +90,7 @@ Row = tuple[Any, ...]
 Connect = Callable[[Path], sqlite3.Connection]
 PRUNE_EVERY = 3600.0
 RETRY_OPEN_EVERY = 30.0
+SLICE = 200  # rows processed and inserted per transaction
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -257,9 +258,11 @@ class BatchThread:
                     flushes.append(item)
                 else:
                     batch.append(item)
-            if batch:
+            for i in range(0, len(batch), SLICE):
+                if i:
+                    time.sleep(0)  # let the event loop's thread have the GIL between slices
                 try:
-                    self.process(batch)
+                    self.process(batch[i : i + SLICE])
                 except Exception:  # a bug here must not kill the writer
                     log.exception("usage ledger: a batch of %d could not be recorded", len(batch))
             for f in flushes:

@@ -8,6 +8,7 @@ values there, and a scrape of any worker adds them up (`MultiProcessCollector`).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import shutil
@@ -119,25 +120,50 @@ class Metrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def observe(self, row: dict[str, Any], attempts: list[Any]) -> None:
-        """One finished request (called on the writer thread)."""
-        provider = row["provider"] or "-"
-        self._child(
-            self.requests, row["rule"] or "-", row["model"] or "-", provider, str(row["status"])
-        ).inc()
-        if row["total_ms"] is not None:
-            self._child(self.duration, provider).observe(row["total_ms"] / 1000)
-        if row["ttfb_ms"] is not None:
-            self._child(self.first_byte, provider).observe(row["ttfb_ms"] / 1000)
-        for a in attempts:
-            self._child(self.attempts, a.provider, attempt_result(a)).inc()
-        actual = row["actual_model"] or "-"
-        for kind, column in TOKEN_KINDS:
-            n = row[column]
-            if n:
-                self._child(self.tokens, provider, actual, kind).inc(n)
-        if row["cost_usd"]:
-            self._child(self.cost, provider, actual).inc(row["cost_usd"])
+    def watch_in_flight(self, ledger: Any) -> None:
+        """In one process the gauge reads the ledger's counter at scrape time (no work per
+        request); with workers each request moves the shared gauge (Ledger.shared_gauge)."""
+        if self.multiprocess:
+            return
+        self.in_flight.set_function(lambda: ledger.in_flight)
+
+    def observe_batch(self, done: list[tuple[dict[str, Any], list[Any]]]) -> None:
+        """A batch of finished requests (writer thread). Counters are summed over the batch
+        first, so each distinct label set costs one update however many rows share it."""
+        sums: dict[tuple[Any, ...], float] = {}
+        durations: dict[str, list[float]] = {}
+        firsts: dict[str, list[float]] = {}
+        for row, attempts in done:
+            provider = row["provider"] or "-"
+            key = (
+                self.requests,
+                row["rule"] or "-",
+                row["model"] or "-",
+                provider,
+                str(row["status"]),
+            )
+            sums[key] = sums.get(key, 0) + 1
+            if row["total_ms"] is not None:
+                durations.setdefault(provider, []).append(row["total_ms"] / 1000)
+            if row["ttfb_ms"] is not None:
+                firsts.setdefault(provider, []).append(row["ttfb_ms"] / 1000)
+            for a in attempts:
+                key = (self.attempts, a.provider, attempt_result(a))
+                sums[key] = sums.get(key, 0) + 1
+            actual = row["actual_model"] or "-"
+            for kind, column in TOKEN_KINDS:
+                n = row[column]
+                if n:
+                    key = (self.tokens, provider, actual, kind)
+                    sums[key] = sums.get(key, 0) + n
+            if row["cost_usd"]:
+                key = (self.cost, provider, actual)
+                sums[key] = sums.get(key, 0) + row["cost_usd"]
+        for (metric, *labels), amount in sums.items():
+            self._child(metric, *labels).inc(amount)
+        for hist, values in ((self.duration, durations), (self.first_byte, firsts)):
+            for provider, seconds in values.items():
+                _observe_many(self._child(hist, provider), seconds)
 
     def set_circuits(self, health: Any, providers: list[str]) -> None:
         for name in providers:
@@ -162,6 +188,26 @@ class Metrics:
 
             with contextlib.suppress(Exception):
                 mp.mark_process_dead(os.getpid())
+
+
+def _observe_many(child: Any, values: list[float]) -> None:
+    """Histogram.observe for many values: bucket counts and the sum updated once each. Uses
+    the child's bucket fields (stable across prometheus-client releases); plain observe()
+    otherwise."""
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for v in values:
+            child.observe(v)
+        return
+    counts = [0] * len(bounds)
+    for v in values:
+        counts[bisect.bisect_left(bounds, v)] += 1
+    for i, n in enumerate(counts):
+        if n:
+            buckets[i].inc(n)
+    total.inc(sum(values))
 
 
 def attempt_result(a: Any) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import os
 import sys
 import time
@@ -29,6 +30,7 @@ from ccm.ledger.usage import StreamTap, Usage, error_type, message_usage, stream
 from ccm.wire.claude_code import session_id, user_id
 
 log = logging.getLogger("ccm.ledger")
+_MISSING = object()
 _encode = msgspec.json.encode
 
 
@@ -74,13 +76,14 @@ class Trail:
         self.rid = os.urandom(8).hex()
         self.uid = user_id(body)
         secret = client_secret(headers)
-        self.client = fingerprint(secret) if secret else None
+        self.client = ledger.fingerprint(secret) if secret else None
         self.traceparent = headers.get("traceparent")
         self.decision: Any = None
         self.reply: Any = None
         self.ended = False
-        if ledger.metrics is not None:
-            ledger.metrics.in_flight.inc()
+        ledger.in_flight += 1
+        if ledger.shared_gauge is not None:
+            ledger.shared_gauge.inc()
 
     def finish(self, answer: Any) -> Any:
         """The answer, with its stream tapped; records the request (now, or at the stream's end)."""
@@ -132,9 +135,11 @@ class Trail:
             return
         self.ended = True
         ledger = self.ledger
-        if ledger.metrics is not None:
-            ledger.metrics.in_flight.dec()
-        ledger.thread.put((self, status, body, kept, first, end, gone))
+        ledger.in_flight -= 1
+        if ledger.shared_gauge is not None:
+            ledger.shared_gauge.dec()
+        if ledger.active:
+            ledger.thread.put((self, status, body, kept, first, end, gone))
 
 
 class Ledger:
@@ -165,11 +170,37 @@ class Ledger:
         self.tracing = tracing
         self.thread = BatchThread(self._process, interval=interval, on_overflow=self._dropped)
         self.overflowed = 0
+        self.in_flight = 0  # requests begun and not ended (this process)
+        self.active = self.db is not None or self.metrics is not None or self.tracing is not None
+        # with workers, the gauge lives in the shared folder and each request moves it
+        self.shared_gauge: Any = None
+        if self.metrics is not None:
+            self.metrics.watch_in_flight(self)
+            if self.metrics.multiprocess:
+                self.shared_gauge = self.metrics.in_flight
         self._pricer: tuple[Any, Pricer] | None = None
+        self._sessions: dict[str, str | None] = {}
+        self._last_key: tuple[str, str | None] = ("", None)
+        self._columns = operator.itemgetter(*COLUMNS)
 
-    @property
-    def active(self) -> bool:
-        return self.db is not None or self.metrics is not None or self.tracing is not None
+    def fingerprint(self, secret: str) -> str | None:
+        """The client key's fingerprint; clients send the same key every time, so the last one
+        is remembered (request path)."""
+        last = self._last_key
+        if last[0] == secret:
+            return last[1]
+        fp = fingerprint(secret)
+        self._last_key = (secret, fp)
+        return fp
+
+    def _session(self, uid: str) -> str | None:
+        found = self._sessions.get(uid, _MISSING)
+        if found is _MISSING:
+            found = session_id({"metadata": {"user_id": uid}})
+            if len(self._sessions) > 1024:
+                self._sessions.clear()
+            self._sessions[uid] = found
+        return found  # type: ignore[return-value]
 
     @property
     def dropped(self) -> int:
@@ -185,6 +216,7 @@ class Ledger:
         return Trail(self, config, body, headers, t0)
 
     def start(self) -> None:
+        self.active = self.db is not None or self.metrics is not None or self.tracing is not None
         if self.active:
             self.thread.start()
 
@@ -210,14 +242,18 @@ class Ledger:
 
     def _process(self, batch: list[Any]) -> None:
         rows = []
+        done = []
+        columns = self._columns
+        tracing = self.tracing
         for item in batch:
             row, attempts, config = self._row(*item)
-            if self.metrics is not None:
-                self.metrics.observe(row, attempts)
-            if self.tracing is not None:
+            done.append((row, attempts))
+            if tracing is not None:
                 types = {p.name: p.provider_type for p in config.providers}
-                self.tracing.export(row, attempts, types)
-            rows.append(tuple(row[c] for c in COLUMNS))
+                tracing.export(row, attempts, types)
+            rows.append(columns(row))
+        if self.metrics is not None:
+            self.metrics.observe_batch(done)
         if self.db is not None:
             self.db.write(rows)
 
@@ -267,7 +303,7 @@ class Ledger:
         row: dict[str, Any] = {
             "ts": trail.ts,
             "request_id": trail.rid,
-            "session_id": session_id({"metadata": {"user_id": uid}}) if uid else None,
+            "session_id": self._session(uid) if uid else None,
             "client_key": trail.client,
             "rule": getattr(decision, "rule", None),
             "requested_model": getattr(decision, "original_model", None),

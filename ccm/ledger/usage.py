@@ -10,6 +10,7 @@ that hold them; decoding happens later, on the ledger's writer thread.
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 
 import msgspec
@@ -17,6 +18,11 @@ import msgspec
 _USAGE = b'"usage"'
 _ERROR = b"event: error\n"  # at a line start: JSON strings hold no raw newline
 MAX_KEPT = 16  # chunks kept per stream; a normal stream has two that matter
+
+
+_COUNTS = frozenset(
+    ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+)
 
 
 @dataclass(slots=True)
@@ -31,14 +37,8 @@ class Usage:
         """Overlay the counts an event carries (later events win: message_delta is final)."""
         if not isinstance(fields, dict):
             return
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-        ):
-            value = fields.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        for name, value in fields.items():
+            if name in _COUNTS and type(value) is int and value >= 0:
                 setattr(self, name, value)
 
     @property
@@ -77,36 +77,35 @@ class StreamTap:
             self.kept.append(chunk)
 
 
+_EVENT = re.compile(rb"^(?:event: *([a-z_]+)\r?\n)?data: *(.+)$", re.MULTILINE)
+
+
 def stream_usage(chunks: list[bytes]) -> Usage:
-    """Decode the kept chunks of a stream (whole SSE events: ccm writes them whole)."""
+    """Decode the kept chunks of a stream (whole SSE events: ccm writes them whole); only the
+    data lines that hold usage or an error are decoded."""
     out = Usage()
-    for event in b"\n".join(chunks).split(b"\n\n"):
-        name = b""
-        data: list[bytes] = []
-        for line in event.split(b"\n"):
-            if line.startswith(b"event:"):
-                name = line[6:].strip()
-            elif line.startswith(b"data:"):
-                data.append(line[5:].strip())
-        if not data:
-            continue
-        try:
-            payload = _any.decode(b"\n".join(data))
-        except msgspec.DecodeError:
-            continue
-        if not isinstance(payload, dict):
-            continue
-        kind = payload.get("type") or name.decode("latin-1")
-        if kind == "message_start":
-            message = payload.get("message")
-            if isinstance(message, dict):
-                out.take(message.get("usage"))
-        elif kind == "message_delta":
-            out.take(payload.get("usage"))
-        elif kind == "error":
-            err = payload.get("error")
-            etype = err.get("type") if isinstance(err, dict) else None
-            out.error_type = etype if isinstance(etype, str) else "error"
+    for chunk in chunks:
+        for m in _EVENT.finditer(chunk):
+            data = m.group(2)
+            if _USAGE not in data and m.group(1) != b"error":
+                continue
+            try:
+                payload = _any.decode(data)
+            except msgspec.DecodeError:
+                continue
+            if not isinstance(payload, dict):
+                continue
+            kind = payload.get("type")
+            if kind == "message_start":
+                message = payload.get("message")
+                if isinstance(message, dict):
+                    out.take(message.get("usage"))
+            elif kind == "message_delta":
+                out.take(payload.get("usage"))
+            elif kind == "error" or m.group(1) == b"error":
+                err = payload.get("error")
+                etype = err.get("type") if isinstance(err, dict) else None
+                out.error_type = etype if isinstance(etype, str) else "error"
     return out
 
 
