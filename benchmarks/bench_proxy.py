@@ -137,6 +137,20 @@ def start_ccm(cfg: Path, port: int, home: Path) -> subprocess.Popen:
     )
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used: what ccm spends per
+    request, less disturbed than req/s by other load on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def geomean(values: list[float]) -> float:
+    prod = 1.0
+    for x in values:
+        prod *= x
+    return round(prod ** (1 / len(values)), 3)
+
+
 def best(results: list[Result]) -> Result:
     return max(results, key=lambda r: r.rps)
 
@@ -303,21 +317,18 @@ def main() -> None:
                                 run("127.0.0.1", port, "/v1/messages", proxy_body, 100, conc, hdr)
                             )
                         runs: dict[int, list[Result]] = {p: [] for p in ports}
+                        cpu: dict[int, list[float]] = {p: [] for p in ports}  # s per request
+                        pids = {ccm_port: ccm.pid, off_port: off_proc.pid if off_proc else 0}
                         for _ in range(max(1, args.rounds)):  # on and off alternate
                             for port in ports:
-                                runs[port].append(
-                                    asyncio.run(
-                                        run(
-                                            "127.0.0.1",
-                                            port,
-                                            "/v1/messages",
-                                            proxy_body,
-                                            n,
-                                            conc,
-                                            hdr,
-                                        )
-                                    )
+                                c0 = cpu_s(pids[port])
+                                res = asyncio.run(
+                                    run("127.0.0.1", port, "/v1/messages", proxy_body, n, conc, hdr)
                                 )
+                                cpu[port].append(
+                                    (cpu_s(pids[port]) - c0) / max(1, len(res.latencies))
+                                )
+                                runs[port].append(res)
                         via: Result = best(runs[ccm_port])
                         f, v = floor.summary(), via.summary()
                         row = {
@@ -341,13 +352,19 @@ def main() -> None:
                             if bad := non_200(f"{name} c{conc} ccm ledger off", off):
                                 anomalies.append(bad)
                             o = off.summary()
+                            cpu_on = min(cpu[ccm_port]) * 1e6
+                            cpu_off = min(cpu[off_port]) * 1e6
                             row.update(
                                 ccm_ledger_off=o,
                                 ledger_on_off_rps_ratio=ratio(v["rps"], o["rps"]),
                                 ledger_added_p50_ms=round(v["p50_ms"] - o["p50_ms"], 3),
+                                ccm_cpu_us_per_request=round(cpu_on, 1),
+                                ccm_ledger_off_cpu_us_per_request=round(cpu_off, 1),
+                                ledger_cpu_ratio=ratio(cpu_on, cpu_off),
                             )
                             print(
-                                f"{'':<34} {'off':>4} {fmt(o)}   ledger+metrics on/off req/s {fmt_ratio(row['ledger_on_off_rps_ratio'])}, +p50 {row['ledger_added_p50_ms']:.3f} ms"
+                                f"{'':<34} {'off':>4} {fmt(o)}   ledger+metrics on/off: req/s {fmt_ratio(row['ledger_on_off_rps_ratio'])}, "
+                                f"+p50 {row['ledger_added_p50_ms']:.3f} ms, ccm CPU/request {cpu_on:.0f}/{cpu_off:.0f} us = {fmt_ratio(row['ledger_cpu_ratio'])}"
                             )
                         if not ccr_info["enabled"]:
                             continue

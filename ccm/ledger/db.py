@@ -86,6 +86,7 @@ CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id, ts);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
 Row = tuple[Any, ...]
 Connect = Callable[[Path], sqlite3.Connection]
 PRUNE_EVERY = 3600.0
@@ -102,6 +103,7 @@ def connect(path: Path) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-512")  # KiB: rows are appended, rarely read here
         conn.executescript(SCHEMA)
     except BaseException:
         conn.close()

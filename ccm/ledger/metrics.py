@@ -111,6 +111,11 @@ class Metrics:
             "Ledger rows that could not be written (read-only, locked, full) or queued",
             registry=r,
         )
+        self.writer_cpu = Counter(
+            "ccm_ledger_writer_cpu_seconds",
+            "CPU time of the ledger's writer thread (rows, metrics, spans, SQLite inserts)",
+            registry=r,
+        )
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -130,37 +135,40 @@ class Metrics:
     def observe_batch(self, done: list[tuple[dict[str, Any], list[Any]]]) -> None:
         """A batch of finished requests (writer thread). Counters are summed over the batch
         first, so each distinct label set costs one update however many rows share it."""
-        sums: dict[tuple[Any, ...], float] = {}
+        groups: dict[tuple[Any, ...], list[Any]] = {}  # route + status -> sums
+        attempts_by: dict[tuple[str, str], int] = {}
         durations: dict[str, list[float]] = {}
         firsts: dict[str, list[float]] = {}
         for row, attempts in done:
             provider = row["provider"] or "-"
-            key = (
-                self.requests,
-                row["rule"] or "-",
-                row["model"] or "-",
-                provider,
-                str(row["status"]),
-            )
-            sums[key] = sums.get(key, 0) + 1
+            key = (row["rule"], row["model"], provider, row["status"], row["actual_model"])
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = [0, 0, 0, 0, 0, 0.0]
+            g[0] += 1
+            g[1] += row["input_tokens"] or 0
+            g[2] += row["output_tokens"] or 0
+            g[3] += row["cache_read_input_tokens"] or 0
+            g[4] += row["cache_creation_input_tokens"] or 0
+            g[5] += row["cost_usd"] or 0.0
             if row["total_ms"] is not None:
                 durations.setdefault(provider, []).append(row["total_ms"] / 1000)
             if row["ttfb_ms"] is not None:
                 firsts.setdefault(provider, []).append(row["ttfb_ms"] / 1000)
             for a in attempts:
-                key = (self.attempts, a.provider, attempt_result(a))
-                sums[key] = sums.get(key, 0) + 1
-            actual = row["actual_model"] or "-"
-            for kind, column in TOKEN_KINDS:
-                n = row[column]
+                k = (a.provider, attempt_result(a))
+                attempts_by[k] = attempts_by.get(k, 0) + 1
+        child = self._child
+        for (rule, model, provider, status, actual), g in groups.items():
+            child(self.requests, rule or "-", model or "-", provider, str(status)).inc(g[0])
+            actual = actual or "-"
+            for (kind, _column), n in zip(TOKEN_KINDS, g[1:5], strict=True):
                 if n:
-                    key = (self.tokens, provider, actual, kind)
-                    sums[key] = sums.get(key, 0) + n
-            if row["cost_usd"]:
-                key = (self.cost, provider, actual)
-                sums[key] = sums.get(key, 0) + row["cost_usd"]
-        for (metric, *labels), amount in sums.items():
-            self._child(metric, *labels).inc(amount)
+                    child(self.tokens, provider, actual, kind).inc(n)
+            if g[5]:
+                child(self.cost, provider, actual).inc(g[5])
+        for (provider, result), n in attempts_by.items():
+            child(self.attempts, provider, result).inc(n)
         for hist, values in ((self.duration, durations), (self.first_byte, firsts)):
             for provider, seconds in values.items():
                 _observe_many(self._child(hist, provider), seconds)

@@ -2,8 +2,8 @@
 
 Cost is null, never 0, when no price is known; a subscription provider (auth_type "oauth", or
 a subscription-only type such as kimi-coding) gets cost null and the subscription flag, since
-its requests are not billed per token. Figures are USD per million tokens; arithmetic is done in
-Decimal so a hand-worked figure comes out exactly.
+its requests are not billed per token. Figures are USD per million tokens, kept as integer
+pico-dollars per token, so a hand-worked figure comes out exactly.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ccm.ledger.usage import Usage
 
 TABLE_PATH = Path(__file__).with_name("prices.toml")
 MILLION = Decimal(1_000_000)
+PICO = 10**12
 # provider types that set their own prices for open models: only [hosted.<type>] applies there
 HOSTS = frozenset(
     {
@@ -41,10 +42,14 @@ _TAG = re.compile(r"-(?:preview|latest|exp)$")
 
 @dataclass(frozen=True, slots=True)
 class Rates:
-    input: Decimal | None
-    output: Decimal | None
-    cache_read: Decimal | None
-    cache_write: Decimal | None
+    """Per-token prices in pico-dollars (USD per million tokens x 10^6): integers for any
+    price with up to six decimals, so sums are exact and one division gives the nearest
+    float to the true cost."""
+
+    input: int | None
+    output: int | None
+    cache_read: int | None
+    cache_write: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +70,7 @@ class Price:
             and inp + cr + cw > self.long_above
         ):
             r = self.long
-        total = Decimal(0)
+        total = 0
         for tokens, rate in (
             (inp, r.input),
             (out, r.output),
@@ -77,19 +82,23 @@ class Price:
             if rate is None:
                 return None
             total += rate * tokens
-        return float(total / MILLION)
+        return total / PICO
 
 
-def _dec(value: Any) -> Decimal | None:
+def _pico(value: Any) -> int | None:
+    """USD per million tokens -> pico-dollars per token (exact through Decimal)."""
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return Decimal(str(value))
+    return int((Decimal(str(value)) * MILLION).to_integral_value())
 
 
 def _rates(entry: Any) -> Rates:
     get = entry.get if isinstance(entry, dict) else lambda k: getattr(entry, k, None)
     return Rates(
-        _dec(get("input")), _dec(get("output")), _dec(get("cache_read")), _dec(get("cache_write"))
+        _pico(get("input")),
+        _pico(get("output")),
+        _pico(get("cache_read")),
+        _pico(get("cache_write")),
     )
 
 

@@ -20,11 +20,6 @@ _ERROR = b"event: error\n"  # at a line start: JSON strings hold no raw newline
 MAX_KEPT = 16  # chunks kept per stream; a normal stream has two that matter
 
 
-_COUNTS = frozenset(
-    ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-)
-
-
 @dataclass(slots=True)
 class Usage:
     input_tokens: int | None = None
@@ -33,21 +28,38 @@ class Usage:
     cache_creation_input_tokens: int | None = None
     error_type: str | None = None  # the type of an SSE `error` event that ended a stream
 
-    def take(self, fields: object) -> None:
+    def take(self, c: _Counts | None) -> None:
         """Overlay the counts an event carries (later events win: message_delta is final)."""
-        if not isinstance(fields, dict):
+        if c is None:
             return
-        for name, value in fields.items():
-            if name in _COUNTS and type(value) is int and value >= 0:
-                setattr(self, name, value)
+        if c.input_tokens is not None and c.input_tokens >= 0:
+            self.input_tokens = c.input_tokens
+        if c.output_tokens is not None and c.output_tokens >= 0:
+            self.output_tokens = c.output_tokens
+        if c.cache_read_input_tokens is not None and c.cache_read_input_tokens >= 0:
+            self.cache_read_input_tokens = c.cache_read_input_tokens
+        if c.cache_creation_input_tokens is not None and c.cache_creation_input_tokens >= 0:
+            self.cache_creation_input_tokens = c.cache_creation_input_tokens
 
     @property
     def known(self) -> bool:
         return self.input_tokens is not None or self.output_tokens is not None
 
 
+class _Counts(msgspec.Struct):
+    """The counts of an Anthropic usage object (other fields are skipped while decoding)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+
+
 class _Message(msgspec.Struct):
-    usage: dict[str, object] | None = None
+    usage: _Counts | None = None
+
+
+_counts = msgspec.json.Decoder(_Counts)
 
 
 _message = msgspec.json.Decoder(_Message)
@@ -77,33 +89,29 @@ class StreamTap:
             self.kept.append(chunk)
 
 
-_EVENT = re.compile(rb"^(?:event: *([a-z_]+)\r?\n)?data: *(.+)$", re.MULTILINE)
+# the usage object of message_start / message_delta (one level of nesting: cache_creation)
+_USAGE_OBJECT = re.compile(rb'"usage":\s*(\{(?:[^{}]+|\{[^{}]*\})*\})')
+_ERROR_DATA = re.compile(rb"(?:^|\n)event: *error\r?\ndata: *([^\n]*)")
 
 
 def stream_usage(chunks: list[bytes]) -> Usage:
-    """Decode the kept chunks of a stream (whole SSE events: ccm writes them whole); only the
-    data lines that hold usage or an error are decoded."""
+    """Decode the usage objects in the kept chunks of a stream, in order: only message_start
+    and message_delta carry one, and the later (message_delta: final counts) wins."""
     out = Usage()
     for chunk in chunks:
-        for m in _EVENT.finditer(chunk):
-            data = m.group(2)
-            if _USAGE not in data and m.group(1) != b"error":
-                continue
+        for m in _USAGE_OBJECT.finditer(chunk):
             try:
-                payload = _any.decode(data)
-            except msgspec.DecodeError:
+                out.take(_counts.decode(m.group(1)))
+            except (msgspec.DecodeError, msgspec.ValidationError):
                 continue
-            if not isinstance(payload, dict):
-                continue
-            kind = payload.get("type")
-            if kind == "message_start":
-                message = payload.get("message")
-                if isinstance(message, dict):
-                    out.take(message.get("usage"))
-            elif kind == "message_delta":
-                out.take(payload.get("usage"))
-            elif kind == "error" or m.group(1) == b"error":
-                err = payload.get("error")
+        if b"event: error" in chunk or b"event:error" in chunk:
+            for m in _ERROR_DATA.finditer(chunk):
+                try:
+                    payload = _any.decode(m.group(1))
+                except msgspec.DecodeError:
+                    out.error_type = "error"
+                    continue
+                err = payload.get("error") if isinstance(payload, dict) else None
                 etype = err.get("type") if isinstance(err, dict) else None
                 out.error_type = etype if isinstance(etype, str) else "error"
     return out
