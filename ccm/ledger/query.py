@@ -6,12 +6,16 @@ file read-only, so they work while ccm is stopped and never block its writer (WA
 
 from __future__ import annotations
 
-import datetime as dt
-import re
+import os
 import sqlite3
 import time
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # not `from typing import ...`: typing costs the status line start-up
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    Path = str | os.PathLike[str]
 
 GROUPS = {
     "day": "date(ts, 'unixepoch', 'localtime')",
@@ -40,7 +44,6 @@ _AGGREGATES = """
                  AND input_tokens IS NOT NULL), 0),
     COALESCE(SUM(failover), 0)
 """
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -51,10 +54,15 @@ class LedgerMissing(Exception):
 def parse_since(text: str, now: float | None = None) -> float:
     """ "24h", "7d", "30m", "2w" ago, or a local date / date-time ("2026-12-01",
     "2026-12-01T08:00") -> unix time. ValueError otherwise."""
+    import datetime as dt  # here, not at import: the status line never needs it
+
     now = time.time() if now is None else now
-    m = _SPAN.match(text)
-    if m:
-        return now - float(m.group(1)) * _UNIT[m.group(2).lower()]
+    span = text.strip().lower()
+    if span[-1:] in _UNIT:
+        try:
+            return now - float(span[:-1]) * _UNIT[span[-1]]
+        except ValueError:
+            pass
     try:
         when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
@@ -65,11 +73,17 @@ def parse_since(text: str, now: float | None = None) -> float:
 
 
 def connect_ro(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
+    path = os.fspath(path)
+    if not os.path.isfile(path):
         raise LedgerMissing(f"no usage ledger at {path}")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+    conn = sqlite3.connect(f"file:{_uri(path)}?mode=ro", uri=True, timeout=2.0)
     conn.execute("PRAGMA query_only = ON")
     return conn
+
+
+def _uri(path: str) -> str:
+    """A file path as the path part of an SQLite URI (? and # would end it)."""
+    return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
 
 
 def _money(value: float | None) -> float | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import operator
 import os
@@ -73,7 +74,7 @@ class Trail:
         self.config = config
         self.t0 = t0
         self.ts = time.time()
-        self.rid = os.urandom(8).hex()
+        self.rid = f"{ledger.id_prefix}{next(ledger.ids):08x}"
         self.uid = user_id(body)
         secret = client_secret(headers)
         self.client = ledger.fingerprint(secret) if secret else None
@@ -154,7 +155,7 @@ class Ledger:
         interval: float = 0.1,
     ) -> None:
         lc = config.ledger
-        self.path = ledger_path(config_path, lc.path)
+        self.path = Path(ledger_path(config_path, lc.path))
         self.metrics: Any = None
         if config.metrics.enabled:
             from ccm.ledger.metrics import Metrics
@@ -171,6 +172,9 @@ class Ledger:
         self.thread = BatchThread(self._process, interval=interval, on_overflow=self._dropped)
         self.overflowed = 0
         self.in_flight = 0  # requests begun and not ended (this process)
+        # request ids: random per process, then a counter (no system call per request)
+        self.id_prefix = os.urandom(4).hex()
+        self.ids = itertools.count(1)
         self.active = self.db is not None or self.metrics is not None or self.tracing is not None
         # with workers, the gauge lives in the shared folder and each request moves it
         self.shared_gauge: Any = None

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
-from typing import Any
 
 from ccm.ledger.paths import default_config_path, ledger_path_from_file
 from ccm.ledger.query import LedgerMissing, session
+
+TYPE_CHECKING = False  # not `from typing import ...`: typing costs the status line start-up
+
+if TYPE_CHECKING:
+    import os
+    from typing import Any
 
 
 def _count(n: int) -> str:
@@ -28,7 +32,7 @@ def _count(n: int) -> str:
     return str(n)
 
 
-def render(path: Path, session_id: str | None) -> str:
+def render(path: str | os.PathLike[str], session_id: str | None) -> str:
     if not session_id:
         return "ccm: no session id from Claude Code"
     try:
@@ -60,12 +64,12 @@ def render(path: Path, session_id: str | None) -> str:
     return f"ccm {route} | {tokens} | {cost}"
 
 
-def _config_arg(argv: list[str]) -> Path:
+def _config_arg(argv: list[str]) -> str:
     for i, arg in enumerate(argv):
         if arg in ("--config", "-c") and i + 1 < len(argv):
-            return Path(argv[i + 1])
+            return argv[i + 1]
         if arg.startswith("--config="):
-            return Path(arg.split("=", 1)[1])
+            return arg.split("=", 1)[1]
     return default_config_path()
 
 
