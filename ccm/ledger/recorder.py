@@ -143,6 +143,22 @@ class Trail:
             ledger.thread.put((self, status, body, kept, first, end, gone))
 
 
+class NoTrail:
+    """What `begin` returns when nothing records (ledger, metrics and tracing all off)."""
+
+    __slots__ = ("decision", "reply")
+
+    def __init__(self) -> None:
+        self.decision: Any = None
+        self.reply: Any = None
+
+    def finish(self, answer: Any) -> Any:
+        return answer
+
+    def fail(self) -> None:
+        pass
+
+
 class Ledger:
     """Owned by State: the SQLite ledger, the metrics and the tracer, and the writer thread."""
 
@@ -216,7 +232,9 @@ class Ledger:
 
     def begin(
         self, config: Any, body: dict[str, Any], headers: Mapping[str, str], t0: float
-    ) -> Trail:
+    ) -> Trail | NoTrail:
+        if not self.active:
+            return NoTrail()
         return Trail(self, config, body, headers, t0)
 
     def start(self) -> None:

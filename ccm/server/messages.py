@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ccm.dispatch import dispatch
-from ccm.ledger.recorder import Trail
+from ccm.ledger.recorder import NoTrail, Trail
 from ccm.rules.features import apply_strip
 from ccm.rules.tokens import estimate_tokens
 from ccm.runtime import State
@@ -174,7 +174,7 @@ async def _messages(
     body: dict[str, Any],
     watch: Watch,
     t0: float,
-    trail: Trail,
+    trail: Trail | NoTrail,
 ) -> Answer:
     rt = state.runtime
     decision = trail.decision = rt.router.route(body, headers)

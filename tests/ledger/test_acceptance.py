@@ -191,3 +191,54 @@ def test_read_only_ledger_path_loses_no_request(
     warnings = [r for r in caplog.records if "cannot be written" in r.getMessage()]
     assert len(warnings) == 1
     assert len(anth.requests) == 6
+
+
+def test_client_gone_mid_stream_is_a_499_row(config: Path, anth: FakeUpstream) -> None:
+    import sqlite3
+    import time
+
+    from tests.fakes.upstream import slow_chunks
+
+    anth.script(slow_chunks(["one ", "two ", "three ", "four ", "five"], 0.3, usage=USAGE))
+    with running_ccm(config) as ccm:
+        body = {
+            "model": "sonnet",
+            "max_tokens": 10,
+            "stream": True,
+            "metadata": {"user_id": user_id(SESSION_A)},
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        with httpx.stream("POST", f"{ccm.base_url}/v1/messages", json=body, timeout=10) as r:
+            for chunk in r.iter_raw():
+                if b"message_start" in chunk:
+                    break  # hang up after the first event
+        deadline = time.monotonic() + 5
+        while ccm.state.ledger.in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ccm.state.ledger.flush()
+    db = sqlite3.connect(config.parent / "usage.db")
+    status, err, stream, inp, ttfb = db.execute(
+        "SELECT status, error_type, stream, input_tokens, ttfb_ms FROM requests"
+    ).fetchone()
+    assert (status, err, stream) == (499, "client_closed", 1)
+    assert inp == 12  # message_start had gone out: its input count is kept
+    assert ttfb is not None
+
+
+def test_everything_off_records_nothing(tmp_path: Path, anth: FakeUpstream) -> None:
+    cfg = write_config(
+        tmp_path / "config.toml",
+        provider_toml("anth", anth)
+        + model_toml("sonnet", ("anth", "claude-upstream-1"))
+        + "\n[ledger]\nenabled = false\n\n[metrics]\nenabled = false\n",
+        router='default = "sonnet"',
+    )
+    with running_ccm(cfg) as ccm:
+        assert not ccm.state.ledger.active
+        r = send(ccm.base_url, "sonnet", SESSION_A, stream=True)
+        assert "x-ccm-request-id" not in r.headers
+        send(ccm.base_url, "sonnet", SESSION_A, stream=False)
+        assert len(ccm.state.ledger.thread.pending) == 0
+    assert not (tmp_path / "usage.db").exists()
+    done = run_ccm(cfg, "usage")
+    assert done.returncode == 1 and "no usage ledger" in done.stderr
