@@ -193,14 +193,17 @@ def test_read_only_ledger_path_loses_no_request(
     assert len(anth.requests) == 6
 
 
-def test_client_gone_mid_stream_is_a_499_row(config: Path, anth: FakeUpstream) -> None:
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "litestar"])
+def test_client_gone_mid_stream_is_a_499_row(
+    config: Path, anth: FakeUpstream, fast_path: bool
+) -> None:
     import sqlite3
     import time
 
     from tests.fakes.upstream import slow_chunks
 
     anth.script(slow_chunks(["one ", "two ", "three ", "four ", "five"], 0.3, usage=USAGE))
-    with running_ccm(config) as ccm:
+    with running_ccm(config, fast_path=fast_path) as ccm:
         body = {
             "model": "sonnet",
             "max_tokens": 10,
