@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from ccm.runtime import State
 from ccm.server.admin import admin_routes
+from ccm.server.metrics_route import metrics_routes
 from ccm.server.proxy import error_response, proxy_routes
 
 log = logging.getLogger("ccm")
@@ -50,6 +51,7 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = None
+        state.ledger.start()
         if watch:
             from ccm.reload import watch as watch_files
 
@@ -65,7 +67,7 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
             await state.aclose()
 
     return Litestar(
-        route_handlers=[*proxy_routes(state), *admin_routes(state)],
+        route_handlers=[*proxy_routes(state), *admin_routes(state), *metrics_routes(state)],
         exception_handlers={
             HTTPException: _http_error,
             RecursionError: _too_deep,
