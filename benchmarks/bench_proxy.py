@@ -2,7 +2,8 @@
 same load through ccm, for both dialects, two body sizes, stream and non-stream.
 
     python benchmarks/bench_proxy.py [--requests 2000] [--concurrency 20] [--json out.json]
-                                     [--ccr | --no-ccr]
+                                     [--ccr | --no-ccr] [--ledger-off | --no-ledger-off]
+                                     [--only SUBSTRING ...] [--rounds N]
 
 Everything runs on 127.0.0.1; upstream, ccm and the load generator share the machine, so
 compare the ratios within one run, not absolute figures across machines. Prints requests/s,
@@ -17,6 +18,13 @@ plus CCR's RSS (its whole node process tree) next to ccm's. Before measuring, CC
 one-time warm-up (1000 requests per small body, 100 per 70KB body) for Node's JIT. CCR
 selects the Anthropic upstream by the body's model field ("anth,bench-model"), since it has no
 header rules; the OpenAI case uses the unchanged body through CCR's Router.default.
+
+With --ledger-off (the default) a second ccm runs with `[ledger] enabled = false` and
+`[metrics] enabled = false`, and every case also goes through it: an "off" row and the on/off
+requests-per-second ratio show what the usage ledger and the metrics cost (ccm's defaults have
+both on). With --rounds N the on and off loads alternate N times and each keeps its best run,
+which damps the noise of a shared machine. --only limits the run to the cases whose name
+("anthropic small json", "openai 70KB stream", ...) contains one of the given strings.
 """
 
 from __future__ import annotations
@@ -82,9 +90,10 @@ def bodies() -> dict[str, dict]:
     return {"small": SMALL, "70KB": big}
 
 
-def ccm_config(upstream_port: int, path: Path) -> None:
+def ccm_config(upstream_port: int, path: Path, *, ledger: bool = True) -> None:
+    off = "" if ledger else "\n[ledger]\nenabled = false\n\n[metrics]\nenabled = false\n"
     path.write_text(
-        f"""[server]
+        f"""{off}[server]
 log_level = "warning"
 retries = 0
 
@@ -107,6 +116,43 @@ base_url = "http://127.0.0.1:{upstream_port}/v1"
     (path.parent / "bench.rules").write_text(
         'route openai when header("x-bench-dialect") == "openai" to "oai,bench-model"\ndefault to "anth,bench-model"\n'
     )
+
+
+def start_ccm(cfg: Path, port: int, home: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ccm.cli",
+            "start",
+            "--config",
+            str(cfg),
+            "--port",
+            str(port),
+            "--no-watch",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "HOME": str(home)},
+    )
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used: what ccm spends per
+    request, less disturbed than req/s by other load on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def geomean(values: list[float]) -> float:
+    prod = 1.0
+    for x in values:
+        prod *= x
+    return round(prod ** (1 / len(values)), 3)
+
+
+def best(results: list[Result]) -> Result:
+    return max(results, key=lambda r: r.rps)
 
 
 def fmt(r: dict) -> str:
@@ -133,6 +179,14 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--ledger-off",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run every case through a ccm with the ledger and metrics off",
+    )
+    ap.add_argument("--only", nargs="*", default=None, help="run only cases containing these")
+    ap.add_argument("--rounds", type=int, default=1, help="alternate on/off loads N times")
     ap.add_argument(
         "--ccr",
         action=argparse.BooleanOptionalAction,
@@ -173,22 +227,7 @@ def main() -> None:
     try:
         time.sleep(0.3)
         t0 = time.monotonic()
-        ccm = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ccm.cli",
-                "start",
-                "--config",
-                str(cfg),
-                "--port",
-                str(ccm_port),
-                "--no-watch",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "HOME": str(tmp)},
-        )
+        ccm = start_ccm(cfg, ccm_port, tmp)
         procs.append(ccm)
         wait_http(f"http://127.0.0.1:{ccm_port}/health")
         httpx.post(
@@ -196,6 +235,17 @@ def main() -> None:
         ).raise_for_status()
         results["ccm_start_to_first_request_s"] = round(time.monotonic() - t0, 3)
         results["ccm_rss_idle_kb"] = rss_kb(ccm.pid)
+        off_port = 0
+        off_proc = None
+        if args.ledger_off:
+            off_port = free_port()
+            off_dir = tmp / "ledger-off"
+            off_dir.mkdir()
+            ccm_config(up_port, off_dir / "config.toml", ledger=False)
+            off_proc = start_ccm(off_dir / "config.toml", off_port, off_dir)
+            procs.append(off_proc)
+            wait_http(f"http://127.0.0.1:{off_port}/health")
+            results["ccm_ledger_off_rss_idle_kb"] = rss_kb(off_proc.pid)
 
         if ccr_info["enabled"]:
             ccr_port = free_port()
@@ -252,6 +302,8 @@ def main() -> None:
                     direct_body = json.dumps(dict(b, model="bench-model")).encode()
                     proxy_body = json.dumps(b).encode()
                     name = f"{dialect} {size} {'stream' if stream else 'json'}"
+                    if args.only and not any(o in name for o in args.only):
+                        continue
                     for conc in sorted({1, args.concurrency}):
                         n = max(200, args.requests // (5 if conc == 1 else 1))
                         asyncio.run(run("127.0.0.1", up_port, path, direct_body, 100, conc))  # warm
@@ -259,12 +311,25 @@ def main() -> None:
                             run("127.0.0.1", up_port, path, direct_body, n, conc)
                         )
                         hdr = {"x-bench-dialect": dialect}
-                        asyncio.run(
-                            run("127.0.0.1", ccm_port, "/v1/messages", proxy_body, 100, conc, hdr)
-                        )
-                        via: Result = asyncio.run(
-                            run("127.0.0.1", ccm_port, "/v1/messages", proxy_body, n, conc, hdr)
-                        )
+                        ports = [ccm_port] + ([off_port] if off_proc is not None else [])
+                        for port in ports:
+                            asyncio.run(
+                                run("127.0.0.1", port, "/v1/messages", proxy_body, 100, conc, hdr)
+                            )
+                        runs: dict[int, list[Result]] = {p: [] for p in ports}
+                        cpu: dict[int, list[float]] = {p: [] for p in ports}  # s per request
+                        pids = {ccm_port: ccm.pid, off_port: off_proc.pid if off_proc else 0}
+                        for _ in range(max(1, args.rounds)):  # on and off alternate
+                            for port in ports:
+                                c0 = cpu_s(pids[port])
+                                res = asyncio.run(
+                                    run("127.0.0.1", port, "/v1/messages", proxy_body, n, conc, hdr)
+                                )
+                                cpu[port].append(
+                                    (cpu_s(pids[port]) - c0) / max(1, len(res.latencies))
+                                )
+                                runs[port].append(res)
+                        via: Result = best(runs[ccm_port])
                         f, v = floor.summary(), via.summary()
                         row = {
                             "case": name,
@@ -282,6 +347,25 @@ def main() -> None:
                         print(
                             f"{name:<34} c{conc:<3} {'direct':>0}\n{'':<34} {'':>4} {fmt(f)}\n{'':<34} {'ccm':>4} {fmt(v)}   {row['rps_ratio']:.3f} {row['added_p50_ms']:>8.2f} {row['added_ttfb_ms']:>8.2f}"
                         )
+                        if off_proc is not None:
+                            off = best(runs[off_port])
+                            if bad := non_200(f"{name} c{conc} ccm ledger off", off):
+                                anomalies.append(bad)
+                            o = off.summary()
+                            cpu_on = min(cpu[ccm_port]) * 1e6
+                            cpu_off = min(cpu[off_port]) * 1e6
+                            row.update(
+                                ccm_ledger_off=o,
+                                ledger_on_off_rps_ratio=ratio(v["rps"], o["rps"]),
+                                ledger_added_p50_ms=round(v["p50_ms"] - o["p50_ms"], 3),
+                                ccm_cpu_us_per_request=round(cpu_on, 1),
+                                ccm_ledger_off_cpu_us_per_request=round(cpu_off, 1),
+                                ledger_cpu_ratio=ratio(cpu_on, cpu_off),
+                            )
+                            print(
+                                f"{'':<34} {'off':>4} {fmt(o)}   ledger+metrics on/off: req/s {fmt_ratio(row['ledger_on_off_rps_ratio'])}, "
+                                f"+p50 {row['ledger_added_p50_ms']:.3f} ms, ccm CPU/request {cpu_on:.0f}/{cpu_off:.0f} us = {fmt_ratio(row['ledger_cpu_ratio'])}"
+                            )
                         if not ccr_info["enabled"]:
                             continue
                         if ccr_ok.get(name) != "ok":
@@ -310,6 +394,22 @@ def main() -> None:
                             f"   {fmt_ratio(row['ccm_ccr_rps_ratio']):>11} {fmt_ratio(row['ccm_ccr_p50_ratio']):>5}"
                         )
         results["ccm_rss_after_kb"] = rss_kb(ccm.pid)
+        if off_proc is not None:
+            results["ccm_ledger_off_rss_after_kb"] = rss_kb(off_proc.pid)
+            ratios = [
+                r["ledger_on_off_rps_ratio"]
+                for r in results["cases"]
+                if r.get("ledger_on_off_rps_ratio")
+            ]
+            if ratios:
+                prod = 1.0
+                for x in ratios:
+                    prod *= x
+                results["ledger_on_off_rps_geomean"] = round(prod ** (1 / len(ratios)), 3)
+                print(
+                    f"ledger+metrics on/off req/s over {len(ratios)} cases (geometric mean): {results['ledger_on_off_rps_geomean']:.3f}; "
+                    f"RSS with them off: idle {results['ccm_ledger_off_rss_idle_kb'] / 1024:.1f} MB, after load {results['ccm_ledger_off_rss_after_kb'] / 1024:.1f} MB"
+                )
         print(f"ccm start to first served request: {results['ccm_start_to_first_request_s']} s")
         print(
             f"ccm RSS idle {results['ccm_rss_idle_kb'] / 1024:.1f} MB, after load {results['ccm_rss_after_kb'] / 1024:.1f} MB"

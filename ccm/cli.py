@@ -1,4 +1,4 @@
-"""The `ccm` command line: start stop status check explain rules."""
+"""The `ccm` command line: start stop status check explain rules usage statusline."""
 
 from __future__ import annotations
 
@@ -134,23 +134,25 @@ def start(
     tune_gc()
     try:
         if workers > 1:
+            from ccm.ledger.metrics import multiprocess_dir
             from ccm.server.factory import CONFIG_ENV, WATCH_ENV
 
             os.environ[CONFIG_ENV] = str(path)
             os.environ[WATCH_ENV] = "1" if watch else "0"
-            uvicorn.run(
-                "ccm.server.factory:app_from_env",
-                factory=True,
-                host=bind_host,
-                port=bind_port,
-                workers=workers,
-                loop="uvloop",
-                http="httptools",
-                lifespan="on",
-                access_log=False,
-                log_config=None,
-                timeout_graceful_shutdown=30,
-            )
+            with multiprocess_dir():  # /metrics adds up every worker's values
+                uvicorn.run(
+                    "ccm.server.factory:app_from_env",
+                    factory=True,
+                    host=bind_host,
+                    port=bind_port,
+                    workers=workers,
+                    loop="uvloop",
+                    http="httptools",
+                    lifespan="on",
+                    access_log=False,
+                    log_config=None,
+                    timeout_graceful_shutdown=30,
+                )
             return
         uvicorn.Server(
             uvicorn_config(State(path, runtime), bind_host, bind_port, watch=watch)
@@ -306,6 +308,123 @@ def explain(
         typer.echo(format_explanation(result))
     if result.get("error"):
         raise typer.Exit(1)
+
+
+@app.command()
+def usage(
+    config: ConfigOpt = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="24h, 7d, 30m, 2w ago, or a date: 2026-12-01 (local time)."),
+    ] = None,
+    by: Annotated[
+        str, typer.Option("--by", help="Group by day, model, provider, session or rule.")
+    ] = "day",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV rows.")] = False,
+) -> None:
+    """Requests, tokens and cost from the usage ledger (works while ccm is stopped)."""
+    from ccm.ledger.paths import ledger_path_from_file
+    from ccm.ledger.query import GROUPS, LedgerMissing, parse_since
+    from ccm.ledger.query import usage as read_usage
+
+    if by not in GROUPS:
+        typer.echo(f"--by {by!r}: one of {', '.join(GROUPS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        start = parse_since(since) if since else None
+    except ValueError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+    path = ledger_path_from_file(config or default_config_path())
+    try:
+        data = read_usage(path, start, by)
+    except LedgerMissing as e:
+        typer.echo(
+            f"{e} (ccm writes it as it serves requests; [ledger] path in the config)", err=True
+        )
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    elif as_csv:
+        import csv
+
+        fields = [
+            by,
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+            "cost_usd",
+            "errors",
+            "unpriced_requests",
+            "failovers",
+        ]
+        w = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        w.writerows(data["rows"])
+    else:
+        typer.echo(_usage_table(data, by))
+
+
+def _usage_table(data: dict, by: str) -> str:
+    def money(v: float | None, unpriced: int = 0) -> str:
+        if v is None:
+            return "n/a" if unpriced else "-"
+        return f"${v:,.4f}" + ("+?" if unpriced else "")
+
+    head = [by, "requests", "input", "output", "cache read", "cache write", "cost", "errors"]
+    lines = [
+        [
+            str(r[by] if r[by] is not None else "-"),
+            f"{r['requests']:,}",
+            f"{r['input_tokens']:,}",
+            f"{r['output_tokens']:,}",
+            f"{r['cache_read_input_tokens']:,}",
+            f"{r['cache_creation_input_tokens']:,}",
+            money(r["cost_usd"], r["unpriced_requests"]),
+            f"{r['errors']:,}",
+        ]
+        for r in data["rows"]
+    ]
+    t = data["totals"]
+    unpriced = sum(r["unpriced_requests"] for r in data["rows"])
+    errors = sum(r["errors"] for r in data["rows"])
+    lines.append(
+        [
+            "total",
+            f"{t['requests']:,}",
+            f"{t['input_tokens']:,}",
+            f"{t['output_tokens']:,}",
+            f"{t['cache_read_input_tokens']:,}",
+            f"{t['cache_creation_input_tokens']:,}",
+            money(t["cost_usd"], unpriced),
+            f"{errors:,}",
+        ]
+    )
+    widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
+    out = []
+    for n, row in enumerate([head, *lines]):
+        if n == len(lines):
+            out.append("  ".join("-" * w for w in widths))
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        out.append("  ".join(cells))
+    if unpriced:
+        out.append(
+            f"+? {unpriced} answered request(s) have no known price: set price = {{...}} on the mapping"
+        )
+    return "\n".join(out)
+
+
+@app.command()
+def statusline(config: ConfigOpt = None) -> None:
+    """One line for Claude Code's statusLine setting: reads its JSON on stdin (session_id)."""
+    from ccm.ledger.statusline import main as run_statusline
+
+    raise typer.Exit(run_statusline(["--config", str(config)] if config else []))
 
 
 @rules_app.command("from-toml")

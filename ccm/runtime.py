@@ -17,6 +17,7 @@ from ccm.config.store import remove_stale_temp_files
 from ccm.diagnostics import Diagnostic, DiagnosticError
 from ccm.dispatch import RetryPolicy
 from ccm.health import Health
+from ccm.ledger.recorder import Ledger
 from ccm.providers.client import ProviderClient
 from ccm.rules.compile import Router
 from ccm.rules.load import build_router
@@ -139,6 +140,10 @@ class State:
         for path in self.watched_paths():
             for stale in remove_stale_temp_files(path):
                 log.warning("removed %s, left by an interrupted config write", stale.name)
+        # usage ledger, metrics and tracing ([ledger], [metrics] are read at start);
+        # its writer thread runs between app start-up and shutdown (ccm/server/app.py)
+        self.ledger = Ledger(config_path, runtime.config)
+        self.metrics = self.ledger.metrics
 
     def record(
         self, decision: Any, provider: str | None, status: int, t0: float, attempts: list[Any]
@@ -204,3 +209,4 @@ class State:
     async def aclose(self) -> None:
         for c in self.runtime.clients.values():
             await c.aclose()
+        await asyncio.to_thread(self.ledger.stop)

@@ -81,6 +81,19 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=False):
         return self.enabled is not False
 
 
+PerMillion = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class Price(msgspec.Struct, forbid_unknown_fields=False, omit_defaults=True):
+    """ccm: USD per million tokens; overrides the shipped price table (ccm/ledger/prices.toml).
+    cache_read / cache_write default to the input price when left out."""
+
+    input: PerMillion | None = None
+    output: PerMillion | None = None
+    cache_read: PerMillion | None = None
+    cache_write: PerMillion | None = None
+
+
 class Mapping(msgspec.Struct, forbid_unknown_fields=False):
     provider: NonEmpty
     actual_model: NonEmpty
@@ -88,6 +101,7 @@ class Mapping(msgspec.Struct, forbid_unknown_fields=False):
     max_tokens: int | None = (
         None  # ccm: cap the request's max_tokens for this model (Claude Code asks 64000)
     )
+    price: Price | None = None  # ccm: this mapping's price (cost in the ledger)
 
 
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=False):
@@ -95,11 +109,28 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=False):
     mappings: list[Mapping] = msgspec.field(default_factory=list)
 
 
+class LedgerConfig(msgspec.Struct, forbid_unknown_fields=False):
+    """ccm: the usage ledger (SQLite), read at start."""
+
+    enabled: bool = True
+    path: str | None = None  # default: usage.db beside the config; relative paths from there
+    retention_days: Annotated[int, msgspec.Meta(ge=0)] = 90  # 0 keeps every row
+
+
+class MetricsConfig(msgspec.Struct, forbid_unknown_fields=False):
+    """ccm: GET /metrics (Prometheus text)."""
+
+    enabled: bool = True
+    token: str | None = None  # a bearer token that may read /metrics (besides the admin guard)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=False):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     router: RouterConfig = msgspec.field(default_factory=RouterConfig)
     providers: list[ProviderConfig] = msgspec.field(default_factory=list)
     models: list[ModelConfig] = msgspec.field(default_factory=list)
+    ledger: LedgerConfig = msgspec.field(default_factory=LedgerConfig)  # ccm
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)  # ccm
 
     def provider(self, name: str) -> ProviderConfig | None:
         for p in self.providers:

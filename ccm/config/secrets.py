@@ -40,9 +40,12 @@ def try_resolve(value: str | None) -> str | None:
         return None
 
 
-def fingerprint(secret: str) -> str:
-    """A short, stable name for a secret that reveals nothing of it: `fp:` + 8 hex of SHA-256."""
-    return "fp:" + hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+def fingerprint(secret: str | None) -> str | None:
+    """A short stable name for a secret (first 8 hex digits of its SHA-256), never the secret:
+    enough to tell keys apart in the ledger, logs and key pools."""
+    if not secret:
+        return None
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def redact(value: str | None) -> str | None:
@@ -101,7 +104,7 @@ class Scrubber:
     def text(self, text: str) -> str:
         if self._pattern is None or not text:
             return text
-        return self._pattern.sub(lambda m: fingerprint(m.group(0)), text)
+        return self._pattern.sub(lambda m: f"fp:{fingerprint(m.group(0))}", text)
 
     def bytes(self, data: bytes) -> bytes:
         if self._pattern is None or not data:

@@ -13,6 +13,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from ccm.runtime import State
 from ccm.server.admin import admin_routes
 from ccm.server.catalog import catalog_routes
+from ccm.server.metrics_route import metrics_routes
 from ccm.server.proxy import error_response, proxy_routes
 
 log = logging.getLogger("ccm")
@@ -51,6 +52,7 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = None
+        state.ledger.start()
         if watch:
             from ccm.reload import watch as watch_files
 
@@ -66,7 +68,12 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
             await state.aclose()
 
     return Litestar(
-        route_handlers=[*proxy_routes(state), *admin_routes(state), catalog_routes(state)],
+        route_handlers=[
+            *proxy_routes(state),
+            *admin_routes(state),
+            *metrics_routes(state),
+            catalog_routes(state),
+        ],
         exception_handlers={
             HTTPException: _http_error,
             RecursionError: _too_deep,

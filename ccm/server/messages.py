@@ -19,6 +19,7 @@ import msgspec
 
 from ccm.config.secrets import MissingSecret, resolve
 from ccm.dispatch import dispatch
+from ccm.ledger.recorder import NoTrail, Trail
 from ccm.rules.features import apply_strip
 from ccm.rules.tokens import estimate_tokens
 from ccm.runtime import State
@@ -176,9 +177,27 @@ async def send_messages(
 ) -> Answer:
     """An admitted Messages request: route, dispatch, answer (the admin page's test sender
     comes in here too, so it goes exactly where Claude Code's requests go)."""
+    # ---- usage ledger, metrics, tracing (ccm/ledger): one record when the request ends ----
+    trail = state.ledger.begin(state.runtime.config, body, headers, t0)
+    try:
+        answer = await _messages(state, headers, body, watch, t0, trail)
+    except BaseException:
+        trail.fail()
+        raise
+    return trail.finish(answer)
+
+
+async def _messages(
+    state: State,
+    headers: Mapping[str, str],
+    body: dict[str, Any],
+    watch: Watch,
+    t0: float,
+    trail: Trail | NoTrail,
+) -> Answer:
     rt = state.runtime
     try:
-        decision = rt.router.route(body, headers)
+        decision = trail.decision = rt.router.route(body, headers)
     except RecursionError:  # a body msgspec could decode but our walkers cannot
         return error_answer(400, TOO_DEEP)
     requested = decision.original_model
@@ -224,6 +243,7 @@ async def send_messages(
         return error_answer(499, "client closed the request")
     if reply.status >= 400:
         _scrub(reply, rt)
+    trail.reply = reply
     out = dict(reply.headers)
     media = out.pop(
         "content-type", "text/event-stream" if reply.stream is not None else "application/json"
