@@ -59,8 +59,8 @@ Response / stream
   until the live call's arguments form a complete JSON value (so ordinary sequential streams
   stay live, and interleaved ones lose nothing), then opened with everything it has so far.
   Text or reasoning that arrives while a tool call is still incomplete is held and sent as
-  its own block at the end. Tool arguments are forwarded as the model wrote them (they
-  stream live, so invalid JSON cannot be repaired there; the non-stream path repairs it).
+  its own block at the end. A tool call's arguments go out whole, in one input_json_delta,
+  when the call is complete: broken JSON is repaired there as in the non-stream path.
 - The stream ends at `data: [DONE]`: the translator is `done` there, whatever the
   connection does afterwards.
 - With no upstream usage, output_tokens is estimated as characters / 4.
@@ -579,8 +579,6 @@ class StreamTranslator(common.AnthropicStream):
         tool_id = roundtrip.to_anthropic_id(tool.id)
         tool.block = self._live_index = self._block_start(out, "tool", tool_id, tool.name or "")
         self._live = tool
-        if tool.args:
-            self._json_delta("".join(tool.args), out)
 
     def _close(self, out: list[bytes]) -> None:
         live = self._live
@@ -588,6 +586,8 @@ class StreamTranslator(common.AnthropicStream):
             return
         if isinstance(live, _Tool):
             live.closed = True
+            if live.args:  # whole, once: broken JSON can still be repaired here
+                self._json_delta(common.tool_arguments_json("".join(live.args)), out)
         elif live == "thinking":
             self._signed = len(self._details)
             signature = _signature(self._field, self._details)
@@ -663,10 +663,8 @@ class StreamTranslator(common.AnthropicStream):
             tool.args.append(piece)
             self._chars += len(piece)
         if tool is self._live:
-            if piece:
-                self._json_delta(piece, out)
-                if self._pending and ("}" in piece or "]" in piece):
-                    self._advance(out)
+            if piece and self._pending and ("}" in piece or "]" in piece):
+                self._advance(out)
         elif tool.block is None:
             self._advance(out)
 

@@ -66,7 +66,8 @@ Response / stream
   cache_read_input_tokens = cached, output_tokens (reasoning included, as Anthropic's).
 - Streams: the first event after response.created/in_progress -> message_start + ping; one Anthropic block per output item,
   opened on its first content (tool_use blocks on output_item.added) and closed on
-  output_item.done. Blocks are never interleaved: an item's events that arrive while an
+  output_item.done; a function call's arguments go out whole when it is done (broken JSON
+  repaired, as in the non-stream path). Blocks are never interleaved: an item's events that arrive while an
   earlier item is still open are held and sent when it closes. Text the `done` events (or
   the final response) carry but no delta did is sent then, so servers that skip deltas
   lose nothing. response.completed / response.incomplete -> message_delta + message_stop;
@@ -654,13 +655,12 @@ class StreamTranslator(common.AnthropicStream):
             item = self._queue[0]
             if item.kind == "tool" and item.block is None and (item.name is not None or item.done):
                 self._open(item, out)
-            if item.buf and item.kind != "other":
+            if item.buf and item.kind not in ("other", "tool"):
                 text = "".join(item.buf)
-                if item.block is None and item.kind != "tool":
+                if item.block is None:
                     self._open(item, out)
-                if item.block is not None:
-                    item.buf = []
-                    self._delta(item, text, out)
+                item.buf = []
+                self._delta(item, text, out)
             if not item.done:
                 return
             if item.kind == "thinking" and item.block is None and item.encrypted:
@@ -669,6 +669,9 @@ class StreamTranslator(common.AnthropicStream):
                 if item.kind == "thinking":
                     signature = _signature(item.encrypted)
                     self._block_delta(out, item.block, "signature", signature)
+                elif item.kind == "tool" and item.buf:  # whole, once: broken JSON repaired
+                    self._delta(item, common.tool_arguments_json("".join(item.buf)), out)
+                    item.buf = []
                 self._block_stop(out, item.block)
             self._queue.pop(0)
 

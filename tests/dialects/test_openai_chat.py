@@ -598,16 +598,17 @@ def test_stream_openrouter_reasoning_field() -> None:
     assert [b["type"] for b in blocks_of(msg)] == ["thinking", "text"]
 
 
-def test_stream_sequential_tool_calls_stream_live() -> None:
+def test_stream_sequential_tool_calls_open_at_once_and_send_arguments_whole() -> None:
     tr = StreamTranslator("m")
     tr.event(chunk({"role": "assistant", "content": "Let me look."}))
     first = tr.event(chunk(tc(0, "", id="call_a", name="Read")))
     assert b'"type":"content_block_stop","index":0' in b"".join(first)  # text closed
     assert b'"name":"Read"' in b"".join(first)
-    live = tr.event(chunk(tc(0, '{"file_path": ')))
-    assert b"input_json_delta" in b"".join(live)  # arguments stream as they come
+    held = tr.event(chunk(tc(0, '{"file_path": ')))
+    assert b"input_json_delta" not in b"".join(held)  # held until the call is complete
     tr.event(chunk(tc(0, '"/a"}')))
     second = b"".join(tr.event(chunk(tc(1, "", id="call_b", name="Bash"))))
+    assert b'"partial_json":"{\\"file_path\\": \\"/a\\"}"' in second  # whole, once
     assert b'"type":"content_block_stop","index":1' in second
     assert b'"name":"Bash"' in second
 
@@ -725,7 +726,7 @@ def test_stream_stop_sequence_and_length_with_tools() -> None:
     assert (msg.stop_reason, msg.stop_sequence) == ("stop_sequence", "END")
     _, msg = run([chunk(tc(0, '{"a": 1, "b": "trun', id="t", name="A")), chunk({}, "length")])
     assert msg.stop_reason == "max_tokens"
-    assert blocks_of(msg)[0]["input"] == {"a": 1}  # truncated JSON, as the SDK reads it
+    assert blocks_of(msg)[0]["input"] == {"a": 1, "b": "trun"}  # truncated JSON, repaired
 
 
 def test_stream_done_without_finish_reason_and_no_usage() -> None:

@@ -849,10 +849,12 @@ def test_stream_tool_block_opens_on_added_before_any_argument() -> None:
     out = tr.event(added(0, fc))
     kinds = [json.loads(b.split(b"data: ", 1)[1])["type"] for b in out]
     assert kinds == ["message_start", "ping", "content_block_start"]  # the first output opens all
-    out = tr.event(args_delta(0, "{"))
+    assert tr.event(args_delta(0, '{"a": ')) == []  # arguments go out whole, when done
+    out = tr.event(args_delta(0, "1"))
+    out += tr.event(done(0, {**fc, "arguments": '{"a": 1'}))  # broken: repaired
     assert json.loads(out[0].split(b"data: ", 1)[1])["delta"] == {
         "type": "input_json_delta",
-        "partial_json": "{",
+        "partial_json": '{"a":1}',
     }
 
 
