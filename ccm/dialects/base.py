@@ -230,3 +230,35 @@ def join_url(base: str, suffix: str) -> str:
     if base.endswith("/v1") and suffix.startswith("/v1/"):
         suffix = suffix[3:]
     return base + suffix
+
+
+class Translated:
+    """A dialect that translates: a JSON request built from the Anthropic one, an answer and a
+    stream translated back. Subclasses give `name`, `stream_class` (a Translator taking the
+    requested model and an input estimate), `payload`, `url` and `message`; a dialect whose
+    upstream misreports errors overrides `classify`."""
+
+    name: str
+    stream_class: Callable[[str, int], Translator]
+
+    def payload(self, job: Job, target: Target) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def url(self, job: Job, target: Target) -> str:
+        raise NotImplementedError
+
+    def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def build(self, job: Job, target: Target, credential: Credential) -> Call:
+        return json_call(self.url(job, target), target, credential, self.payload(job, target))
+
+    def decode(self, raw: bytes, job: Job) -> Decoded:
+        msg = self.message(raw, job.requested_model)
+        return Decoded(_encode(msg), Usage.of(msg.get("usage")))
+
+    def translator(self, job: Job) -> Translator:
+        return self.stream_class(job.requested_model, job.input_tokens())
+
+    def classify(self, status: int, raw: bytes) -> Verdict:
+        return classify(status, raw)

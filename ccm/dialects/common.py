@@ -17,25 +17,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import json_repair
 import msgspec
 
-from ccm.dialects.base import (
-    Call,
-    Credential,
-    Decoded,
-    Job,
-    Target,
-    TranslationError,
-    Usage,
-    Verdict,
-    classify,
-    json_call,
-)
+from ccm.dialects.base import Translated, TranslationError, Usage
 from ccm.dialects.roundtrip import new_id, to_upstream_id
 from ccm.dialects.sse import SSEDecoder, encode_event
 
@@ -54,7 +43,7 @@ NO_RESULT = "Error: no result was given for this tool call."
 T = TypeVar("T")
 
 
-__all__ = ["TranslationError", "new_id"]
+__all__ = ["Translated", "TranslationError", "new_id"]
 RAW_ARGUMENTS = "_raw_arguments"  # tool input key for arguments that are not JSON at all
 
 
@@ -95,6 +84,17 @@ def plain_text(value: Any) -> str:
         if isinstance(content, str | list):
             return plain_text(content)
     return ""
+
+
+def blocks(content: Any) -> Iterator[dict[str, Any]]:
+    """The blocks of a turn's content: a string as one text block, plain strings inside a
+    list as text blocks; anything that is not an object is skipped."""
+    for block in content if isinstance(content, list) else [content]:
+        if isinstance(block, str):
+            if block:
+                yield {"type": "text", "text": block}
+        elif isinstance(block, dict):
+            yield block
 
 
 def titled(text: str, title: str | None) -> str:
@@ -741,37 +741,3 @@ def lean_schema(schema: Any) -> Any:
         else:
             out[key] = lean_schema(value)
     return out
-
-
-# --------------------------------------------------------------------------- the dialect
-
-
-class Translated:
-    """A dialect that translates: a JSON request built from the Anthropic one, an answer and a
-    stream translated back. Subclasses give `name`, `stream_class`, `payload`, `url` and
-    `message`; a dialect whose upstream misreports errors overrides `classify`."""
-
-    name: str
-    stream_class: type[AnthropicStream]
-
-    def payload(self, job: Job, target: Target) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def url(self, job: Job, target: Target) -> str:
-        raise NotImplementedError
-
-    def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def build(self, job: Job, target: Target, credential: Credential) -> Call:
-        return json_call(self.url(job, target), target, credential, self.payload(job, target))
-
-    def decode(self, raw: bytes, job: Job) -> Decoded:
-        msg = self.message(raw, job.requested_model)
-        return Decoded(encode(msg), Usage.of(msg.get("usage")))
-
-    def translator(self, job: Job) -> AnthropicStream:
-        return self.stream_class(job.requested_model, job.input_tokens())
-
-    def classify(self, status: int, raw: bytes) -> Verdict:
-        return classify(status, raw)

@@ -166,12 +166,7 @@ class _Conversation(common.OpenAITurns):
         reasoning: list[str] = []
         details: list[Any] = []
         fields: set[str] = set()
-        for block in content if isinstance(content, list) else ():
-            if isinstance(block, str):
-                texts.append(block)
-                continue
-            if not isinstance(block, dict):
-                continue
+        for block in common.blocks(content):
             kind = block.get("type")
             if kind == "tool_use":
                 call_id = block.get("id") if isinstance(block.get("id"), str) else None

@@ -182,13 +182,7 @@ class _Input(common.OpenAITurns):
                 self.out.append(_message("assistant", [part]))
                 texts.clear()
 
-        for block in content if isinstance(content, list) else ():
-            if isinstance(block, str):
-                if block:
-                    texts.append(block)
-                continue
-            if not isinstance(block, dict):
-                continue
+        for block in common.blocks(content):
             kind = block.get("type")
             if kind == "tool_use":
                 flush_text()
