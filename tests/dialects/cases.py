@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 # a user turn, an assistant turn with reasoning, text and two calls, and a user turn that
@@ -72,3 +73,42 @@ messages = st.lists(
     ),
     max_size=6,
 )
+
+# any request body: every field a client may send, of any JSON shape
+bodies = st.fixed_dictionaries(
+    {
+        "messages": messages,
+        "system": json_values,
+        "tools": json_values,
+        "thinking": json_values,
+        "tool_choice": json_values,
+        "metadata": json_values,
+        "output_config": json_values,
+    }
+)
+NEVER_CRASHES = settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+
+# a tool call whose result carries text and an image
+IMAGE_RESULT: list[dict[str, Any]] = [
+    {"role": "user", "content": "shot"},
+    {
+        "role": "assistant",
+        "content": [{"type": "tool_use", "id": "t1", "name": "Shot", "input": {}}],
+    },
+    {
+        "role": "user",
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": "t1",
+                "content": [
+                    {"type": "text", "text": "here"},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/jpeg", "data": "AAAA"},
+                    },
+                ],
+            }
+        ],
+    },
+]

@@ -20,6 +20,7 @@ from anthropic.types import Message as AnthropicMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ccm.dialects import gemini_schema
 from ccm.dialects.gemini import (
     SKIP_SIGNATURE,
     StreamTranslator,
@@ -33,7 +34,12 @@ from ccm.dialects.roundtrip import sign
 from ccm.dialects.sse import SSEDecoder
 from tests.anthropic_events import accumulate
 from tests.anthropic_events import check_events as _check_events
-from tests.dialects.cases import TWO_CALLS, json_values, messages
+from tests.dialects.cases import (
+    NEVER_CRASHES,
+    TWO_CALLS,
+    bodies,
+    json_values,
+)
 from tests.fakes.gemini_upstream import (
     COUNT_TOKENS,
     FakeGemini,
@@ -52,30 +58,7 @@ from tests.fakes.gemini_upstream import (
 )
 
 REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
-SCHEMA_KEYS = {
-    "type",
-    "format",
-    "title",
-    "description",
-    "nullable",
-    "enum",
-    "maxItems",
-    "minItems",
-    "properties",
-    "required",
-    "minProperties",
-    "maxProperties",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "example",
-    "anyOf",
-    "propertyOrdering",
-    "default",
-    "items",
-    "minimum",
-    "maximum",
-}
+SCHEMA_KEYS = gemini_schema._SCHEMA_KEYS
 
 
 def load(name: str) -> dict[str, Any]:
@@ -603,18 +586,9 @@ def test_property_any_json_schema_cleans_to_what_gemini_accepts(schema: dict) ->
 # --- robustness
 
 
-@given(messages, json_values, json_values, json_values, json_values)
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-def test_request_never_crashes_and_calls_are_answered(
-    msgs: list, system: Any, tools: Any, thinking: Any, choice: Any
-) -> None:
-    body = {
-        "messages": msgs,
-        "system": system,
-        "tools": tools,
-        "thinking": thinking,
-        "tool_choice": choice,
-    }
+@given(bodies)
+@NEVER_CRASHES
+def test_request_never_crashes_and_calls_are_answered(body: dict) -> None:
     req = request_to_gemini(body, "gemini-2.5-pro", stream=True)
     json.dumps(req)  # always serialisable
     contents = req["contents"]

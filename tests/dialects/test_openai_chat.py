@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from anthropic.types import Message as AnthropicMessage
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccm.dialects.openai_chat import (
@@ -26,7 +26,12 @@ from ccm.dialects.openai_chat import (
 from ccm.dialects.registry import PRESETS
 from ccm.dialects.roundtrip import sign, to_upstream_id
 from tests.anthropic_events import accumulate, check_events
-from tests.dialects.cases import TWO_CALLS, json_values, messages
+from tests.dialects.cases import (
+    IMAGE_RESULT,
+    NEVER_CRASHES,
+    TWO_CALLS,
+    bodies,
+)
 
 REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
 
@@ -183,29 +188,7 @@ def test_tool_results_go_before_user_text_of_same_turn() -> None:
 
 
 def test_tool_result_images_follow_as_user_message() -> None:
-    img = {"type": "base64", "media_type": "image/jpeg", "data": "AAAA"}
-    msgs = _req(
-        [
-            {"role": "user", "content": "shot"},
-            {
-                "role": "assistant",
-                "content": [{"type": "tool_use", "id": "t1", "name": "Shot", "input": {}}],
-            },
-            {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": "t1",
-                        "content": [
-                            {"type": "text", "text": "here"},
-                            {"type": "image", "source": img},
-                        ],
-                    }
-                ],
-            },
-        ]
-    )["messages"]
+    msgs = _req(IMAGE_RESULT)["messages"]
     assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "user"]
     assert msgs[2]["content"] == "here"
     parts = msgs[3]["content"]
@@ -279,10 +262,9 @@ def test_background_structured_output() -> None:
     assert "response_format" not in ds
 
 
-@given(messages, json_values, json_values, json_values)
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-def test_request_never_crashes(msgs: list, system: Any, tools: Any, thinking: Any) -> None:
-    body = {"messages": msgs, "system": system, "tools": tools, "thinking": thinking}
+@given(bodies)
+@NEVER_CRASHES
+def test_request_never_crashes(body: dict) -> None:
     req = request_to_openai(body, "gpt-4o", stream=True)
     json.dumps(req)  # always serialisable
     # every tool message answers a call of the assistant message just before its run

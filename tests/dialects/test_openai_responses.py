@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from anthropic.types import Message as AnthropicMessage
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccm.dialects.openai_responses import (
@@ -30,7 +30,12 @@ from ccm.dialects.registry import PRESETS
 from ccm.dialects.roundtrip import sign
 from ccm.dialects.sse import SSEDecoder
 from tests.anthropic_events import accumulate, check_events
-from tests.dialects.cases import TWO_CALLS, json_values, messages
+from tests.dialects.cases import (
+    IMAGE_RESULT,
+    NEVER_CRASHES,
+    TWO_CALLS,
+    bodies,
+)
 from tests.fakes.responses_upstream import (
     CODEX_PATH,
     RESPONSES_PATH,
@@ -213,29 +218,7 @@ def test_assistant_text_after_tool_use_keeps_order() -> None:
 
 
 def test_tool_result_images_follow_as_user_message() -> None:
-    img = {"type": "base64", "media_type": "image/jpeg", "data": "AAAA"}
-    items = _req(
-        [
-            {"role": "user", "content": "shot"},
-            {
-                "role": "assistant",
-                "content": [{"type": "tool_use", "id": "t1", "name": "Shot", "input": {}}],
-            },
-            {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": "t1",
-                        "content": [
-                            {"type": "text", "text": "here"},
-                            {"type": "image", "source": img},
-                        ],
-                    }
-                ],
-            },
-        ]
-    )["input"]
+    items = _req(IMAGE_RESULT)["input"]
     assert kinds(items) == ["user", "function_call", "function_call_output", "user"]
     assert items[2]["output"] == "here"
     parts = items[3]["content"]
@@ -408,20 +391,9 @@ def test_cache_key_only_from_a_session() -> None:
     assert req["prompt_cache_key"] == "s" * 64
 
 
-@given(messages, json_values, json_values, json_values, json_values)
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-def test_request_never_crashes(
-    msgs: list, system: Any, tools: Any, thinking: Any, choice: Any
-) -> None:
-    body = {
-        "messages": msgs,
-        "system": system,
-        "tools": tools,
-        "thinking": thinking,
-        "tool_choice": choice,
-        "metadata": choice,
-        "output_config": thinking,
-    }
+@given(bodies)
+@NEVER_CRASHES
+def test_request_never_crashes(body: dict) -> None:
     req = request_to_responses(body, "gpt-5", stream=True)
     json.dumps(req)  # always serialisable
     # every output answers a call made earlier; every call is answered
