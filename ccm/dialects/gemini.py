@@ -93,7 +93,7 @@ import msgspec
 
 from ccm.dialects import common, roundtrip
 from ccm.dialects import quirks as q
-from ccm.dialects.base import Call, Credential, Job, Target, Verdict, classify
+from ccm.dialects.base import Call, Credential, Job, Target, Verdict, classify, json_call
 from ccm.dialects.gemini_schema import clean_schema
 from ccm.wire.gemini import (
     Candidate,
@@ -772,7 +772,7 @@ class CodeAssistDialect(GeminiDialect):
         project = target.config.project_id or credential.project
         if project:
             wrapped["project"] = project
-        return common.json_call(self.url(job, target), target, credential, wrapped)
+        return json_call(self.url(job, target), target, credential, wrapped)
 
     def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
         return response_from_gemini(_unwrap(raw), requested_model)

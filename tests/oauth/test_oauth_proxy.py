@@ -17,6 +17,15 @@ from tests.harness import running_ccm
 from tests.proxy_setup import model_toml, write_config
 
 
+def seed(
+    tokens: Path, pid: str, access: str, refresh: str, left: timedelta, flow: str, **kw: str
+) -> None:
+    """A token for `pid` in the token file, expiring in `left`."""
+    expires = format_time(datetime.now(UTC) + left)
+    record = TokenRecord(pid, access, refresh, expires, flow=flow, **kw)
+    TokenStore(tokens).save(record)
+
+
 def test_oauth_provider_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tokens = tmp_path / "tok.json"
     monkeypatch.setenv("CCM_OAUTH_TOKENS", str(tokens))
@@ -27,14 +36,13 @@ def test_oauth_provider_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     ):
         monkeypatch.setenv("CCM_OAUTH_CLAUDE_MAX_CLIENT_ID", "cid")
         monkeypatch.setenv("CCM_OAUTH_CLAUDE_MAX_TOKEN_URL", fake.token_url)
-        TokenStore(tokens).save(
-            TokenRecord(
-                provider_id="claude-pro",
-                access_token="at-old",
-                refresh_token=fake.issue_refresh_token(),
-                expires_at=format_time(datetime.now(UTC) + timedelta(minutes=1)),
-                flow="claude-max",
-            )
+        seed(
+            tokens,
+            "claude-pro",
+            "at-old",
+            fake.issue_refresh_token(),
+            timedelta(minutes=1),
+            "claude-max",
         )
         cfg = write_config(
             tmp_path / "config.toml",
@@ -90,15 +98,7 @@ def test_chatgpt_sign_in_goes_to_the_codex_responses_backend(
 
     tokens = tmp_path / "tok.json"
     monkeypatch.setenv("CCM_OAUTH_TOKENS", str(tokens))
-    TokenStore(tokens).save(
-        TokenRecord(
-            provider_id="chatgpt-plus",
-            access_token="at-chatgpt",
-            refresh_token="rt",
-            expires_at=format_time(datetime.now(UTC) + timedelta(hours=2)),
-            flow="chatgpt",
-        )
-    )
+    seed(tokens, "chatgpt-plus", "at-chatgpt", "rt", timedelta(hours=2), "chatgpt")
     with FakeResponsesUpstream(codex_rules=True) as up:
         up.default = responses_text("from codex")
         cfg = write_config(
@@ -138,15 +138,8 @@ def test_google_sign_in_goes_to_code_assist_with_wrapped_requests(
 
     tokens = tmp_path / "tok.json"
     monkeypatch.setenv("CCM_OAUTH_TOKENS", str(tokens))
-    TokenStore(tokens).save(
-        TokenRecord(
-            provider_id="google-ai",
-            access_token="at-google",
-            refresh_token="rt",
-            expires_at=format_time(datetime.now(UTC) + timedelta(hours=2)),
-            project_id="proj-123",
-            flow="google",
-        )
+    seed(
+        tokens, "google-ai", "at-google", "rt", timedelta(hours=2), "google", project_id="proj-123"
     )
     answer = {
         "candidates": [
