@@ -17,8 +17,9 @@ app = typer.Typer(
     help="ccm: a routing proxy for AI coding assistants (Anthropic Messages API in, any provider out).",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # help texts say [server], [router]: Rich would eat them as markup
 )
-rules_app = typer.Typer(help="Work with rules files.", no_args_is_help=True)
+rules_app = typer.Typer(help="Work with rules files.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(rules_app, name="rules")
 
 from ccm.oauth.cli import login as _oauth_login  # noqa: E402
@@ -88,20 +89,22 @@ def start(
 ) -> None:
     """Start the proxy in the foreground (writes a default config on first start)."""
     import os
+    import signal
 
     from ccm.config.load import ensure_config
     from ccm.runtime import State, build_runtime
     from ccm.server.run import (
+        PortInUse,
         pid_path,
         read_pid,
         remove_pid,
+        serve,
         setup_logging,
         tune_gc,
-        uvicorn_config,
         write_pid,
     )
 
-    path = (config or default_config_path()).expanduser()
+    path = (config or default_config_path()).expanduser().absolute()
     if ensure_config(path):
         typer.echo(f"wrote a default config to {path}")
     loaded = _load(path)
@@ -123,38 +126,15 @@ def start(
     typer.echo(
         f"ccm {__version__} on http://{bind_host}:{bind_port}  config {path}  rules {runtime.router.rules_file.path}"
     )
-    import signal
-    import sys
-
-    import uvicorn
-
-    write_pid(pidfile, f"{bind_host}:{bind_port}")
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal: exit cleanly then
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     tune_gc()
+    write_pid(pidfile, f"{bind_host}:{bind_port}")
     try:
-        if workers > 1:
-            from ccm.server.factory import CONFIG_ENV, WATCH_ENV
-
-            os.environ[CONFIG_ENV] = str(path)
-            os.environ[WATCH_ENV] = "1" if watch else "0"
-            uvicorn.run(
-                "ccm.server.factory:app_from_env",
-                factory=True,
-                host=bind_host,
-                port=bind_port,
-                workers=workers,
-                loop="uvloop",
-                http="httptools",
-                lifespan="on",
-                access_log=False,
-                log_config=None,
-                timeout_graceful_shutdown=30,
-            )
-            return
-        uvicorn.Server(
-            uvicorn_config(State(path, runtime), bind_host, bind_port, watch=watch)
-        ).run()
+        serve(State(path, runtime), bind_host, bind_port, workers=workers, watch=watch)
+    except PortInUse as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     finally:
         remove_pid(pidfile)
 
@@ -171,7 +151,7 @@ def stop(config: ConfigOpt = None) -> None:
     path = (config or default_config_path()).expanduser()
     pid = read_pid(pid_path(path))
     if pid is None:
-        typer.echo("ccm is not running")
+        typer.echo(f"ccm is not running for {path}")
         return
     os.kill(pid, signal.SIGTERM)
     for _ in range(400):
@@ -190,7 +170,7 @@ def status(config: ConfigOpt = None) -> None:
     path = (config or default_config_path()).expanduser()
     pid = read_pid(pid_path(path))
     if pid is None:
-        typer.echo("ccm is not running")
+        typer.echo(f"ccm is not running for {path}")
         raise typer.Exit(1)
     typer.echo(f"ccm is running (pid {pid})")
     address = read_address(pid_path(path))

@@ -42,6 +42,7 @@ from ccm.oauth.refresh import refresh_token
 from ccm.oauth.store import TokenRecord, TokenStore
 
 oauth_app = typer.Typer(
+    rich_markup_mode=None,
     help="OAuth sign-in tokens for subscription providers (Claude, ChatGPT, Google).",
     no_args_is_help=True,
     add_completion=False,
