@@ -235,7 +235,10 @@ def check(
 @app.command()
 def explain(
     request: Annotated[
-        Path, typer.Argument(help="A Messages API request body (JSON); - for stdin.")
+        Path,
+        typer.Argument(
+            help='A Messages API request body (JSON), or a capture {"headers": ..., "body": ...}; - for stdin.'
+        ),
     ],
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -255,13 +258,14 @@ def explain(
     except DiagnosticError as e:
         _print_diagnostics(e.diagnostics)
         raise typer.Exit(1) from None
+    from ccm.rules.explain import request_of
+
     try:
         raw = sys.stdin.buffer.read() if str(request) == "-" else request.read_bytes()
-        body = json.loads(raw)
+        body, headers = request_of(json.loads(raw))
     except (OSError, ValueError) as e:
         typer.echo(f"{request}: cannot read a JSON request: {e}", err=True)
         raise typer.Exit(1) from None
-    headers: dict[str, str] = {}
     for h in header or []:
         name, sep, value = h.partition(":")
         if not sep:

@@ -100,7 +100,31 @@ def features_of(f: Features) -> dict[str, Any]:
         "max_tokens": field_getter("max_tokens", None)(f),
         "stream": field_getter("stream", None)(f),
         "metadata.user_id": _short(f.metadata_user_id, 120),
+        "session": f.session,
+        "subagent": f.subagent,
+        "agent": f.agent,
+        "plan_mode": f.plan_mode,
+        "title": f.title,
+        "project": f.project,
+        "client": f.client,
     }
+
+
+def request_of(data: Any) -> tuple[Any, dict[str, str]]:
+    """A request file's body and headers. Two forms: a Messages request body, or a capture
+    (`{"headers": {...}, "body": {...}}`, what tests/fakes/capture_server.py records; the
+    captures in examples/requests/ keep the headers that Claude Code's subagents are known by)."""
+    if (
+        isinstance(data, dict)
+        and isinstance(data.get("body"), dict)
+        and "messages" not in data
+        and isinstance(data.get("headers"), dict | list)
+    ):
+        raw = data["headers"]
+        pairs = raw.items() if isinstance(raw, dict) else (p for p in raw if len(p) == 2)
+        headers = {str(k).lower(): str(v) for k, v in pairs}
+        return data["body"], headers
+    return data, {}
 
 
 def explain(router: Router, body: Any, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
