@@ -141,7 +141,14 @@ def explain(router: Router, body: Any, headers: Mapping[str, str] | None = None)
         f.hits = []
         checks: list[dict[str, Any]] = []
         cond = getattr(cr.node, "cond", None)
-        held = tracer.cond(cond, checks) if cr.kind != "default" else True
+        held = True
+        if cr.project is not None:  # a project block's route: its gate first
+            held = cr.project.matches(f.project)
+            checks.append(
+                {"expr": f'project "{cr.project.pattern}"', "value": _show(f.project), "held": held}
+            )
+        if held and cr.kind != "default":
+            held = tracer.cond(cond, checks)
         entry: dict[str, Any] = {
             "rule": cr.name,
             "kind": cr.kind,
