@@ -2,7 +2,8 @@
 
 A name resolves, in this order: a "provider,model" pair; a [[models]] entry (its mappings
 by priority, file order breaking ties); the same case-insensitively; the providers whose
-`models` list holds the name or a glob matching it (in config order).
+`models` list holds the name or a glob matching it (in config order); an alias ccm offers
+Claude Code for a name it would not keep (`claude-ccm-<name>`, ccm.claude.catalogue).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from ccm.claude.catalogue import aliases
 from ccm.config.schema import Config
 
 
@@ -49,6 +51,8 @@ class Resolver:
         self._models = {m.name: m for m in config.models}
         self._models_ci = {m.name.lower(): m for m in reversed(config.models)}
         self._cache: dict[str, Resolution] = {}
+        # alias -> logical name; the router swaps an alias for its name before any rule
+        self.aliases: dict[str, str] = aliases(config)
 
     def resolve(self, name: str) -> Resolution:
         cached = self._cache.get(name)
@@ -98,6 +102,8 @@ class Resolver:
                     chain.append(ChainEntry(p.name, name, len(chain) + 1, name))
                 else:
                     skipped.append(f"{p.name}/{name}: provider {p.name!r} is disabled")
+        if not chain and not skipped and name in self.aliases:
+            return self._resolve(self.aliases[name])
         return Resolution(tuple(chain), tuple(skipped), bool(chain or skipped))
 
     def knows(self, name: str) -> bool:

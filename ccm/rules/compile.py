@@ -277,6 +277,7 @@ class Router:
                     st, "default", "default", loc, None, _target_fn(st.target)
                 )
         self.leaves = compiler.leaves
+        self.aliases = resolver.aliases
         for cr in [*self.routes, *([self.default] if self.default else [])]:
             for t in _literal_names(cr.node.target):  # type: ignore[union-attr]
                 res = resolver.resolve(t)
@@ -297,6 +298,9 @@ class Router:
             return _error_decision(str(model or ""), f"internal routing error: {e!r}")
 
     def _route(self, f: Features) -> Decision:
+        real = self.aliases.get(f.model)
+        if real is not None:  # claude-ccm-<name>, offered to Claude Code: its name, before rules
+            f.model = real
         for rw in self.rewrites:
             f.captures = {}
             if rw.cond is None or rw.cond(f):

@@ -167,6 +167,20 @@ def explain(router: Router, body: Any, headers: Mapping[str, str] | None = None)
         trace.append(entry)
         return held
 
+    real = router.aliases.get(f.model)
+    if real is not None:
+        trace.append(
+            {
+                "rule": "alias",
+                "kind": "alias",
+                "location": "/v1/models",
+                "text": f'"{f.model}" is the name ccm offers Claude Code for "{real}"',
+                "held": True,
+                "checks": [],
+                "effect": f'model "{f.model}" -> "{real}"',
+            }
+        )
+        f.model = real
     for rw in router.rewrites:
         step(rw)
     chosen: CompiledRule | None = None
