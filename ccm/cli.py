@@ -281,6 +281,155 @@ def explain(
         raise typer.Exit(1)
 
 
+# ---- Claude Code: ccm code, ccm env, ccm setup claude ----------------------------------------
+
+setup_app = typer.Typer(
+    help="Set up a client to use ccm.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(setup_app, name="setup")
+
+
+def _client_config(config: Path | None) -> LoadedConfig:
+    from ccm.config.load import ensure_config
+
+    path = (config or default_config_path()).expanduser().absolute()
+    if ensure_config(path):
+        typer.echo(f"ccm: wrote a default config to {path}", err=True)
+    return _load(path)
+
+
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "allow_interspersed_args": False,
+    },
+)
+def code(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Config file (default ~/.claude-code-mux/config.toml or $CCM_CONFIG). "
+            "Give it before claude's arguments.",
+        ),
+    ] = None,
+) -> None:
+    """Run Claude Code through ccm: start ccm for this config in the background if it is not
+    running, then run `claude` with every argument unchanged, pointed at ccm (base URL, client
+    key, model discovery, the [claude_code] model slots). Exits with claude's status."""
+    import os
+
+    from ccm.claude.launch import (
+        INSTALL_HINT,
+        LaunchError,
+        client_env,
+        client_vars,
+        exec_claude,
+        find_claude,
+        running_url,
+        start_background,
+        unset_key,
+    )
+    from ccm.server.run import log_path
+
+    claude = find_claude()
+    if claude is None:
+        typer.echo(INSTALL_HINT, err=True)
+        raise typer.Exit(127)
+    loaded = _client_config(config)
+    _print_diagnostics(loaded.warnings)
+    url = running_url(loaded)
+    if url is None:
+        try:
+            url = start_background(loaded)
+        except LaunchError as e:
+            typer.echo(f"ccm: {e}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(
+            f"ccm: started on {url} (log {log_path(loaded.path)}; `ccm stop` ends it)", err=True
+        )
+    else:
+        typer.echo(f"ccm: using the ccm running on {url}", err=True)
+    problem = unset_key(client_vars(loaded.config, url))
+    if problem:
+        typer.echo(f"ccm: {problem}", err=True)
+        raise typer.Exit(1)
+    env = {**os.environ, **client_env(loaded.config, url)}
+    raise typer.Exit(exec_claude(claude, list(ctx.args), env))
+
+
+@app.command("env")
+def env_cmd(
+    config: ConfigOpt = None,
+    shell: Annotated[
+        str, typer.Option("--shell", help="bash (also zsh, sh), fish or powershell.")
+    ] = "bash",
+) -> None:
+    """Print the variables `ccm code` gives Claude Code, for starting claude yourself:
+    eval "$(ccm env)" (bash/zsh), ccm env --shell fish | source, or
+    ccm env --shell powershell | Invoke-Expression."""
+    from ccm.claude.launch import SHELLS, base_url, client_vars, shell_lines
+    from ccm.server.run import pid_path, read_address, read_pid
+
+    if shell not in SHELLS:
+        typer.echo(f"--shell {shell!r}: one of {', '.join(SHELLS)}", err=True)
+        raise typer.Exit(2)
+    loaded = _client_config(config)
+    pidfile = pid_path(loaded.path)
+    address = read_address(pidfile) if read_pid(pidfile) else None
+    variables = client_vars(loaded.config, base_url(loaded.config.server, address))
+    for line in shell_lines(variables, shell):
+        typer.echo(line)
+
+
+@setup_app.command("claude")
+def setup_claude(
+    config: ConfigOpt = None,
+    project: Annotated[
+        bool,
+        typer.Option("--project", help="Write .claude/settings.local.json of the current project."),
+    ] = False,
+    undo: Annotated[
+        bool, typer.Option("--undo", help="Put the settings file back as it was, byte for byte.")
+    ] = False,
+) -> None:
+    """Merge ccm's variables and the status line into ~/.claude/settings.json (or the
+    project's .claude/settings.local.json), keeping every other key, with a backup. This is
+    how the VS Code and JetBrains extensions reach ccm; ccm must be running (`ccm start`)."""
+    from ccm.claude.launch import base_url, client_vars, unset_key
+    from ccm.claude.settings import SettingsError, backup_path, ccm_command, settings_path
+    from ccm.claude.settings import setup as run_setup
+    from ccm.claude.settings import undo as run_undo
+
+    path = settings_path(project)
+    try:
+        if undo:
+            typer.echo(run_undo(path))
+            return
+        loaded = _client_config(config)
+        variables = client_vars(loaded.config, base_url(loaded.config.server))
+        problem = unset_key(variables)
+        if problem:
+            raise SettingsError(problem)
+        changed = run_setup(path, variables, ccm_command())
+    except (SettingsError, OSError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    if not changed:
+        typer.echo(f"{path} already points Claude Code at ccm")
+        return
+    typer.echo(
+        f"wrote {path} (backup {backup_path(path).name}; `ccm setup claude --undo` restores it)"
+    )
+    for v in variables:
+        shown = f"${v.from_env} (its value)" if v.from_env else (v.value or '""')
+        typer.echo(f"  env.{v.name} = {shown}")
+    typer.echo(f"  statusLine = {ccm_command()} statusline")
+    typer.echo(f"start ccm with `ccm start --config {loaded.path}` (or use `ccm code`)")
+
+
 @rules_app.command("from-toml")
 def rules_from_toml(
     config: Annotated[Path, typer.Argument(help="A config.toml with a [router] section.")],
