@@ -1,5 +1,6 @@
 """Litestar routes for the Anthropic-compatible endpoints: /v1/messages (when the ASGI fast
-path is off), /v1/messages/count_tokens, /v1/models (Anthropic's list shape and paging, with
+path is off), /v1/chat/completions (likewise; chat_completions.py), /v1/messages/count_tokens,
+/v1/models (Anthropic's list shape and paging, with
 the aliases Claude Code keeps; ccm.claude.catalogue), /v1/models/{id}, /health, HEAD /. The
 Messages logic itself lives in messages.py."""
 
@@ -15,6 +16,7 @@ from litestar.response import Stream
 
 from ccm.claude.catalogue import Offered, offered_models
 from ccm.runtime import State
+from ccm.server.chat_completions import handle_chat_completions
 from ccm.server.messages import (
     Answer,
     authorized,
@@ -61,6 +63,18 @@ def proxy_routes(state: State) -> list[Any]:
     async def messages(request: Request) -> Response | Stream:  # type: ignore[type-arg]
         """Reached when the ASGI fast path is off (create_app(fast_path=False))."""
         answer = await handle_messages(
+            state,
+            request.headers,
+            _header_bytes(request),
+            await request.body(),
+            lambda work: unless_disconnected(request.receive, work),
+        )
+        return to_response(answer)
+
+    @post("/v1/chat/completions", status_code=200)
+    async def chat_completions(request: Request) -> Response | Stream:  # type: ignore[type-arg]
+        """OpenAI-compatible clients (reached when the ASGI fast path is off)."""
+        answer = await handle_chat_completions(
             state,
             request.headers,
             _header_bytes(request),
@@ -128,7 +142,7 @@ def proxy_routes(state: State) -> list[Any]:
         """Claude Code probes `HEAD /` on start-up."""
         return None
 
-    return [messages, count_tokens, models, model, health, head_root]
+    return [messages, chat_completions, count_tokens, models, model, health, head_root]
 
 
 UNAUTHORIZED = "invalid or missing API key for this ccm proxy (server.api_key)"
