@@ -204,30 +204,40 @@ def check(
         typer.Option("--rules", help="Check this rules file instead of the one the config names."),
     ] = None,
 ) -> None:
-    """Check the config and its rules; exit 1 with file:line:col on any error."""
+    """Check the config and its rules; exit 1 with file:line:col on any error, or when the
+    config cannot route (a model or rule whose every provider lacks its key, a mapping to an
+    unknown provider, no usable provider at all)."""
     from ccm.rules.chain import Resolver
     from ccm.rules.compile import compile_rules
-    from ccm.rules.load import rules_for
+    from ccm.rules.load import build_router
     from ccm.rules.parse import parse_rules
+    from ccm.rules.routable import claude_code_problems, routing_problems
 
     loaded = _load(config)
-    _print_diagnostics(loaded.warnings)
     try:
         if rules is not None:
             try:
                 text = rules.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as e:
                 raise DiagnosticError([Diagnostic(str(rules), 0, 0, f"cannot read: {e}")]) from None
-            parsed = parse_rules(text, str(rules))
+            router = compile_rules(parse_rules(text, str(rules)), Resolver(loaded.config))
         else:
-            parsed = rules_for(loaded)
-        router = compile_rules(parsed, Resolver(loaded.config))
+            router = build_router(loaded)
     except DiagnosticError as e:
+        _print_diagnostics(loaded.warnings)
         _print_diagnostics(e.diagnostics)
         n = len(e.errors)
         typer.echo(f"{n} error{'s' if n != 1 else ''}", err=True)
         raise typer.Exit(1) from None
+    problems = routing_problems(loaded, router) + claude_code_problems(loaded, router)
+    errors = [d for d in problems if d.severity == "error"]
+    escalated = {(d.line, d.message) for d in errors}  # a warning that is now an error: once
+    _print_diagnostics([w for w in loaded.warnings if (w.line, w.message) not in escalated])
     _print_diagnostics(router.warnings)
+    _print_diagnostics(problems)
+    if errors:
+        typer.echo(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", err=True)
+        raise typer.Exit(1)
     n_rules = len(router.rewrites) + len(router.routes) + 1
     typer.echo(f"ok: {loaded.path} ({n_rules} rules from {router.rules_file.path})")
 

@@ -12,6 +12,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from ccm.claude.catalogue import aliases
+from ccm.config.load import closest
 from ccm.config.schema import Config
 
 
@@ -108,3 +109,14 @@ class Resolver:
 
     def knows(self, name: str) -> bool:
         return self.resolve(name).found
+
+    def suggest(self, name: str) -> str | None:
+        """The known name closest to a misspelt one ("did you mean"), or None."""
+        if "," in name:
+            provider, _, actual = name.partition(",")
+            close = closest(provider.strip(), list(self._providers))
+            return f"{close},{actual.strip()}" if close else None
+        names = [m.name for m in self.config.models]
+        for p in self.config.providers:
+            names.extend(n for n in p.models if not any(c in n for c in "*?["))
+        return closest(name, [*names, *self.aliases])

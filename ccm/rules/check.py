@@ -92,9 +92,16 @@ def target_names(target: ast.Target) -> Iterator[ast.Target]:
         yield target
 
 
-def check_rules(rules: ast.RulesFile, knows: Callable[[str], bool] | None) -> list[Diagnostic]:
+def check_rules(
+    rules: ast.RulesFile,
+    knows: Callable[[str], bool] | None,
+    suggest: Callable[[str], str | None] | None = None,
+) -> list[Diagnostic]:
     """All problems in `rules`. `knows(name)` says whether a model/provider target exists;
-    None skips target checks (no config at hand)."""
+    None skips target checks (no config at hand). `suggest(name)` offers the closest known
+    name for a target that names none."""
+    if knows is not None and suggest is not None:
+        knows = _Known(knows, suggest)
     out: list[Diagnostic] = []
 
     def err(span: ast.Span, message: str, severity: str = "error") -> None:
@@ -298,7 +305,20 @@ def _check_target(
                         f"${ref} is not bound by a (?P<{ref}>...) group in this rule's condition",
                     )
             if not refs and knows is not None and not knows(t.text):
+                close = knows.suggest(t.text) if isinstance(knows, _Known) else None
+                hint = f'; did you mean "{close}"?' if close else ""
                 err(
                     t.span,
-                    f'target "{t.text}" names no [[models]] entry, provider model or "provider,model" pair',
+                    f'target "{t.text}" names no [[models]] entry, provider model or "provider,model" pair{hint}',
                 )
+
+
+class _Known:
+    """`knows` with a `suggest` beside it."""
+
+    def __init__(self, knows: Callable[[str], bool], suggest: Callable[[str], str | None]) -> None:
+        self.knows = knows
+        self.suggest = suggest
+
+    def __call__(self, name: str) -> bool:
+        return self.knows(name)

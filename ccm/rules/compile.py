@@ -401,7 +401,7 @@ def _literal_names(target: ast.Target) -> list[str]:
 
 def compile_rules(rules: ast.RulesFile, resolver: Resolver) -> Router:
     """Check then compile. Raises DiagnosticError if any check fails (warnings ride along)."""
-    diagnostics = check_rules(rules, resolver.knows)
+    diagnostics = check_rules(rules, resolver.knows, resolver.suggest)
     if any(d.severity == "error" for d in diagnostics):
         raise DiagnosticError(diagnostics)
     return Router(rules, resolver, diagnostics)
