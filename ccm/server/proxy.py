@@ -7,6 +7,7 @@ Messages logic itself lives in messages.py."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -52,6 +53,9 @@ def to_response(answer: Answer) -> Response | Stream:  # type: ignore[type-arg]
     )
 
 
+Handler = Callable[..., Awaitable[Answer]]  # handle_messages / handle_chat_completions
+
+
 def _header_bytes(request: Request) -> int:
     return sum(len(k) + len(v) for k, v in request.scope["headers"])
 
@@ -59,10 +63,8 @@ def _header_bytes(request: Request) -> int:
 def proxy_routes(state: State) -> list[Any]:
     """The proxy endpoints, bound to one State (no per-request lookups)."""
 
-    @post("/v1/messages", status_code=200)
-    async def messages(request: Request) -> Response | Stream:  # type: ignore[type-arg]
-        """Reached when the ASGI fast path is off (create_app(fast_path=False))."""
-        answer = await handle_messages(
+    async def serve(handler: Handler, request: Request) -> Response | Stream:  # type: ignore[type-arg]
+        answer = await handler(
             state,
             request.headers,
             _header_bytes(request),
@@ -71,17 +73,15 @@ def proxy_routes(state: State) -> list[Any]:
         )
         return to_response(answer)
 
+    @post("/v1/messages", status_code=200)
+    async def messages(request: Request) -> Response | Stream:  # type: ignore[type-arg]
+        """Reached when the ASGI fast path is off (create_app(fast_path=False))."""
+        return await serve(handle_messages, request)
+
     @post("/v1/chat/completions", status_code=200)
     async def chat_completions(request: Request) -> Response | Stream:  # type: ignore[type-arg]
         """OpenAI-compatible clients (reached when the ASGI fast path is off)."""
-        answer = await handle_chat_completions(
-            state,
-            request.headers,
-            _header_bytes(request),
-            await request.body(),
-            lambda work: unless_disconnected(request.receive, work),
-        )
-        return to_response(answer)
+        return await serve(handle_chat_completions, request)
 
     @post("/v1/messages/count_tokens", status_code=200)
     async def count_tokens(request: Request) -> Response:
