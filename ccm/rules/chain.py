@@ -1,9 +1,9 @@
 """Logical model name -> ordered provider chain (provider, actual model, priority).
 
 A name resolves, in this order: a "provider,model" pair; a [[models]] entry (its mappings
-by priority, file order breaking ties); the same case-insensitively; the providers whose
-`models` list holds the name or a glob matching it (in config order); an alias ccm offers
-Claude Code for a name it would not keep (`claude-ccm-<name>`, ccm.claude.catalogue).
+by priority, file order breaking ties); the same case-insensitively; an alias ccm offers
+Claude Code for a name it would not keep (`claude-ccm-<name>`, ccm.claude.catalogue); the
+providers whose `models` list holds the name or a glob matching it (in config order).
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ class Resolver:
                     skipped.append(f"{m.provider}/{m.actual_model}: {why}")
             return Resolution(tuple(chain), tuple(skipped), True)
 
+        if name in self.aliases:  # before the globs: "claude-*" would match an alias too
+            return self._resolve(self.aliases[name])
         chain = []
         skipped = []
         for p in self.config.providers:
@@ -103,8 +105,6 @@ class Resolver:
                     chain.append(ChainEntry(p.name, name, len(chain) + 1, name))
                 else:
                     skipped.append(f"{p.name}/{name}: provider {p.name!r} is disabled")
-        if not chain and not skipped and name in self.aliases:
-            return self._resolve(self.aliases[name])
         return Resolution(tuple(chain), tuple(skipped), bool(chain or skipped))
 
     def knows(self, name: str) -> bool:

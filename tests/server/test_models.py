@@ -209,6 +209,15 @@ def test_alias_routes_back_to_its_model(tmp_path: Path, fast_path: bool) -> None
             assert up.requests[-1].json["model"] == "glm-4.6-upstream"
 
 
+def test_an_alias_as_a_rule_target_resolves_to_its_model_not_the_claude_glob() -> None:
+    from ccm.rules.chain import Resolver
+
+    resolver = Resolver(parse_config(CONFIG).config)
+    chain = resolver.resolve("claude-ccm-glm-4.6").chain
+    assert [(e.provider, e.actual_model, e.model) for e in chain] == [("zai", "glm-4.6", "glm-4.6")]
+    assert [e.provider for e in resolver.resolve("claude-opus-4-8").chain] == ["anthropic"]
+
+
 def test_explain_shows_the_alias(tmp_path: Path) -> None:
     from ccm.rules.explain import explain, format_explanation
     from ccm.rules.load import build_router
