@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ccm.claude.launch import Var
+from ccm.claude.launch import PLACEHOLDER_KEY, Var
 
 BACKUP_SUFFIX = ".ccm-backup.json"
 
@@ -102,7 +102,7 @@ def setup(path: Path, variables: list[Var], ccm: str) -> bool:
     if new == current:
         return False
     mode = stat.S_IMODE(path.stat().st_mode) if existed else 0o600
-    if any(v.name == "ANTHROPIC_AUTH_TOKEN" and v.from_env for v in variables):
+    if any(v.name == "ANTHROPIC_AUTH_TOKEN" and v.value != PLACEHOLDER_KEY for v in variables):
         mode = 0o600  # a real client key is written: only the owner may read it
     backup = backup_path(path)
     if not backup.exists():  # the state before ccm touched it, kept across later runs

@@ -197,3 +197,10 @@ def test_setup_with_a_real_client_key_makes_the_file_private(tmp_path: Path, mon
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     undo(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644 and path.read_text() == "{}"
+    literal = client_vars(parse_config('[server]\napi_key = "sk-literal"\n').config, "http://h:1")
+    setup(path, literal, "ccm")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    undo(path)
+    placeholder = client_vars(parse_config("").config, "http://h:1")
+    setup(path, placeholder, "ccm")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # nothing secret: the mode is kept
