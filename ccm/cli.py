@@ -17,8 +17,9 @@ app = typer.Typer(
     help="ccm: a routing proxy for AI coding assistants (Anthropic Messages API in, any provider out).",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # help texts say [server], [router]: Rich would eat them as markup
 )
-rules_app = typer.Typer(help="Work with rules files.", no_args_is_help=True)
+rules_app = typer.Typer(help="Work with rules files.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(rules_app, name="rules")
 
 from ccm.oauth.cli import login as _oauth_login  # noqa: E402
@@ -88,20 +89,22 @@ def start(
 ) -> None:
     """Start the proxy in the foreground (writes a default config on first start)."""
     import os
+    import signal
 
     from ccm.config.load import ensure_config
     from ccm.runtime import State, build_runtime
     from ccm.server.run import (
+        PortInUse,
         pid_path,
         read_pid,
         remove_pid,
+        serve,
         setup_logging,
         tune_gc,
-        uvicorn_config,
         write_pid,
     )
 
-    path = (config or default_config_path()).expanduser()
+    path = (config or default_config_path()).expanduser().absolute()
     if ensure_config(path):
         typer.echo(f"wrote a default config to {path}")
     loaded = _load(path)
@@ -123,40 +126,15 @@ def start(
     typer.echo(
         f"ccm {__version__} on http://{bind_host}:{bind_port}  config {path}  rules {runtime.router.rules_file.path}"
     )
-    import signal
-    import sys
-
-    import uvicorn
-
-    write_pid(pidfile, f"{bind_host}:{bind_port}")
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal: exit cleanly then
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     tune_gc()
+    write_pid(pidfile, f"{bind_host}:{bind_port}")
     try:
-        if workers > 1:
-            from ccm.ledger.metrics import multiprocess_dir
-            from ccm.server.factory import CONFIG_ENV, WATCH_ENV
-
-            os.environ[CONFIG_ENV] = str(path)
-            os.environ[WATCH_ENV] = "1" if watch else "0"
-            with multiprocess_dir():  # /metrics adds up every worker's values
-                uvicorn.run(
-                    "ccm.server.factory:app_from_env",
-                    factory=True,
-                    host=bind_host,
-                    port=bind_port,
-                    workers=workers,
-                    loop="uvloop",
-                    http="httptools",
-                    lifespan="on",
-                    access_log=False,
-                    log_config=None,
-                    timeout_graceful_shutdown=30,
-                )
-            return
-        uvicorn.Server(
-            uvicorn_config(State(path, runtime), bind_host, bind_port, watch=watch)
-        ).run()
+        serve(State(path, runtime), bind_host, bind_port, workers=workers, watch=watch)
+    except PortInUse as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     finally:
         remove_pid(pidfile)
 
@@ -173,7 +151,7 @@ def stop(config: ConfigOpt = None) -> None:
     path = (config or default_config_path()).expanduser()
     pid = read_pid(pid_path(path))
     if pid is None:
-        typer.echo("ccm is not running")
+        typer.echo(f"ccm is not running for {path}")
         return
     os.kill(pid, signal.SIGTERM)
     for _ in range(400):
@@ -194,7 +172,7 @@ def status(config: ConfigOpt = None) -> None:
     path = (config or default_config_path()).expanduser()
     pid = read_pid(pid_path(path))
     if pid is None:
-        typer.echo("ccm is not running")
+        typer.echo(f"ccm is not running for {path}")
         raise typer.Exit(1)
     typer.echo(f"ccm is running (pid {pid})")
     address = read_address(pid_path(path))
@@ -237,30 +215,40 @@ def check(
         typer.Option("--rules", help="Check this rules file instead of the one the config names."),
     ] = None,
 ) -> None:
-    """Check the config and its rules; exit 1 with file:line:col on any error."""
+    """Check the config and its rules; exit 1 with file:line:col on any error, or when the
+    config cannot route (a model or rule whose every provider lacks its key, a mapping to an
+    unknown provider, no usable provider at all)."""
     from ccm.rules.chain import Resolver
     from ccm.rules.compile import compile_rules
-    from ccm.rules.load import rules_for
+    from ccm.rules.load import build_router
     from ccm.rules.parse import parse_rules
+    from ccm.rules.routable import claude_code_problems, routing_problems
 
     loaded = _load(config)
-    _print_diagnostics(loaded.warnings)
     try:
         if rules is not None:
             try:
                 text = rules.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as e:
                 raise DiagnosticError([Diagnostic(str(rules), 0, 0, f"cannot read: {e}")]) from None
-            parsed = parse_rules(text, str(rules))
+            router = compile_rules(parse_rules(text, str(rules)), Resolver(loaded.config))
         else:
-            parsed = rules_for(loaded)
-        router = compile_rules(parsed, Resolver(loaded.config))
+            router = build_router(loaded)
     except DiagnosticError as e:
+        _print_diagnostics(loaded.warnings)
         _print_diagnostics(e.diagnostics)
         n = len(e.errors)
         typer.echo(f"{n} error{'s' if n != 1 else ''}", err=True)
         raise typer.Exit(1) from None
+    problems = routing_problems(loaded, router) + claude_code_problems(loaded, router)
+    errors = [d for d in problems if d.severity == "error"]
+    escalated = {(d.line, d.message) for d in errors}  # a warning that is now an error: once
+    _print_diagnostics([w for w in loaded.warnings if (w.line, w.message) not in escalated])
     _print_diagnostics(router.warnings)
+    _print_diagnostics(problems)
+    if errors:
+        typer.echo(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", err=True)
+        raise typer.Exit(1)
     n_rules = len(router.rewrites) + len(router.routes) + 1
     typer.echo(f"ok: {loaded.path} ({n_rules} rules from {router.rules_file.path})")
 
@@ -268,7 +256,10 @@ def check(
 @app.command()
 def explain(
     request: Annotated[
-        Path, typer.Argument(help="A Messages API request body (JSON); - for stdin.")
+        Path,
+        typer.Argument(
+            help='A Messages API request body (JSON), or a capture {"headers": ..., "body": ...}; - for stdin.'
+        ),
     ],
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -288,13 +279,14 @@ def explain(
     except DiagnosticError as e:
         _print_diagnostics(e.diagnostics)
         raise typer.Exit(1) from None
+    from ccm.rules.explain import request_of
+
     try:
         raw = sys.stdin.buffer.read() if str(request) == "-" else request.read_bytes()
-        body = json.loads(raw)
+        body, headers = request_of(json.loads(raw))
     except (OSError, ValueError) as e:
         typer.echo(f"{request}: cannot read a JSON request: {e}", err=True)
         raise typer.Exit(1) from None
-    headers: dict[str, str] = {}
     for h in header or []:
         name, sep, value = h.partition(":")
         if not sep:
@@ -425,6 +417,155 @@ def statusline(config: ConfigOpt = None) -> None:
     from ccm.ledger.statusline import main as run_statusline
 
     raise typer.Exit(run_statusline(["--config", str(config)] if config else []))
+
+
+# ---- Claude Code: ccm code, ccm env, ccm setup claude ----------------------------------------
+
+setup_app = typer.Typer(
+    help="Set up a client to use ccm.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(setup_app, name="setup")
+
+
+def _client_config(config: Path | None) -> LoadedConfig:
+    from ccm.config.load import ensure_config
+
+    path = (config or default_config_path()).expanduser().absolute()
+    if ensure_config(path):
+        typer.echo(f"ccm: wrote a default config to {path}", err=True)
+    return _load(path)
+
+
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "allow_interspersed_args": False,
+    },
+)
+def code(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Config file (default ~/.claude-code-mux/config.toml or $CCM_CONFIG). "
+            "Give it before claude's arguments.",
+        ),
+    ] = None,
+) -> None:
+    """Run Claude Code through ccm: start ccm for this config in the background if it is not
+    running, then run `claude` with every argument unchanged, pointed at ccm (base URL, client
+    key, model discovery, the [claude_code] model slots). Exits with claude's status."""
+    import os
+
+    from ccm.claude.launch import (
+        INSTALL_HINT,
+        LaunchError,
+        client_env,
+        client_vars,
+        exec_claude,
+        find_claude,
+        running_url,
+        start_background,
+        unset_key,
+    )
+    from ccm.server.run import log_path
+
+    claude = find_claude()
+    if claude is None:
+        typer.echo(INSTALL_HINT, err=True)
+        raise typer.Exit(127)
+    loaded = _client_config(config)
+    _print_diagnostics(loaded.warnings)
+    url = running_url(loaded)
+    if url is None:
+        try:
+            url = start_background(loaded)
+        except LaunchError as e:
+            typer.echo(f"ccm: {e}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(
+            f"ccm: started on {url} (log {log_path(loaded.path)}; `ccm stop` ends it)", err=True
+        )
+    else:
+        typer.echo(f"ccm: using the ccm running on {url}", err=True)
+    problem = unset_key(client_vars(loaded.config, url))
+    if problem:
+        typer.echo(f"ccm: {problem}", err=True)
+        raise typer.Exit(1)
+    env = {**os.environ, **client_env(loaded.config, url)}
+    raise typer.Exit(exec_claude(claude, list(ctx.args), env))
+
+
+@app.command("env")
+def env_cmd(
+    config: ConfigOpt = None,
+    shell: Annotated[
+        str, typer.Option("--shell", help="bash (also zsh, sh), fish or powershell.")
+    ] = "bash",
+) -> None:
+    """Print the variables `ccm code` gives Claude Code, for starting claude yourself:
+    eval "$(ccm env)" (bash/zsh), ccm env --shell fish | source, or
+    ccm env --shell powershell | Invoke-Expression."""
+    from ccm.claude.launch import SHELLS, base_url, client_vars, shell_lines
+    from ccm.server.run import pid_path, read_address, read_pid
+
+    if shell not in SHELLS:
+        typer.echo(f"--shell {shell!r}: one of {', '.join(SHELLS)}", err=True)
+        raise typer.Exit(2)
+    loaded = _client_config(config)
+    pidfile = pid_path(loaded.path)
+    address = read_address(pidfile) if read_pid(pidfile) else None
+    variables = client_vars(loaded.config, base_url(loaded.config.server, address))
+    for line in shell_lines(variables, shell):
+        typer.echo(line)
+
+
+@setup_app.command("claude")
+def setup_claude(
+    config: ConfigOpt = None,
+    project: Annotated[
+        bool,
+        typer.Option("--project", help="Write .claude/settings.local.json of the current project."),
+    ] = False,
+    undo: Annotated[
+        bool, typer.Option("--undo", help="Put the settings file back as it was, byte for byte.")
+    ] = False,
+) -> None:
+    """Merge ccm's variables and the status line into ~/.claude/settings.json (or the
+    project's .claude/settings.local.json), keeping every other key, with a backup. This is
+    how the VS Code and JetBrains extensions reach ccm; ccm must be running (`ccm start`)."""
+    from ccm.claude.launch import base_url, client_vars, unset_key
+    from ccm.claude.settings import SettingsError, backup_path, ccm_command, settings_path
+    from ccm.claude.settings import setup as run_setup
+    from ccm.claude.settings import undo as run_undo
+
+    path = settings_path(project)
+    try:
+        if undo:
+            typer.echo(run_undo(path))
+            return
+        loaded = _client_config(config)
+        variables = client_vars(loaded.config, base_url(loaded.config.server))
+        problem = unset_key(variables)
+        if problem:
+            raise SettingsError(problem)
+        changed = run_setup(path, variables, ccm_command())
+    except (SettingsError, OSError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    if not changed:
+        typer.echo(f"{path} already points Claude Code at ccm")
+        return
+    typer.echo(
+        f"wrote {path} (backup {backup_path(path).name}; `ccm setup claude --undo` restores it)"
+    )
+    for v in variables:
+        shown = f"${v.from_env} (its value)" if v.from_env else (v.value or '""')
+        typer.echo(f"  env.{v.name} = {shown}")
+    typer.echo(f"  statusLine = {ccm_command()} statusline")
+    typer.echo(f"start ccm with `ccm start --config {loaded.path}` (or use `ccm code`)")
 
 
 @rules_app.command("from-toml")

@@ -77,6 +77,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Until `base`/health answers; RuntimeError if `proc` exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            return
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ccm start did not serve (exit {proc.poll()})") from None
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def ccm_process(
     config_path: Path, *args: str, env: dict[str, str] | None = None
@@ -103,15 +116,7 @@ def ccm_process(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"ccm start did not serve (exit {proc.poll()})") from None
-                time.sleep(0.05)
+        wait_healthy(base, proc)
         yield proc, base
     finally:
         if proc.poll() is None:

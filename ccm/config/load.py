@@ -180,7 +180,10 @@ def parse_config(source: str, path: Path | str = "<config>") -> LoadedConfig:
     unknown: list[Path_] = []
     _unknown_keys(data, Config, (), unknown)
     for p in unknown:
-        problems.append(diag(p, f"unknown key `{'.'.join(map(str, p))}` (ignored)", "warning"))
+        hint = did_you_mean(p[-1], known_keys(p[:-1]))
+        problems.append(
+            diag(p, f"unknown key `{'.'.join(map(str, p))}` (ignored){hint}", "warning")
+        )
 
     problems.extend(_validate(config, diag))
     errors = [d for d in problems if d.severity == "error"]
@@ -207,8 +210,12 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
 
         pre = registry.preset(p.provider_type)
         if pre is None:
+            hint = did_you_mean(p.provider_type, list(registry.PRESETS))
             out.append(
-                diag((*where, "provider_type"), f"provider {p.name!r}: {registry.problems(p)[0]}")
+                diag(
+                    (*where, "provider_type"),
+                    f"provider {p.name!r}: {registry.problems(p)[0]}{hint}",
+                )
             )
             continue
         if p.auth_type not in ("apikey", "oauth"):
@@ -253,7 +260,8 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
                 out.append(
                     diag(
                         ("models", i, "mappings", j, "provider"),
-                        f"model {m.name!r}: mapping names unknown provider {mp.provider!r}",
+                        f"model {m.name!r}: mapping names unknown provider {mp.provider!r}"
+                        + did_you_mean(mp.provider, list(seen)),
                         "warning",
                         "unknown-provider",
                     )
@@ -305,3 +313,35 @@ def load_config(path: Path) -> LoadedConfig:
     except (OSError, UnicodeDecodeError) as e:
         raise DiagnosticError([Diagnostic(str(path), 0, 0, f"cannot read config: {e}")]) from None
     return parse_config(source, path)
+
+
+# ---- "did you mean": the closest known name for a misspelt key, provider or model ----------
+
+
+def closest(word: str, choices: list[str]) -> str | None:
+    """difflib's best match for `word` among `choices` (case-insensitive), or None."""
+    import difflib
+
+    by_lower = {c.lower(): c for c in reversed(choices)}
+    found = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[found[0]] if found else None
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`; did you mean `x`?` for the closest of `choices`, else ""."""
+    found = closest(word, choices)
+    return f"; did you mean `{found}`?" if found else ""
+
+
+def known_keys(path: Path_) -> list[str]:
+    """The keys the schema knows at a table path (("server",), ("providers", 0), ...)."""
+    struct: Any = Config
+    for step in path:
+        if isinstance(step, int):
+            continue
+        fields = _known_fields(struct)
+        inner = _nested_struct(fields.get(str(step)))
+        if inner is None:
+            return []
+        struct = inner
+    return list(_known_fields(struct))

@@ -124,6 +124,20 @@ class MetricsConfig(msgspec.Struct, forbid_unknown_fields=False):
     token: str | None = None  # a bearer token that may read /metrics (besides the admin guard)
 
 
+# ---- [claude_code] (ccm): what `ccm code`, `ccm env` and `ccm setup claude` give Claude Code ----
+class ClaudeCodeConfig(msgspec.Struct, forbid_unknown_fields=False):
+    """Model slots, each a name ccm routes (a [[models]] name, a provider model, an alias):
+    ANTHROPIC_DEFAULT_OPUS_MODEL, _SONNET_MODEL, _HAIKU_MODEL and CLAUDE_CODE_SUBAGENT_MODEL."""
+
+    opus: str | None = None
+    sonnet: str | None = None
+    haiku: str | None = None
+    subagent: str | None = None
+
+
+# ---- end [claude_code] ----
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=False):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     router: RouterConfig = msgspec.field(default_factory=RouterConfig)
@@ -131,6 +145,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=False):
     models: list[ModelConfig] = msgspec.field(default_factory=list)
     ledger: LedgerConfig = msgspec.field(default_factory=LedgerConfig)  # ccm
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)  # ccm
+    claude_code: ClaudeCodeConfig = msgspec.field(default_factory=ClaudeCodeConfig)  # ccm
 
     def provider(self, name: str) -> ProviderConfig | None:
         for p in self.providers:

@@ -42,6 +42,7 @@ from ccm.oauth.refresh import refresh_token
 from ccm.oauth.store import TokenRecord, TokenStore
 
 oauth_app = typer.Typer(
+    rich_markup_mode=None,
     help="OAuth sign-in tokens for subscription providers (Claude, ChatGPT, Google).",
     no_args_is_help=True,
     add_completion=False,
@@ -135,11 +136,85 @@ def _signed_in(record: TokenRecord, store: TokenStore) -> None:
     )
 
 
+def _ids_for_flows(config: Path | None) -> dict[str, str]:
+    """flow -> the token id a configured provider uses for it (its oauth_provider)."""
+    out: dict[str, str] = {}
+    try:
+        from ccm.config.load import default_config_path, load_config
+
+        cfg = load_config((config or default_config_path()).expanduser()).config
+    except Exception:
+        return out
+    for p in cfg.providers:
+        if p.auth_type == "oauth":
+            fl = flow_for_provider_type(p.provider_type)
+            if fl and fl not in out:
+                out[fl] = p.oauth_provider or p.name
+    return out
+
+
+def _import(
+    provider_id: str | None, flow: str | None, tokens: Path | None, config: Path | None
+) -> None:
+    from ccm.oauth.imports import import_sign_ins
+
+    store = TokenStore(tokens)
+    wanted: set[str] | None = None
+    if provider_id or flow:
+        try:
+            wanted = {_flow_name(provider_id or "", flow, config)}
+        except OAuthError as e:
+            raise _fail(e) from None
+    configured = _ids_for_flows(config)
+
+    def ids(fl: str) -> str:
+        return provider_id or configured.get(fl) or fl
+
+    try:
+        done, skipped = asyncio.run(import_sign_ins(store, ids, flows=wanted))
+    except OAuthError as e:
+        raise _fail(e) from None
+    for reason in skipped:
+        typer.echo(f"  {reason}", err=not done)
+    if not done:
+        raise _fail("nothing imported")
+    for item in done:
+        record = item.record
+        verb = "replaced" if item.replaced else "saved"
+        typer.echo(
+            f"Imported the {item.source.name} sign-in ({item.source.path}): token "
+            f"{record.provider_id!r} {verb} in {store.path} (flow {record.flow})"
+        )
+        typer.echo(
+            f"  expires {record.expires_at}"
+            + (f", project {record.project_id}" if record.project_id else "")
+        )
+        if item.source.note:
+            typer.echo(f"  note: {item.source.note}")
+        try:
+            get_flow(record.flow or "").require_client()
+        except OAuthError as e:
+            typer.echo(f"  to refresh it ccm needs the client that issued it: {e}")
+        typer.echo(
+            f'  use it in a [[providers]] entry: auth_type = "oauth", oauth_provider = "{record.provider_id}"'
+        )
+
+
 def login(
     provider_id: Annotated[
-        str, typer.Argument(help="Token id: the provider's oauth_provider in the config.")
-    ],
+        str | None,
+        typer.Argument(help="Token id: the provider's oauth_provider in the config."),
+    ] = None,
     flow: FlowOpt = None,
+    import_: Annotated[
+        bool,
+        typer.Option(
+            "--import",
+            help="Take existing sign-ins from the Codex CLI (~/.codex/auth.json) and the Gemini "
+            "CLI (~/.gemini/oauth_creds.json) instead of signing in; with ID or --flow, only "
+            "that one.",
+        ),
+    ] = False,
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Only print the URL; do not open a browser.")
     ] = False,
@@ -160,7 +235,13 @@ def login(
     tokens: TokensOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Sign in with a subscription (OAuth 2.0 + PKCE) and save the token."""
+    """Sign in with a subscription (OAuth 2.0 + PKCE) and save the token, or --import the
+    sign-ins of the official CLIs."""
+    if import_:
+        _import(provider_id, flow, tokens, config)
+        return
+    if not provider_id:
+        raise _fail("give the token id to sign in as (`ccm login ID --flow ...`), or --import")
     try:
         fl = get_flow(_flow_name(provider_id, flow, config)).require_client()
     except OAuthError as e:

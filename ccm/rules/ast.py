@@ -174,7 +174,22 @@ class Default:
         return "default"
 
 
-Statement = Rewrite | Route | Default
+@dataclass(frozen=True, slots=True)
+class Project:
+    """`project "path-or-glob" { route ... default ... }`: routes tried first, and only, for
+    requests whose working directory (the `project` field) the pattern matches."""
+
+    pattern: str
+    pattern_span: Span
+    statements: tuple[Route | Default, ...]
+    span: Span
+
+    @property
+    def name(self) -> str:
+        return "project"
+
+
+Statement = Rewrite | Route | Default | Project
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """Logical model name -> ordered provider chain (provider, actual model, priority).
 
 A name resolves, in this order: a "provider,model" pair; a [[models]] entry (its mappings
-by priority, file order breaking ties); the same case-insensitively; the providers whose
-`models` list holds the name or a glob matching it (in config order).
+by priority, file order breaking ties); the same case-insensitively; an alias ccm offers
+Claude Code for a name it would not keep (`claude-ccm-<name>`, ccm.claude.catalogue); the
+providers whose `models` list holds the name or a glob matching it (in config order).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from ccm.claude.catalogue import aliases
+from ccm.config.load import closest
 from ccm.config.schema import Config
 
 
@@ -49,6 +52,8 @@ class Resolver:
         self._models = {m.name: m for m in config.models}
         self._models_ci = {m.name.lower(): m for m in reversed(config.models)}
         self._cache: dict[str, Resolution] = {}
+        # alias -> logical name; the router swaps an alias for its name before any rule
+        self.aliases: dict[str, str] = aliases(config)
 
     def resolve(self, name: str) -> Resolution:
         cached = self._cache.get(name)
@@ -90,6 +95,8 @@ class Resolver:
                     skipped.append(f"{m.provider}/{m.actual_model}: {why}")
             return Resolution(tuple(chain), tuple(skipped), True)
 
+        if name in self.aliases:  # before the globs: "claude-*" would match an alias too
+            return self._resolve(self.aliases[name])
         chain = []
         skipped = []
         for p in self.config.providers:
@@ -102,3 +109,14 @@ class Resolver:
 
     def knows(self, name: str) -> bool:
         return self.resolve(name).found
+
+    def suggest(self, name: str) -> str | None:
+        """The known name closest to a misspelt one ("did you mean"), or None."""
+        if "," in name:
+            provider, _, actual = name.partition(",")
+            close = closest(provider.strip(), list(self._providers))
+            return f"{close},{actual.strip()}" if close else None
+        names = [m.name for m in self.config.models]
+        for p in self.config.providers:
+            names.extend(n for n in p.models if not any(c in n for c in "*?["))
+        return closest(name, [*names, *self.aliases])

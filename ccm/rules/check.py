@@ -92,61 +92,45 @@ def target_names(target: ast.Target) -> Iterator[ast.Target]:
         yield target
 
 
-def check_rules(rules: ast.RulesFile, knows: Callable[[str], bool] | None) -> list[Diagnostic]:
+def check_rules(
+    rules: ast.RulesFile,
+    knows: Callable[[str], bool] | None,
+    suggest: Callable[[str], str | None] | None = None,
+) -> list[Diagnostic]:
     """All problems in `rules`. `knows(name)` says whether a model/provider target exists;
-    None skips target checks (no config at hand)."""
+    None skips target checks (no config at hand). `suggest(name)` offers the closest known
+    name for a target that names none."""
+    if knows is not None and suggest is not None:
+        knows = _Known(knows, suggest)
     out: list[Diagnostic] = []
 
     def err(span: ast.Span, message: str, severity: str = "error") -> None:
         width = span.end_pos - span.start_pos if span.end_line == span.line else 1
         out.append(at(rules.path, rules.source, span.line, span.column, message, severity, width))
 
-    seen_route = False
-    default_at: ast.Default | None = None
-    always: ast.Route | None = None
-    names: dict[str, ast.Route] = {}
-
+    scope = _Scope(err, knows)
+    seen_project: ast.Project | None = None
     for st in rules.statements:
-        if default_at is not None:
-            err(
-                st.span,
-                f"nothing may follow `default` (line {default_at.span.line}): it must be last",
-            )
+        if not scope.reachable(st):
             continue
-        if always is not None:
-            err(
-                st.span,
-                f"unreachable: route {always.name!r} at line {always.span.line} always holds"
-                + ("; make it the default" if isinstance(st, ast.Default) else ""),
-            )
         if isinstance(st, ast.Rewrite):
-            if seen_route:
+            if scope.seen_route or seen_project is not None:
                 err(st.span, "rewrite must come before every route (rewrites run first)")
             _check_cond(st.cond, err)
             if isinstance(st.target, ast.ListTarget):
                 err(st.target.span, "rewrite needs a single model name, not a list")
             _check_target(st.target, st.cond, err, knows)
-        elif isinstance(st, ast.Route):
-            seen_route = True
-            if st.name in names:
+        elif isinstance(st, ast.Project):
+            seen_project = st
+            if scope.seen_route:
                 err(
                     st.span,
-                    f"duplicate route name {st.name!r} (first at line {names[st.name].span.line})",
+                    "a project block must come before every route outside it (its routes apply first)",
                 )
-            names[st.name] = st
-            _check_cond(st.cond, err)
-            _check_target(st.target, st.cond, err, knows)
-            if st.strip and not any(c.field.name in STRIP_SLOTS for c in positive_matches(st.cond)):
-                err(st.span, "`strip` needs a `~ /regex/` on system or last_user in the condition")
-            v = const_value(st.cond)
-            if v is True and always is None:
-                always = st
-            elif v is False:
-                err(st.cond.span, f"route {st.name!r} never holds", "warning")
+            _check_project(st, err, knows)
         else:
-            default_at = st
-            _check_target(st.target, None, err, knows)
-    if default_at is None:
+            scope.statement(st)
+    if scope.default_at is None:
         lines = rules.source.splitlines() or [""]
         out.append(
             at(
@@ -158,6 +142,78 @@ def check_rules(rules: ast.RulesFile, knows: Callable[[str], bool] | None) -> li
             )
         )
     return out
+
+
+class _Scope:
+    """Routes and a default read in order: the file's, or one project block's."""
+
+    def __init__(self, err: Callable[..., None], knows: Callable[[str], bool] | None) -> None:
+        self.err = err
+        self.knows = knows
+        self.seen_route = False
+        self.default_at: ast.Default | None = None
+        self.always: ast.Route | None = None
+        self.names: dict[str, ast.Route] = {}
+
+    def reachable(self, st: ast.Statement) -> bool:
+        """Reports a statement after `default` (False: not checked further) or after an
+        always-true route (checked all the same)."""
+        if self.default_at is not None:
+            self.err(
+                st.span,
+                f"nothing may follow `default` (line {self.default_at.span.line}): it must be last",
+            )
+            return False
+        if self.always is not None:
+            self.err(
+                st.span,
+                f"unreachable: route {self.always.name!r} at line {self.always.span.line} always holds"
+                + ("; make it the default" if isinstance(st, ast.Default) else ""),
+            )
+        return True
+
+    def statement(self, st: ast.Route | ast.Default, checked: bool = True) -> None:
+        err = self.err
+        if not checked and not self.reachable(st):
+            return
+        if isinstance(st, ast.Default):
+            self.default_at = st
+            _check_target(st.target, None, err, self.knows)
+            return
+        self.seen_route = True
+        if st.name in self.names:
+            err(
+                st.span,
+                f"duplicate route name {st.name!r} (first at line {self.names[st.name].span.line})",
+            )
+        self.names[st.name] = st
+        _check_cond(st.cond, err)
+        _check_target(st.target, st.cond, err, self.knows)
+        if st.strip and not any(c.field.name in STRIP_SLOTS for c in positive_matches(st.cond)):
+            err(st.span, "`strip` needs a `~ /regex/` on system or last_user in the condition")
+        v = const_value(st.cond)
+        if v is True and self.always is None:
+            self.always = st
+        elif v is False:
+            err(st.cond.span, f"route {st.name!r} never holds", "warning")
+
+
+def _check_project(
+    block: ast.Project, err: Callable[..., None], knows: Callable[[str], bool] | None
+) -> None:
+    if not block.pattern.strip():
+        err(block.pattern_span, 'project needs a directory or a glob, e.g. project "~/work/*"')
+    elif not (block.pattern.startswith(("/", "~", "*")) or ":" in block.pattern[:3]):
+        err(
+            block.pattern_span,
+            f"project {block.pattern!r}: give an absolute directory (or ~/..., or a glob "
+            "starting with *): Claude Code states absolute paths",
+        )
+    if not block.statements:
+        err(block.span, f"project {block.pattern!r} has no routes", "warning")
+    scope = _Scope(err, knows)
+    for st in block.statements:
+        scope.statement(st, checked=False)
 
 
 def _check_cond(cond: ast.Cond | None, err: Callable[..., None]) -> None:
@@ -249,7 +305,20 @@ def _check_target(
                         f"${ref} is not bound by a (?P<{ref}>...) group in this rule's condition",
                     )
             if not refs and knows is not None and not knows(t.text):
+                close = knows.suggest(t.text) if isinstance(knows, _Known) else None
+                hint = f'; did you mean "{close}"?' if close else ""
                 err(
                     t.span,
-                    f'target "{t.text}" names no [[models]] entry, provider model or "provider,model" pair',
+                    f'target "{t.text}" names no [[models]] entry, provider model or "provider,model" pair{hint}',
                 )
+
+
+class _Known:
+    """`knows` with a `suggest` beside it."""
+
+    def __init__(self, knows: Callable[[str], bool], suggest: Callable[[str], str | None]) -> None:
+        self.knows = knows
+        self.suggest = suggest
+
+    def __call__(self, name: str) -> bool:
+        return self.knows(name)

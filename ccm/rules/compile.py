@@ -8,7 +8,9 @@ targets are resolved to provider chains once, here; names that come from the req
 
 from __future__ import annotations
 
+import fnmatch
 import logging
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -175,9 +177,35 @@ class _Compiler:
         return lambda f: fn(get(f), want)
 
 
+class ProjectGate:
+    """Whether a request's working directory (the `project` field) is one a `project` block
+    names: the directory itself, anything below it, or what the glob matches (`*` crosses `/`).
+    `~` is the home directory of the user ccm runs as."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        expanded = os.path.expanduser(pattern)
+        self.glob = any(c in expanded for c in "*?[")
+        self.base = expanded.rstrip("/") or "/"
+
+    def matches(self, project: str) -> bool:
+        if not project:
+            return False
+        if self.glob:
+            return fnmatch.fnmatchcase(project, self.base) or fnmatch.fnmatchcase(
+                project, self.base + "/*"
+            )
+        return project == self.base or project.startswith(
+            self.base if self.base.endswith("/") else self.base + "/"
+        )
+
+    def __repr__(self) -> str:
+        return f"project {self.pattern!r}"
+
+
 @dataclass
 class CompiledRule:
-    node: ast.Statement
+    node: ast.Route | ast.Rewrite | ast.Default
     kind: str  # "rewrite" | "route" | "default"
     name: str
     location: str
@@ -186,6 +214,7 @@ class CompiledRule:
     strip: bool = False
     # literal targets resolved at compile time: name -> (chain, skipped)
     static: dict[str, tuple[tuple[ChainEntry, ...], tuple[str, ...]]] = field(default_factory=dict)
+    project: ProjectGate | None = None  # set on the routes of a `project` block
 
 
 def _target_fn(target: ast.Target) -> TargetFn:
@@ -241,11 +270,14 @@ class Router:
                     st.strip,
                 )
                 self.routes.append(cr)
+            elif isinstance(st, ast.Project):
+                self.routes.extend(_project_routes(st, rules, compiler))
             else:
                 self.default = CompiledRule(
                     st, "default", "default", loc, None, _target_fn(st.target)
                 )
         self.leaves = compiler.leaves
+        self.aliases = resolver.aliases
         for cr in [*self.routes, *([self.default] if self.default else [])]:
             for t in _literal_names(cr.node.target):  # type: ignore[union-attr]
                 res = resolver.resolve(t)
@@ -266,6 +298,9 @@ class Router:
             return _error_decision(str(model or ""), f"internal routing error: {e!r}")
 
     def _route(self, f: Features) -> Decision:
+        real = self.aliases.get(f.model)
+        if real is not None:  # claude-ccm-<name>, offered to Claude Code: its name, before rules
+            f.model = real
         for rw in self.rewrites:
             f.captures = {}
             if rw.cond is None or rw.cond(f):
@@ -314,6 +349,32 @@ class Router:
         )
 
 
+PROJECT_DEFAULT = "project-default"  # the name a `default` inside a project block routes by
+
+
+def _project_routes(
+    block: ast.Project, rules: ast.RulesFile, compiler: _Compiler
+) -> list[CompiledRule]:
+    """A block's routes, each gated by the project: tried first, in file order."""
+    gate = ProjectGate(block.pattern)
+    matches = gate.matches
+    out: list[CompiledRule] = []
+    for st in block.statements:
+        if isinstance(st, ast.Route):
+            inner = compiler.cond(st.cond)
+            cond: Pred = lambda f, inner=inner: matches(f.project) and inner(f)  # noqa: E731
+            name, strip = st.name, st.strip
+        else:
+            cond = lambda f: matches(f.project)  # noqa: E731
+            name, strip = PROJECT_DEFAULT, False
+        rule = CompiledRule(
+            st, "route", name, rules.location(st.span), cond, _target_fn(st.target), strip
+        )
+        rule.project = gate
+        out.append(rule)
+    return out
+
+
 def _no_chain_message(f: Features, names: list[str], skipped: list[str]) -> str:
     if not f.original_model and not any(names):
         return "request has no model"
@@ -340,7 +401,7 @@ def _literal_names(target: ast.Target) -> list[str]:
 
 def compile_rules(rules: ast.RulesFile, resolver: Resolver) -> Router:
     """Check then compile. Raises DiagnosticError if any check fails (warnings ride along)."""
-    diagnostics = check_rules(rules, resolver.knows)
+    diagnostics = check_rules(rules, resolver.knows, resolver.suggest)
     if any(d.severity == "error" for d in diagnostics):
         raise DiagnosticError(diagnostics)
     return Router(rules, resolver, diagnostics)

@@ -100,7 +100,31 @@ def features_of(f: Features) -> dict[str, Any]:
         "max_tokens": field_getter("max_tokens", None)(f),
         "stream": field_getter("stream", None)(f),
         "metadata.user_id": _short(f.metadata_user_id, 120),
+        "session": f.session,
+        "subagent": f.subagent,
+        "agent": f.agent,
+        "plan_mode": f.plan_mode,
+        "title": f.title,
+        "project": f.project,
+        "client": f.client,
     }
+
+
+def request_of(data: Any) -> tuple[Any, dict[str, str]]:
+    """A request file's body and headers. Two forms: a Messages request body, or a capture
+    (`{"headers": {...}, "body": {...}}`, what tests/fakes/capture_server.py records; the
+    captures in examples/requests/ keep the headers that Claude Code's subagents are known by)."""
+    if (
+        isinstance(data, dict)
+        and isinstance(data.get("body"), dict)
+        and "messages" not in data
+        and isinstance(data.get("headers"), dict | list)
+    ):
+        raw = data["headers"]
+        pairs = raw.items() if isinstance(raw, dict) else (p for p in raw if len(p) == 2)
+        headers = {str(k).lower(): str(v) for k, v in pairs}
+        return data["body"], headers
+    return data, {}
 
 
 def explain(router: Router, body: Any, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -117,7 +141,14 @@ def explain(router: Router, body: Any, headers: Mapping[str, str] | None = None)
         f.hits = []
         checks: list[dict[str, Any]] = []
         cond = getattr(cr.node, "cond", None)
-        held = tracer.cond(cond, checks) if cr.kind != "default" else True
+        held = True
+        if cr.project is not None:  # a project block's route: its gate first
+            held = cr.project.matches(f.project)
+            checks.append(
+                {"expr": f'project "{cr.project.pattern}"', "value": _show(f.project), "held": held}
+            )
+        if held and cr.kind != "default":
+            held = tracer.cond(cond, checks)
         entry: dict[str, Any] = {
             "rule": cr.name,
             "kind": cr.kind,
@@ -136,6 +167,20 @@ def explain(router: Router, body: Any, headers: Mapping[str, str] | None = None)
         trace.append(entry)
         return held
 
+    real = router.aliases.get(f.model)
+    if real is not None:
+        trace.append(
+            {
+                "rule": "alias",
+                "kind": "alias",
+                "location": "/v1/models",
+                "text": f'"{f.model}" is the name ccm offers Claude Code for "{real}"',
+                "held": True,
+                "checks": [],
+                "effect": f'model "{f.model}" -> "{real}"',
+            }
+        )
+        f.model = real
     for rw in router.rewrites:
         step(rw)
     chosen: CompiledRule | None = None

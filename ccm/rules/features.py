@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from functools import cached_property
 from typing import Any
+
+from ccm.wire import claude_code
 
 Slot = tuple[Any, Any]  # (container, key): container[key] is a str to read or rewrite
 
@@ -101,6 +102,25 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+class cached_property:
+    """functools.cached_property without the per-access lock Python 3.11 takes (3.12 dropped
+    it): a request's features are computed by one task, and the lock was a third of a cheap
+    feature's cost. A non-data descriptor: once computed, the instance attribute shadows it."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
+
+
 class Features:
     """One request as rules see it. Fields are computed on first use and cached."""
 
@@ -114,13 +134,7 @@ class Features:
         self.hits: list[tuple[str, re.Pattern[str]]] = []
 
     def header(self, name: str) -> str:
-        h = self.headers
-        value = h.get(name)
-        if value is None and hasattr(h, "items"):
-            for k, v in h.items():
-                if k.lower() == name:
-                    return v
-        return value or ""
+        return claude_code.header(self.headers, name)
 
     def _tool_strings(self, key: str) -> list[str]:
         out: list[str] = []
@@ -195,6 +209,36 @@ class Features:
         md = self.body.get("metadata")
         return _str(md.get("user_id")) if isinstance(md, dict) else ""
 
+    # Claude Code's own traffic (ccm.wire.claude_code holds what each is read from)
+
+    @cached_property
+    def session(self) -> str:
+        return claude_code.session(self.body, self.headers)
+
+    @cached_property
+    def agent(self) -> str:
+        return claude_code.agent_id(self.headers)
+
+    @cached_property
+    def subagent(self) -> bool:
+        return claude_code.is_subagent(self.body, self.headers)
+
+    @cached_property
+    def plan_mode(self) -> bool:
+        return claude_code.plan_mode(self.body)
+
+    @cached_property
+    def title(self) -> bool:
+        return claude_code.is_title_call(self.body)
+
+    @cached_property
+    def project(self) -> str:
+        return claude_code.project_dir(self.body)
+
+    @cached_property
+    def client(self) -> str:
+        return claude_code.client(self.headers)
+
 
 # name -> (type, getter). Types: "str", "int", "bool", "list" (of str).
 Getter = Callable[[Features], Any]
@@ -216,6 +260,13 @@ FIELDS: dict[str, tuple[str, Getter]] = {
     "max_tokens": ("int", lambda f: _int(f.body.get("max_tokens"))),
     "stream": ("bool", lambda f: f.body.get("stream") is True),
     "metadata.user_id": ("str", lambda f: f.metadata_user_id),
+    "session": ("str", lambda f: f.session),
+    "subagent": ("bool", lambda f: f.subagent),
+    "agent": ("str", lambda f: f.agent),
+    "plan_mode": ("bool", lambda f: f.plan_mode),
+    "title": ("bool", lambda f: f.title),
+    "project": ("str", lambda f: f.project),
+    "client": ("str", lambda f: f.client),
 }
 HEADER_TYPE = "str"
 

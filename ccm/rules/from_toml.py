@@ -1,7 +1,10 @@
 """[router] in config.toml -> the rules text it implies, in claude-code-mux's order.
 
 auto-map rewrite first; then websearch > subagent tag > think > long_context > image >
-background (on the ORIGINAL model) > default. Each generated line remembers the TOML key
+background (on the ORIGINAL model) > default. Two changes make the slots classify Claude Code
+2.1's traffic as a user means them: plan mode goes to `think` (2.1 no longer enables
+thinking for it), its title/summary calls (which carry the main model's name) go to
+`background`, and a background-model request with thinking enabled is background, not think. Each generated line remembers the TOML key
 that implied it, so `ccm explain` can point at config.toml rather than at generated text.
 """
 
@@ -49,8 +52,13 @@ def rules_from_router(loaded: LoadedConfig) -> tuple[str, dict[int, Origin]]:
     add(
         f"route subagent when system ~ {regex_literal(SUBAGENT_TAG)} strip to $name", "subagent tag"
     )
+    bg = regex_literal(r.background_regex or DEFAULT_BACKGROUND)
     if r.think:
-        add(f'route think when thinking.type == "enabled" to {_q(r.think)}', "think")
+        cond = 'thinking.type == "enabled"'
+        if r.background:  # a haiku call that thinks is still background work
+            cond = f"({cond} and original_model !~ {bg})"
+        # Claude Code 2.1 plan mode sends the same adaptive thinking as every turn
+        add(f"route think when {cond} or plan_mode to {_q(r.think)}", "think")
     if r.long_context:
         add(
             f"route long_context when tokens > {r.long_context_threshold} to {_q(r.long_context)}",
@@ -59,9 +67,8 @@ def rules_from_router(loaded: LoadedConfig) -> tuple[str, dict[int, Origin]]:
     if r.image:
         add(f"route image when image to {_q(r.image)}", "image")
     if r.background:
-        bg = r.background_regex or DEFAULT_BACKGROUND
         add(
-            f"route background when original_model ~ {regex_literal(bg)} to {_q(r.background)}",
+            f"route background when original_model ~ {bg} or title to {_q(r.background)}",
             "background",
         )
     add("default to model", "(model name as it is)")

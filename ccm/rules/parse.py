@@ -51,6 +51,8 @@ _READABLE = {
     "LSQB": "[",
     "RSQB": "]",
     "COMMA": ",",
+    "LBRACE": "{",
+    "RBRACE": "}",
     "$END": "end of file",
 }
 
@@ -209,6 +211,12 @@ class _ToAst(Transformer):
     def default(self, meta: object, children: list) -> ast.Default:
         (target,) = children
         return ast.Default(target, _span(meta))
+
+    @v_args(meta=True)
+    def project(self, meta: object, children: list) -> ast.Project:
+        tok, *statements = children
+        pattern = self.string([tok])
+        return ast.Project(pattern.value, pattern.span, tuple(statements), _span(meta))
 
     def start(self, children: list) -> tuple:
         return tuple(children)

@@ -1,19 +1,28 @@
-"""Serve a State with uvicorn (uvloop + httptools), and the PID file `ccm stop` uses."""
+"""Serve ccm with uvicorn (uvloop + httptools): one function builds the uvicorn config for one
+worker and for many, one function binds the port and runs it; the PID file `ccm stop` uses."""
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import os
+import socket
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from ccm.runtime import State
-from ccm.server.app import create_app
-from ccm.server.fastpath import FastPath
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+KEEP_ALIVE_S = 75  # longer than Claude Code's idle gap between turns: connections are reused
+GRACEFUL_S = 30  # streams in flight get this long to finish on SIGTERM
+FACTORY = "ccm.server.factory:app_from_env"  # what each of N workers imports
+
+
+class PortInUse(Exception):
+    """The address is taken; str() is one line saying what to do."""
 
 
 def setup_logging(level: str) -> None:
@@ -30,33 +39,102 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-def uvicorn_config(
-    state: State, host: str, port: int, *, watch: bool = True, fast_path: bool = True
-) -> uvicorn.Config:
+def event_loop() -> str:
     try:
         import uvloop  # noqa: F401
-
-        loop = "uvloop"
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it
-        loop = "asyncio"
+        return "asyncio"
+    return "uvloop"
+
+
+def build_app(state: State, *, watch: bool = True, fast_path: bool = True) -> Any:
+    """The ASGI app one worker serves: the fast path in front of Litestar."""
+    from ccm.server.app import create_app
+    from ccm.server.fastpath import FastPath
+
+    app = create_app(state, watch=watch)
+    return FastPath(app, state) if fast_path else app
+
+
+def server_config(app: Any, host: str, port: int, *, workers: int = 1) -> uvicorn.Config:
+    """uvicorn's settings, the same for one worker (an app) and for N (the factory's name)."""
     return uvicorn.Config(
-        FastPath(create_app(state, watch=watch), state)
-        if fast_path
-        else create_app(state, watch=watch),
+        app,
+        factory=isinstance(app, str),
         host=host,
         port=port,
-        loop=loop,
+        workers=workers,
+        loop=event_loop(),
         http="httptools",
         lifespan="on",
         access_log=False,
         log_config=None,
-        timeout_graceful_shutdown=30,
-        timeout_keep_alive=75,
+        timeout_graceful_shutdown=GRACEFUL_S,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 
+def uvicorn_config(
+    state: State, host: str, port: int, *, watch: bool = True, fast_path: bool = True
+) -> uvicorn.Config:
+    """One worker serving `state` (also what the tests run)."""
+    return server_config(build_app(state, watch=watch, fast_path=fast_path), host, port)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or PortInUse with a hint (uvicorn would only log and exit)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        if e.errno in (errno.EADDRINUSE, errno.EACCES):
+            why = "is in use" if e.errno == errno.EADDRINUSE else "is not allowed"
+            raise PortInUse(
+                f"port {port} on {host} {why}: another ccm (`ccm status`) or another program "
+                f"holds it; start with --port N or set [server] port"
+            ) from None
+        raise PortInUse(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.set_inheritable(True)  # the workers of `--workers N` serve the same socket
+    return sock
+
+
+def serve(state: State, host: str, port: int, *, workers: int = 1, watch: bool = True) -> None:
+    """Bind, then serve in the foreground until SIGTERM/SIGINT. Raises PortInUse."""
+    sock = bind(host, port)
+    try:
+        if workers > 1:
+            from ccm.server.factory import CONFIG_ENV, WATCH_ENV
+
+            os.environ[CONFIG_ENV] = str(state.config_path)
+            os.environ[WATCH_ENV] = "1" if watch else "0"
+            from uvicorn.supervisors import Multiprocess
+
+            from ccm.ledger.metrics import multiprocess_dir
+
+            with multiprocess_dir():  # /metrics adds up every worker's values
+                Multiprocess(server_config(FACTORY, host, port, workers=workers), [sock]).run()
+        else:
+            uvicorn.Server(uvicorn_config(state, host, port, watch=watch)).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+# ---- the PID file: one per config file ----------------------------------------------------
+
+
 def pid_path(config_path: Path) -> Path:
-    return config_path.parent / "ccm.pid"
+    """`<config dir>/<config file name>.pid`: two configs in one folder each have their own."""
+    p = config_path.expanduser().absolute()
+    return p.with_name(p.name + ".pid")
+
+
+def log_path(config_path: Path) -> Path:
+    """Where a ccm started in the background (`ccm code`) writes its log."""
+    p = config_path.expanduser().absolute()
+    return p.with_name(p.name + ".log")
 
 
 def read_pid(path: Path) -> int | None:
@@ -93,7 +171,7 @@ def _is_ccm(pid: int) -> bool:
 def write_pid(path: Path, address: str = "") -> None:
     """The PID, and on a second line the host:port `ccm status` asks for /health."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".pid.tmp")
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(f"{os.getpid()}\n{address}\n")
     os.replace(tmp, path)
 

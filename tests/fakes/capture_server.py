@@ -27,6 +27,11 @@ Scenarios (``scenario=``):
   (stop_reason ``tool_use``); a request whose messages contain a
   ``tool_result`` gets the text ``"done"``.  Requests without a Bash tool
   (background/title calls) get the plain text reply.
+* ``"agent"``: the main turn (a request offering the ``Agent`` tool, no
+  ``tool_result`` yet, not itself a subagent's) gets an ``Agent`` tool call
+  that starts a general-purpose subagent; the subagent's own requests
+  (they carry ``x-claude-code-agent-id``) get a text reply; the main turn
+  with the agent's result gets ``"done"``.  Used to capture subagent traffic.
 
 Programmatic use::
 
@@ -115,13 +120,40 @@ def example_for_schema(schema: Any) -> Any:
     return None
 
 
-def plan_reply(body: dict[str, Any], scenario: str, text: str = DEFAULT_TEXT) -> dict[str, Any]:
+AGENT_CALL = {
+    "description": "Say hello",
+    "prompt": "Reply with the single word hello. Do not use any tools.",
+    "subagent_type": "general-purpose",
+}
+
+
+def plan_reply(
+    body: dict[str, Any], scenario: str, text: str = DEFAULT_TEXT, *, subagent: bool = False
+) -> dict[str, Any]:
     """Decide what a /v1/messages request gets: content blocks + stop_reason."""
     fmt = (body.get("output_config") or {}).get("format") or body.get("output_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         # structured-output requests (e.g. Claude Code's session-title call)
         value = example_for_schema(fmt.get("schema"))
         return {"content": [{"type": "text", "text": json.dumps(value)}], "stop_reason": "end_turn"}
+    if scenario == "agent" and not subagent:
+        if _has_tool_result(body):
+            return {
+                "content": [{"type": "text", "text": TOOL_RESULT_TEXT}],
+                "stop_reason": "end_turn",
+            }
+        if _offers_tool(body, "Agent"):
+            return {
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_" + _rand_id(),
+                        "name": "Agent",
+                        "input": dict(AGENT_CALL),
+                    }
+                ],
+                "stop_reason": "tool_use",
+            }
     if scenario == "tool":
         if _has_tool_result(body):
             return {
@@ -380,7 +412,10 @@ class CaptureHandler(BaseHTTPRequestHandler):
                     },
                 )
                 return
-            message = build_message(body, plan_reply(body, self.server.scenario, self.server.text))
+            subagent = bool(self.headers.get("x-claude-code-agent-id"))
+            message = build_message(
+                body, plan_reply(body, self.server.scenario, self.server.text, subagent=subagent)
+            )
             if body.get("stream"):
                 data = encode_sse(sse_events(message))
                 self.send_response(200)
@@ -432,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--log-dir", required=True)
     ap.add_argument("--port", type=int, default=0, help="0 = ephemeral (default)")
-    ap.add_argument("--scenario", choices=["text", "tool"], default="text")
+    ap.add_argument("--scenario", choices=["text", "tool", "agent"], default="text")
     ap.add_argument("--text", default=DEFAULT_TEXT)
     ap.add_argument("--port-file", help="write the bound port here once listening")
     args = ap.parse_args(argv)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,15 @@ from pathlib import Path
 import pytest
 
 from ccm.config.load import load_config
-from ccm.rules.explain import explain, format_explanation
+from ccm.rules.explain import explain, format_explanation, request_of
 from ccm.rules.load import build_router
 from tests.conftest import EXAMPLES
 
 CCM = [sys.executable, "-m", "ccm.cli"]
+EXAMPLE_KEYS = {
+    f"{name}_API_KEY": "sk-test"
+    for name in ("ZAI", "OPENROUTER", "MINIMAX", "GEMINI", "OPENAI", "KIMI", "ANTHROPIC")
+}
 
 # every route kind of rules/default.rules, by example request
 EXPECTED = {
@@ -28,11 +33,18 @@ EXPECTED = {
     "claude-code-main-turn.json": ("default", "minimax-m2"),
     "claude-code-tool-result-turn.json": ("default", "minimax-m2"),
     "non-claude-passthrough.json": ("default", "glm-4.6"),
+    "claude-code-subagent.json": ("agents", "glm-4.6"),
+    "claude-code-plan-mode.json": ("think", "kimi-k2-thinking"),
+    "claude-code-title.json": ("background", "glm-4.5-air"),
 }
 
 
 def _requests() -> list[Path]:
     return sorted(p for p in (EXAMPLES / "requests").glob("*.json") if "headers" not in p.name)
+
+
+def _load(path: Path) -> tuple[dict, dict[str, str]]:
+    return request_of(json.loads(path.read_text()))
 
 
 def test_every_example_is_expected() -> None:
@@ -42,9 +54,9 @@ def test_every_example_is_expected() -> None:
 @pytest.mark.parametrize("path", _requests(), ids=lambda p: p.name)
 def test_explain_agrees_with_route(path: Path) -> None:
     router = build_router(load_config(EXAMPLES / "config-rules.toml"))
-    body = json.loads(path.read_text())
-    decision = router.route(body)
-    exp = explain(router, body)
+    body, headers = _load(path)
+    decision = router.route(body, headers)
+    exp = explain(router, body, headers)
     assert (exp["rule"], exp["model"]) == EXPECTED[path.name]
     assert (decision.rule, decision.model) == EXPECTED[path.name]
     assert exp["chain"] == [
@@ -57,7 +69,7 @@ def test_explain_agrees_with_route(path: Path) -> None:
         for e in decision.chain
     ]
     # the trace stops at the rule that held, and only that route held
-    routes = [t for t in exp["trace"] if t["kind"] != "rewrite"]
+    routes = [t for t in exp["trace"] if t["kind"] in ("route", "default")]
     assert routes[-1]["rule"] == exp["rule"] and routes[-1]["held"]
     assert not any(t["held"] for t in routes[:-1])
     assert all(
@@ -185,7 +197,10 @@ def test_rules_from_toml_prints_equivalent_rules(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert 'rewrite when model ~ /^claude-/ to "glm-4.6"' in out
-    assert 'route think when thinking.type == "enabled" to "kimi-for-coding"' in out
+    assert (
+        'route think when (thinking.type == "enabled" and original_model !~ /(?i)claude.*haiku/)'
+        ' or plan_mode to "kimi-for-coding"' in out
+    )
     assert out.rstrip().endswith("default to model")
     # the printed rules, used as a rules file, route every example exactly like the TOML
     (tmp_path / "from.rules").write_text(out)
@@ -198,8 +213,8 @@ def test_rules_from_toml_prints_equivalent_rules(tmp_path: Path) -> None:
     by_toml = build_router(load_config(EXAMPLES / "config.toml"))
     by_rules = build_router(load_config(cfg))
     for path in _requests():
-        body = json.loads(path.read_text())
-        a, b = by_toml.route(body), by_rules.route(body)
+        body, headers = _load(path)
+        a, b = by_toml.route(body, headers), by_rules.route(body, headers)
         assert (a.rule, a.model, a.chain, a.error) == (b.rule, b.model, b.chain, b.error), path.name
 
 
@@ -218,6 +233,7 @@ def test_every_shipped_rules_file_checks_clean(rules_file: str) -> None:
         ],
         capture_output=True,
         text=True,
+        env={**os.environ, **EXAMPLE_KEYS},  # as a user with the example's keys has them
     )
     assert res.returncode == 0, res.stderr
     assert "error" not in res.stderr

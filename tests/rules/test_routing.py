@@ -319,9 +319,10 @@ def test_fields(make_router: RouterFactory, cond: str, extra: dict, held: bool) 
 )
 def test_example_requests_route_without_error(name: str) -> None:
     from ccm.config.load import load_config
+    from ccm.rules.explain import request_of
     from ccm.rules.load import build_router
 
-    body = json.loads((EXAMPLES / "requests" / name).read_text())
+    body, headers = request_of(json.loads((EXAMPLES / "requests" / name).read_text()))
     for cfg in ("config.toml", "config-rules.toml"):
-        d = build_router(load_config(EXAMPLES / cfg)).route(body)
+        d = build_router(load_config(EXAMPLES / cfg)).route(body, headers)
         assert d.error is None, (cfg, d.error)

@@ -157,7 +157,12 @@ def test_count_tokens_uses_the_anthropic_endpoint(ccm, up: FakeUpstream) -> None
 def test_models_health_head(ccm) -> None:
     with httpx.Client(base_url=ccm.base_url) as c:
         models = c.get("/v1/models").json()
-        assert [m["id"] for m in models["data"]] == ["main", "solo"]
+        assert [m["id"] for m in models["data"]] == [
+            "main",
+            "claude-ccm-main",
+            "solo",
+            "claude-ccm-solo",
+        ]
         health = c.get("/health").json()
         assert health["status"] == "ok" and health["rules_version"] == 1
         assert c.head("/").status_code == 200

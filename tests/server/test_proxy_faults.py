@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ccm.server.run import pid_path
 from tests.fakes.upstream import (
     FakeUpstream,
     hang,
@@ -146,7 +147,7 @@ def test_ccm_start_writes_default_config_serves_and_stops(tmp_path: Path) -> Non
         assert httpx.get(f"{base}/health").json()["status"] == "ok"
         assert cfg.exists() and (cfg.stat().st_mode & 0o777) == 0o600
         address = base.removeprefix("http://")
-        assert (cfg.parent / "ccm.pid").read_text().split() == [str(proc.pid), address]
+        assert pid_path(cfg).read_text().split() == [str(proc.pid), address]
         out = subprocess.run(
             [*ccm, "status", "--config", str(cfg)], env=env, capture_output=True, text=True
         )
@@ -170,7 +171,7 @@ def test_ccm_start_writes_default_config_serves_and_stops(tmp_path: Path) -> Non
         )
         assert "stopped" in out.stdout
         assert proc.wait(10) == 0
-        assert not (cfg.parent / "ccm.pid").exists()
+        assert not pid_path(cfg).exists()
 
 
 def test_ccm_start_with_workers_serves_on_one_port(tmp_path: Path) -> None:

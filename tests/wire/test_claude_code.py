@@ -43,3 +43,76 @@ def test_stable_user_is_a_hash_that_outlives_sessions() -> None:
     old1 = stable_user(body("user_x_account_y_session_1"))
     assert old1 == stable_user(body("user_x_account_y_session_2")) != a
     assert stable_user({}) is None
+
+
+def test_session_falls_back_to_the_header() -> None:
+    from ccm.wire.claude_code import session
+
+    assert session({}, {"X-Claude-Code-Session-Id": "s-9"}) == "s-9"
+    body = {"metadata": {"user_id": json.dumps({"session_id": "s-1"})}}
+    assert session(body, {"x-claude-code-session-id": "s-9"}) == "s-1"
+    assert session({}, None) == ""
+
+
+@pytest.mark.parametrize(
+    ("system", "expected"),
+    [
+        (
+            "# Environment\n - Primary working directory: /srv/app\n - Is a git repository: true",
+            "/srv/app",
+        ),
+        (
+            [
+                {
+                    "type": "text",
+                    "text": "<env>\nWorking directory: /home/a b/x\nPlatform: linux\n</env>",
+                }
+            ],
+            "/home/a b/x",
+        ),
+        (
+            [
+                {
+                    "type": "text",
+                    "text": "Switches the session's working directory to the new worktree",
+                }
+            ],
+            "",
+        ),
+        (None, ""),
+    ],
+)
+def test_project_dir(system: object, expected: str) -> None:
+    from ccm.wire.claude_code import project_dir
+
+    assert project_dir({"system": system}) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"output_config": {"format": {"type": "json_schema", "schema": {}}}}, True),
+        ({"output_format": {"type": "json_schema", "schema": {}}}, True),
+        (
+            {"output_config": {"format": {"type": "json_schema"}}, "tools": [{"name": "Bash"}]},
+            False,
+        ),
+        ({"output_config": {"effort": "high"}}, False),
+        ({"output_config": "x"}, False),
+    ],
+)
+def test_title_call(body: dict, expected: bool) -> None:
+    from ccm.wire.claude_code import is_title_call
+
+    assert is_title_call(body) is expected
+
+
+def test_subagent_by_header_or_billing_mark() -> None:
+    from ccm.wire.claude_code import agent_id, is_subagent
+
+    mark = {
+        "system": [{"type": "text", "text": "x-anthropic-billing-header: cc_is_subagent=true;"}]
+    }
+    assert is_subagent(mark) and not is_subagent({"system": "cc_is_subagent=false"})
+    assert is_subagent({}, {"X-Claude-Code-Agent-Id": "a1"})
+    assert agent_id({"x-claude-code-agent-id": "a1"}) == "a1" and agent_id(None) == ""
