@@ -210,11 +210,13 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
 
         pre = registry.preset(p.provider_type)
         if pre is None:
-            hint = did_you_mean(p.provider_type, list(registry.PRESETS))
+            known = sorted(registry.PRESETS)
+            hint = did_you_mean(p.provider_type, known)
             out.append(
                 diag(
                     (*where, "provider_type"),
-                    f"provider {p.name!r}: {registry.problems(p)[0]}{hint}",
+                    f"provider {p.name!r}: unknown provider_type {p.provider_type!r}{hint} "
+                    f"(known: {', '.join(known)})",
                 )
             )
             continue
