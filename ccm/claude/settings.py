@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
-import secrets
 import shutil
 import stat
 import sys
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ccm.claude.launch import PLACEHOLDER_KEY, Var
+from ccm.files import atomic_write
 
 BACKUP_SUFFIX = ".ccm-backup.json"
 
@@ -53,25 +52,6 @@ def ccm_command() -> str:
 
 def status_line(ccm: str) -> dict[str, str]:
     return {"type": "command", "command": f"{ccm} statusline"}
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Atomically, with `mode` from the first moment."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with contextlib.suppress(AttributeError, OSError):
-                os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def merged(current: dict[str, Any], variables: list[Var], ccm: str) -> dict[str, Any]:
@@ -111,8 +91,8 @@ def setup(path: Path, variables: list[Var], ccm: str) -> bool:
             "mode": stat.S_IMODE(path.stat().st_mode) if existed else None,
             "content": base64.b64encode(raw).decode(),
         }
-        _write(backup, json.dumps(record).encode(), 0o600)
-    _write(path, data, mode)
+        atomic_write(backup, json.dumps(record).encode(), 0o600)
+    atomic_write(path, data, mode)
     return True
 
 
@@ -127,7 +107,7 @@ def undo(path: Path) -> str:
     except (ValueError, KeyError, TypeError) as e:
         raise SettingsError(f"{backup} is damaged ({e}); {path} left as it is") from None
     if record.get("existed"):
-        _write(path, content, record.get("mode") or 0o600)
+        atomic_write(path, content, record.get("mode") or 0o600)
         what = f"restored {path}"
     else:
         with contextlib.suppress(FileNotFoundError):

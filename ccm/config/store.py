@@ -7,9 +7,6 @@ in the same folder, fsync, rename. A file that holds a literal secret is written
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,35 +19,9 @@ from tomlkit.toml_document import TOMLDocument
 from ccm.config.load import LoadedConfig, env_reference, parse_config
 from ccm.config.secrets import REDACTED
 from ccm.diagnostics import Diagnostic, DiagnosticError
+from ccm.files import atomic_write
 
 SECRET_KEYS = ("api_key", "admin_token")
-
-
-def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
-    """Replace `path` with `text` so that a reader sees the old file or the new, never half."""
-    target = path.resolve()  # keep a symlinked config a symlink
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is None:
-            try:
-                mode = target.stat().st_mode & 0o777
-            except FileNotFoundError:
-                mode = 0o600
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 STALE_AFTER_S = 60.0

@@ -23,7 +23,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import stat
 import threading
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from typing import Any
 
 import msgspec
 
+from ccm.files import atomic_write
 from ccm.oauth.flows import OAuthError
 
 try:  # POSIX; elsewhere writers are only serialised within the process
@@ -228,30 +228,8 @@ class TokenStore:
 
     def _write(self, data: dict[str, Any]) -> None:
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        target = self.path.resolve() if self.path.is_symlink() else self.path
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-        # created 0600 from the first moment; the umask can only remove bits
-        fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), FILE_MODE
-        )
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                if hasattr(os, "fchmod"):
-                    os.fchmod(f.fileno(), FILE_MODE)
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        atomic_write(self.path, text, FILE_MODE)  # 0600 from the first moment
+        target = self.path.resolve()
         st = os.stat(target)
         self._data, self._signature = data, (st.st_ino, st.st_mtime_ns, st.st_size)
 
