@@ -224,20 +224,36 @@ def provider_deleted(name: str) -> Change:
 
 def providers_replaced(bodies: list[ProviderBody]) -> Change:
     """The whole list: providers not in it go, the others are edited or added in place."""
+    return _replaced(
+        "providers",
+        bodies,
+        provider_added,
+        lambda doc, table, b: _update_provider(doc, table, plain(b)),
+    )
+
+
+def _replaced(
+    array: str,
+    bodies: list[Any],
+    added: Callable[[Any], Change],
+    update: Callable[[TOMLDocument, Table, Any], None],
+) -> Change:
+    """A whole [[array]] list replaced by `bodies`, by name: the missing go (with
+    remove_table, keeping comments), the present are updated in place, the new are added."""
 
     def change(doc: TOMLDocument) -> None:
         keep = {b.name for b in bodies}
-        aot = doc.get("providers")
+        aot = doc.get(array)
         if aot is not None:
             for i in reversed(range(len(aot))):
                 if aot[i].get("name") not in keep:
-                    remove_table(doc, "providers", i)
+                    remove_table(doc, array, i)
         for b in bodies:
-            i = find(doc.get("providers"), b.name)
+            i = find(doc.get(array), b.name)
             if i is None:
-                provider_added(b)(doc)
+                added(b)(doc)
             else:
-                _update_provider(doc, doc["providers"][i], plain(b))
+                update(doc, doc[array][i], b)
 
     return change
 
@@ -284,21 +300,9 @@ def model_deleted(name: str) -> Change:
 
 
 def models_replaced(bodies: list[ModelBody]) -> Change:
-    def change(doc: TOMLDocument) -> None:
-        keep = {b.name for b in bodies}
-        aot = doc.get("models")
-        if aot is not None:
-            for i in reversed(range(len(aot))):
-                if aot[i].get("name") not in keep:
-                    remove_table(doc, "models", i)
-        for b in bodies:
-            i = find(doc.get("models"), b.name)
-            if i is None:
-                model_added(b)(doc)
-            else:
-                replace_mappings(doc["models"][i], _mappings(b))
-
-    return change
+    return _replaced(
+        "models", bodies, model_added, lambda _doc, table, b: replace_mappings(table, _mappings(b))
+    )
 
 
 # ---- router --------------------------------------------------------------------------------
