@@ -341,18 +341,9 @@ def usage(
     elif as_csv:
         import csv
 
-        fields = [
-            by,
-            "requests",
-            "input_tokens",
-            "output_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-            "cost_usd",
-            "errors",
-            "unpriced_requests",
-            "failovers",
-        ]
+        from ccm.ledger.query import SUMMARY_KEYS
+
+        fields = [by, *SUMMARY_KEYS]
         w = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         w.writeheader()
         w.writerows(data["rows"])

@@ -32,6 +32,7 @@ TOTAL_KEYS = (
     "cache_creation_input_tokens",
     "cost_usd",
 )
+SUMMARY_KEYS = (*TOTAL_KEYS, "errors", "unpriced_requests", "failovers")
 _AGGREGATES = """
     COUNT(*),
     COALESCE(SUM(input_tokens), 0),
@@ -91,18 +92,9 @@ def _money(value: float | None) -> float | None:
 
 
 def _summary(values: tuple[Any, ...]) -> dict[str, Any]:
-    n, inp, out, cr, cw, cost, errors, unpriced, failovers = values
-    return {
-        "requests": n,
-        "input_tokens": inp,
-        "output_tokens": out,
-        "cache_read_input_tokens": cr,
-        "cache_creation_input_tokens": cw,
-        "cost_usd": _money(cost),
-        "errors": errors,
-        "unpriced_requests": unpriced,
-        "failovers": failovers,
-    }
+    out = dict(zip(SUMMARY_KEYS, values, strict=True))
+    out["cost_usd"] = _money(out["cost_usd"])
+    return out
 
 
 def usage(path: Path, since: float | None = None, by: str = "day") -> dict[str, Any]:
