@@ -34,7 +34,7 @@ from typing import Any
 import msgspec
 
 from ccm.runtime import State
-from ccm.server.messages import Answer, Watch, handle_messages
+from ccm.server.messages import TOO_DEEP, Answer, BadJSON, Watch, handle_messages, parse_json
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -554,16 +554,16 @@ async def handle_chat_completions(
     state: State, headers: Mapping[str, str], header_bytes: int, raw: bytes, watch: Watch
 ) -> Answer:
     """POST /v1/chat/completions: translate, then the /v1/messages path, then translate back."""
-    if not raw:
-        return openai_error(400, "request body is empty; expected a JSON object")
     try:
-        req = _decode(raw)
-    except msgspec.DecodeError as e:
-        return openai_error(400, f"request body is not valid JSON: {e}")
+        req = parse_json(raw)
+    except BadJSON as e:
+        return openai_error(400, str(e))
     try:
         body = to_anthropic(req)
     except BadRequest as e:
         return openai_error(400, str(e))
+    except RecursionError:
+        return openai_error(400, TOO_DEEP)
     model = body["model"]
     created = int(time.time())
     options = req.get("stream_options")

@@ -98,15 +98,27 @@ def authorized(headers: Mapping[str, str], state: State) -> bool:
 TOO_DEEP = "request body is nested too deeply"
 
 
-def decode_request(raw: bytes, *, needs_max_tokens: bool = True) -> dict[str, Any] | Answer:
+class BadJSON(ValueError):
+    """A body that is no JSON at all, said so for the client (each API wraps it its own way)."""
+
+
+def parse_json(raw: bytes) -> Any:
+    """The decoded body; BadJSON when it is empty, malformed or nested too deeply."""
     if not raw:
-        return error_answer(400, "request body is empty; expected a JSON object")
+        raise BadJSON("request body is empty; expected a JSON object")
     try:
-        body = _decode(raw)
+        return _decode(raw)
     except msgspec.DecodeError as e:
-        return error_answer(400, f"request body is not valid JSON: {e}")
+        raise BadJSON(f"request body is not valid JSON: {e}") from None
     except RecursionError:
-        return error_answer(400, TOO_DEEP)
+        raise BadJSON(TOO_DEEP) from None
+
+
+def decode_request(raw: bytes, *, needs_max_tokens: bool = True) -> dict[str, Any] | Answer:
+    try:
+        body = parse_json(raw)
+    except BadJSON as e:
+        return error_answer(400, str(e))
     if not isinstance(body, dict):
         return error_answer(400, f"request body must be a JSON object, not {type(body).__name__}")
     model = body.get("model")

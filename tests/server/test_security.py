@@ -231,11 +231,11 @@ def test_deeply_nested_json_is_a_400_everywhere(
     raw = _raw(body, depth, where)
     with running_ccm(_config(tmp_path, up)) as ccm, httpx.Client(base_url=ccm.base_url) as c:
         json_ct = {"content-type": "application/json"}
-        for path in ("/v1/messages", "/v1/messages/count_tokens"):
+        for path in ("/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions"):
             r = c.post(path, content=raw, headers=json_ct)
             assert r.status_code in (200, 400), (path, r.status_code, r.text[:200])
             if depth >= 1000:
-                assert r.status_code == 400 and "nested too deeply" in r.text
+                assert r.status_code == 400 and "nested too deeply" in r.text, path
         wrapped = {
             "/api/explain": b'{"request": ' + raw + b"}",
             "/api/test": b'{"model": "m", "message": "hi", "x": ' + raw + b"}",
