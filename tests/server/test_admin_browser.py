@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
-TABS = ("overview", "providers", "models", "rules", "test", "logs")
+TABS = ("overview", "usage", "requests", "providers", "models", "rules", "test", "logs")
 ANSWER = "pong from the fake upstream"
 COMMENT = "# hand-written: this comment must survive the admin page"
 # what Chromium itself logs for a fetch answered 4xx/5xx; page code cannot silence it
@@ -155,6 +155,18 @@ def click_tab(page: Any, tab: str) -> None:
     page.locator(f"#tab-{tab}").wait_for(state="visible")
 
 
+def toast(page: Any, text: str, kind: str = "ok") -> str:
+    """Wait for a toast of this kind saying `text`; return its text and clear the toasts (so
+    the next call waits for a new one)."""
+    from playwright.sync_api import expect
+
+    last = page.locator(f"#toasts .toast-{kind}").last
+    expect(last).to_contain_text(text)
+    said = last.inner_text()
+    page.evaluate("document.getElementById('toasts').replaceChildren()")
+    return said
+
+
 def no_page_error(page: Any) -> None:
     assert page.locator("#global-msg").is_hidden(), page.locator("#global-msg").inner_text()
 
@@ -178,7 +190,7 @@ def test_add_provider_and_model_then_send_a_test_message(
         page.fill("#prov-base", f"{up.base_url}/v1")
         assert page.is_checked("#prov-enabled")
         page.click("#prov-save")
-        expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+        toast(page, "Saved provider")
         row = page.locator("#prov-table tr[data-name='fake']")
         expect(row).to_contain_text("openai-compatible")
         expect(row).to_contain_text("********")  # the key is never shown
@@ -188,7 +200,7 @@ def test_add_provider_and_model_then_send_a_test_message(
         row.get_by_role("button", name="Edit").click()
         expect(page.locator("#prov-key")).to_have_value("********")
         page.click("#prov-save")
-        expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+        toast(page, "Saved provider")
 
         click_tab(page, "models")
         page.fill("#model-name", "fake-model")
@@ -201,7 +213,7 @@ def test_add_provider_and_model_then_send_a_test_message(
         page.locator("#map-table tbody tr").nth(1).get_by_role("button", name="move up").click()
         expect(page.locator("#map-table input.map-model").nth(0)).to_have_value("gpt-first")
         page.click("#model-save")
-        expect(page.locator("#model-msg")).to_contain_text("Saved model")
+        toast(page, "Saved model")
         item = page.locator(".model-item[data-name='fake-model']")
         expect(item.locator(".chain li").nth(0)).to_contain_text("gpt-first")
         expect(item.locator(".chain li").nth(1)).to_contain_text("gpt-second")
@@ -317,7 +329,7 @@ def test_rules_errors_show_at_their_line_and_block_save(
         page.click("#rules-check")
         expect(page.locator("#rules-state")).to_contain_text("unsaved")
         page.click("#rules-save")
-        expect(page.locator("#rules-msg")).to_contain_text("Saved")
+        toast(page, "Saved")
         assert rules.read_text() == fixed
         expect(page.locator("#explain-rule")).to_contain_text("background")
         expect(page.locator("#explain-by")).to_contain_text("running rules")
@@ -424,7 +436,72 @@ def test_every_tab_renders_without_console_errors(
         expect(rows).to_have_count(4, timeout=6_000)
         page.screenshot(path=str(SCREENSHOTS / "logs.png"), full_page=True)
         no_page_error(page)
+
+        # every tab at 1280 and 800 px, light and dark: drawn, nothing wider than the window
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            for width in (1280, 800):
+                page.set_viewport_size({"width": width, "height": 900})
+                for tab in TABS:
+                    click_tab(page, tab)
+                    expect(TAB_READY[tab](page)).to_be_visible()
+                    assert_fits(page, f"{tab} at {width} px, {scheme}")
+                    page.screenshot(
+                        path=str(SCREENSHOTS / f"tab-{tab}-{width}-{scheme}.png"), full_page=True
+                    )
+                no_page_error(page)
+            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert (luminance(background) < 0.1) == (scheme == "dark"), (scheme, background)
     assert page.console.errors == []
+
+
+# what shows that a tab has drawn what it loads
+TAB_READY = {
+    "overview": lambda page: page.locator("#st-cost-today", has_text="$"),
+    "usage": lambda page: page.locator("#chart-latency canvas"),
+    "requests": lambda page: page.locator("#req-table tbody tr.req").first,
+    "providers": lambda page: page.locator("#prov-table tbody tr[data-name]").first,
+    "models": lambda page: page.locator(".model-item").first,
+    "rules": lambda page: page.locator("#explain-rule"),
+    "test": lambda page: page.locator("#test-send"),
+    "logs": lambda page: page.locator("#logs-table tbody tr").first,
+}
+
+
+def luminance(css_rgb: str) -> float:
+    r, g, b = (int(x) for x in re.findall(r"\d+", css_rgb)[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def assert_fits(page: Any, where: str) -> None:
+    """Nothing runs past the window's right edge (the page never scrolls sideways), and no
+    button is cut off by the box that holds it."""
+    report = page.evaluate(
+        """() => {
+        const out = {scroll: document.documentElement.scrollWidth, width: window.innerWidth,
+                     clipped: []};
+        for (const b of document.querySelectorAll("main .btn")) {
+            if (!b.offsetParent) continue;  // hidden
+            const r = b.getBoundingClientRect();
+            if (r.right > window.innerWidth + 0.5 || r.left < -0.5) {
+                out.clipped.push(b.textContent.trim() + " outside the window");
+                continue;
+            }
+            for (let p = b.parentElement; p && p !== document.body; p = p.parentElement) {
+                const style = getComputedStyle(p);
+                if (style.overflowX === "visible" && style.overflow === "visible") continue;
+                const box = p.getBoundingClientRect();
+                if (r.right > box.right + 0.5 || r.left < box.left - 0.5) {
+                    out.clipped.push(b.textContent.trim() + " cut by ." + p.className);
+                }
+                break;
+            }
+        }
+        return out;
+    }"""
+    )
+    assert report["scroll"] <= report["width"], f"{where}: the page scrolls sideways {report}"
+    assert report["clipped"] == [], f"{where}: {report['clipped']}"
 
 
 # ---------------------------------------------------------------- 4. admin token
@@ -450,7 +527,7 @@ def test_admin_token_is_asked_for_and_sent(page: Any, up: FakeUpstream, tmp_path
         page.fill("#prov-name", "p")
         page.select_option("#prov-type", "ollama")
         page.click("#prov-save")
-        expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+        toast(page, "Saved provider")
 
         # a config broken by hand: the old one keeps serving, Overview says why, prominently
         cfg.write_text(cfg.read_text() + "\n[[providers]]\nname = 3\n")
@@ -560,8 +637,7 @@ def test_oauth_sign_in_for_a_provider(
 
             page.screenshot(path=str(SCREENSHOTS / "providers-oauth.png"), full_page=True)
             page.click("#prov-save")
-            expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
-            expect(page.locator("#prov-msg")).not_to_contain_text("no OAuth token")
+            assert "no OAuth token" not in toast(page, "Saved provider")
             row = page.locator("#prov-table tr[data-name='claude-sub']")
             expect(row).to_contain_text("OAuth")
             expect(row).to_contain_text("valid")
@@ -589,11 +665,11 @@ def test_oauth_sign_in_for_a_provider(
             expect(token_row).to_contain_text(re.compile(r"in (59|60) min"))
             page.screenshot(path=str(SCREENSHOTS / "overview-oauth.png"), full_page=True)
             token_row.get_by_role("button", name="Refresh").click()
-            expect(page.locator("#oauth-msg")).to_contain_text("Refreshed token")
+            toast(page, "Refreshed token")
             assert fake.refresh_calls == 1
             token_row.get_by_role("button", name="Delete").click()
             token_row.get_by_role("button", name="Confirm?").click()
-            expect(page.locator("#oauth-msg")).to_contain_text("Deleted token")
+            toast(page, "Deleted token")
             expect(page.locator("#oauth-tokens tbody")).to_contain_text("No OAuth tokens")
             expect(page.locator("#st-providers tbody tr").first).to_contain_text("not signed in")
             no_page_error(page)
@@ -653,7 +729,7 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
             expect(page.locator("#prov-oauth-msg")).to_contain_text("Signed in, expires")
             expect(page.locator("#prov-oauth-step")).to_be_hidden()
             page.click("#prov-save")
-            expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+            toast(page, "Saved provider")
             (prov,) = tomllib.loads(cfg.read_text())["providers"]
             assert prov["auth_type"] == "oauth" and prov["oauth_provider"] == "gem"
 
@@ -665,7 +741,7 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
             expect(page.locator("#prov-key")).to_be_visible()
             page.fill("#prov-key", "$GEM_KEY")
             page.click("#prov-save")
-            expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+            toast(page, "Saved provider")
             (prov,) = tomllib.loads(cfg.read_text())["providers"]
             assert prov["api_key"] == "$GEM_KEY"
             assert "auth_type" not in prov and "oauth_provider" not in prov
