@@ -6,6 +6,7 @@ Screenshots of every tab go to test-output/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -162,7 +163,7 @@ def toast(page: Any, text: str, kind: str = "ok") -> str:
 
     last = page.locator(f"#toasts .toast-{kind}").last
     expect(last).to_contain_text(text)
-    said = last.inner_text()
+    said = last.locator(".toast-text").inner_text()
     page.evaluate("document.getElementById('toasts').replaceChildren()")
     return said
 
@@ -793,3 +794,402 @@ def test_dns_rebinding_page_is_refused(browser: Any, up: FakeUpstream, tmp_path:
             assert own["config"] == 200 and own["write"] == 200 and own["spend"] == 200
         finally:
             b.close()
+
+
+# ---------------------------------------------------------------- 6. usage and requests views
+
+SESSION_A = "5f0c8a9e-aaaa-4d5e-9c1a-000000000001"
+SESSION_B = "5f0c8a9e-bbbb-4d5e-9c1a-000000000002"
+PRICED_MODEL = """
+[[models]]
+name = "priced"
+[[models.mappings]]
+provider = "primary"
+actual_model = "gpt-priced"
+priority = 1
+price = {input = 3.0, output = 15.0}
+"""
+
+
+def claude_code_request(client: httpx.Client, model: str, session: str, stream: bool) -> Any:
+    user_id = json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": session})
+    r = client.post(
+        "/v1/messages",
+        json={
+            "model": model,
+            "max_tokens": 50,
+            "stream": stream,
+            "metadata": {"user_id": user_id},
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_usage_and_requests_views_and_the_overview(
+    page: Any, up: FakeUpstream, tmp_path: Path
+) -> None:
+    """55 requests in two sessions (stream and not, one failover) to a fake upstream that
+    reports 12 input and 9 output tokens; the priced model costs 12 * 3e-6 + 9 * 15e-6 =
+    $0.000171 a request."""
+    from playwright.sync_api import expect
+
+    up.default = reply_text(ANSWER, usage={"input_tokens": 12, "output_tokens": 9})
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        config_text(
+            fake_provider("primary", up, "sk-a")
+            + fake_provider("backup", up, "sk-b")
+            + PRICED_MODEL
+            + model("glm", ("primary", "glm-up"), ("backup", "glm-backup")),
+            router='default = "glm"',
+        )
+    )
+    with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=10) as client:
+        for i in range(40):
+            claude_code_request(client, "priced", SESSION_A, stream=i % 2 == 0)
+        up.script(status(429))
+        failover = claude_code_request(client, "glm", SESSION_B, stream=False)
+        for i in range(14):
+            claude_code_request(client, "glm", SESSION_B, stream=i % 2 == 1)
+
+        open_tab(page, ccm, "overview")
+        expect(page.locator("#st-cost-today")).to_have_text("$0.00684")  # 40 * 0.000171
+        expect(page.locator("#st-cost-today-sub")).to_contain_text("55 requests")
+        expect(page.locator("#st-cost-today-sub")).to_contain_text("15 without a price")
+        expect(page.locator("#st-cost-week")).to_have_text("$0.00684")
+        expect(page.locator("#connect-code")).to_have_text(f"ccm code --config {cfg}")
+        env = page.locator("#connect-env")
+        expect(env).to_have_text(
+            f"ANTHROPIC_BASE_URL={ccm.base_url} ANTHROPIC_AUTH_TOKEN=ccm-local "
+            "ANTHROPIC_API_KEY= claude"
+        )
+        page.screenshot(path=str(SCREENSHOTS / "overview-usage.png"), full_page=True)
+
+        click_tab(page, "usage")
+        page.select_option("#usage-range", "24h")
+        expect(page.locator("#us-requests")).to_have_text("55")
+        expect(page.locator("#us-requests-sub")).to_contain_text("1 failed over")
+        expect(page.locator("#us-tokens")).to_have_text("660 / 495")
+        expect(page.locator("#us-cost")).to_have_text("$0.00684")
+        expect(page.locator("#us-cost-sub")).to_contain_text("15 without a price")
+        expect(page.locator("#us-latency")).to_contain_text("ms")
+        for chart in ("requests", "tokens", "cost", "latency"):
+            expect(page.locator(f"#chart-{chart} canvas")).to_have_count(1)
+        # the requests chart is split by provider (legend), then by model
+        legend = page.locator("#chart-requests .u-legend")
+        expect(legend).to_contain_text("primary")
+        expect(legend).to_contain_text("backup")
+        rows = page.locator("#usage-providers tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.first).to_contain_text("primary")
+        expect(rows.first).to_contain_text("54")  # all but the one backup answered
+        models = page.locator("#usage-models tbody")
+        expect(models.locator("tr[data-key='gpt-priced']")).to_contain_text("$0.00684")
+        expect(models.locator("tr[data-key='glm-up']")).to_contain_text("–")  # no price: not $0
+        page.select_option("#usage-by", "model")
+        expect(legend).to_contain_text("gpt-priced")
+        expect(page.locator("#chart-requests-by")).to_have_text("by model")
+        page.select_option("#usage-bucket", "day")
+        expect(page.locator("#chart-requests .u-legend")).to_contain_text("gpt-priced")
+        page.screenshot(path=str(SCREENSHOTS / "usage.png"), full_page=True)
+
+        click_tab(page, "requests")
+        count = page.locator("#req-count")
+        expect(count).to_have_text("1–50 of 55")
+        table = page.locator("#req-table tbody tr.req")
+        expect(table).to_have_count(50)
+        expect(page.locator("#req-newer")).to_be_disabled()
+        page.click("#req-older")
+        expect(count).to_have_text("51–55 of 55")
+        expect(table).to_have_count(5)
+        expect(page.locator("#req-older")).to_be_disabled()
+        page.click("#req-newer")
+        expect(count).to_have_text("1–50 of 55")
+
+        page.select_option("#req-session", SESSION_B)
+        expect(count).to_have_text("1–15 of 15")
+        page.select_option("#req-status", "failover")
+        expect(count).to_have_text("1–1 of 1")
+        row = table.first
+        expect(row).to_have_attribute("data-id", failover.headers["x-ccm-request-id"])
+        expect(row).to_contain_text("failover")
+        row.click()
+        detail = page.locator("#req-table tr.detail")
+        attempts = detail.locator("ol.attempts li")
+        expect(attempts).to_have_count(2)
+        expect(attempts.nth(0)).to_contain_text("429")
+        expect(attempts.nth(0)).to_contain_text("primary")
+        expect(attempts.nth(1)).to_contain_text("200")
+        expect(attempts.nth(1)).to_contain_text("backup")
+        expect(detail).to_contain_text(SESSION_B)
+        expect(detail).to_contain_text("12 in, 9 out")
+        page.screenshot(path=str(SCREENSHOTS / "requests.png"), full_page=True)
+        row.click()  # closes
+        expect(detail).to_have_count(0)
+        page.click("#req-reset")
+        expect(count).to_have_text("1–50 of 55")
+        page.select_option("#req-model", "gpt-priced")
+        expect(count).to_have_text("1–40 of 40")
+        expect(table.first).to_contain_text("$0.000171")
+        no_page_error(page)
+    assert page.console.page_errors() == []
+
+
+def test_usage_views_say_so_when_the_ledger_is_off(
+    page: Any, up: FakeUpstream, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        config_text(fake_provider("p", up, "sk-x") + model("m", ("p", "gpt-x")))
+        + "\n[ledger]\nenabled = false\n"
+    )
+    with running_ccm(cfg) as ccm:
+        httpx.post(f"{ccm.base_url}/api/test", json={"model": "m", "message": "hi"}, timeout=10)
+        open_tab(page, ccm, "overview")
+        expect(page.locator("#st-cost-today-sub")).to_have_text("ledger off")
+        expect(page.locator("#st-cost-today")).to_have_text("–")
+        click_tab(page, "usage")
+        empty = page.locator("#usage-empty")
+        expect(empty).to_contain_text("The usage ledger is off")
+        expect(empty).to_contain_text("[ledger] enabled = false")
+        expect(page.locator("#us-requests")).to_have_text("0")
+        click_tab(page, "requests")
+        expect(page.locator("#req-empty")).to_contain_text("The usage ledger is off")
+        expect(page.locator("#req-count")).to_have_text("no requests")
+        page.screenshot(path=str(SCREENSHOTS / "usage-ledger-off.png"), full_page=True)
+        no_page_error(page)
+    assert page.console.page_errors() == []
+
+
+# ---------------------------------------------------------------- 7. the page as a user finds it
+
+
+PROVIDERS_FILE = """# hand-written: this comment must survive the admin page
+[server]
+host = "127.0.0.1"
+port = 13456
+
+[[providers]]
+name = "env-set"
+provider_type = "openai-compatible"
+api_key = "$CCM_PAGE_SET_KEY"
+base_url = "{base}/v1/a-rather-long-path/that/makes/the/base/url/column/wide"
+
+[[providers]]
+name = "env-typo"
+provider_type = "openai-compatible"
+api_key = "$CCM_PAGE_TYPO_KEY"
+base_url = "{base}/v1"
+
+[[providers]]
+name = "literal"
+provider_type = "openai-compatible"
+api_key = "sk-literal-never-shown"
+base_url = "{base}/v1"
+
+[[models]]
+name = "m"
+
+[[models.mappings]]
+provider = "env-set"
+actual_model = "gpt-x"
+priority = 1
+"""
+
+
+def test_providers_at_800px_keys_switch_errors_and_new_blocks(
+    page: Any, up: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.sync_api import expect
+
+    monkeypatch.setenv("CCM_PAGE_SET_KEY", "sk-from-env")
+    monkeypatch.delenv("CCM_PAGE_TYPO_KEY", raising=False)
+    cfg = tmp_path / "config.toml"
+    original = PROVIDERS_FILE.format(base=up.base_url)
+    cfg.write_text(original)
+    page.set_viewport_size({"width": 800, "height": 900})
+    with running_ccm(cfg) as ccm:
+        open_tab(page, ccm, "providers")
+        rows = page.locator("#prov-table tbody tr[data-name]")
+        expect(rows).to_have_count(3)
+
+        # 800 px: the table and the form are stacked, every button whole and inside the card
+        table_card = page.locator("#prov-table").locator(
+            "xpath=ancestor::div[contains(@class,'card')][1]"
+        )
+        form_card = page.locator("#prov-form").locator(
+            "xpath=ancestor::div[contains(@class,'card')][1]"
+        )
+        t, f = table_card.bounding_box(), form_card.bounding_box()
+        assert f["y"] >= t["y"] + t["height"], (t, f)  # below, not beside or under
+        for button in rows.get_by_role("button").all():
+            b = button.bounding_box()
+            assert t["x"] <= b["x"] and b["x"] + b["width"] <= t["x"] + t["width"], (b, t)
+            assert b["x"] + b["width"] <= 800
+        assert_fits(page, "providers at 800 px")
+        page.screenshot(path=str(SCREENSHOTS / "providers-800.png"), full_page=True)
+
+        # a $VAR reference as written, with whether it is set; a literal key stays masked
+        expect(rows.nth(0).locator(".key-ref")).to_have_text(
+            re.compile(r"\$CCM_PAGE_SET_KEY\s*set")
+        )
+        expect(rows.nth(1).locator(".key-ref")).to_have_text(
+            re.compile(r"\$CCM_PAGE_TYPO_KEY\s*not set")
+        )
+        expect(rows.nth(1).locator(".badge-err")).to_have_text("not set")
+        expect(rows.nth(2)).to_contain_text("********")
+        assert (
+            "sk-literal-never-shown" not in page.content() and "sk-from-env" not in page.content()
+        )
+        rows.nth(1).get_by_role("button", name="Edit").click()
+        expect(page.locator("#prov-key")).to_have_value("$CCM_PAGE_TYPO_KEY")
+        expect(page.locator("#prov-key")).to_have_attribute("type", "text")  # shown as written
+        expect(page.locator("#prov-key-status")).to_contain_text("$CCM_PAGE_TYPO_KEY is not set")
+        rows.nth(2).get_by_role("button", name="Edit").click()
+        expect(page.locator("#prov-key")).to_have_value("********")
+        expect(page.locator("#prov-key")).to_have_attribute("type", "password")
+        page.click("#prov-cancel")
+
+        # off and on again from the table: `enabled = false` while off, then the file as it was
+        switch = rows.nth(1).locator("label.switch")
+        switch.click()
+        toast(page, "Provider “env-typo” disabled")
+        expect(rows.nth(1).locator("input.prov-enabled")).not_to_be_checked()
+        assert 'name = "env-typo"\nprovider_type = "openai-compatible"\napi_key' in cfg.read_text()
+        assert tomllib.loads(cfg.read_text())["providers"][1]["enabled"] is False
+        rows.nth(1).locator("label.switch").click()
+        toast(page, "Provider “env-typo” enabled")
+        expect(rows.nth(1).locator("input.prov-enabled")).to_be_checked()
+        assert cfg.read_text() == original  # no `enabled = true`, nothing else moved
+
+        # a refused change says what to do, in words, as a toast and beside the table
+        rows.nth(0).get_by_role("button", name="Delete").click()
+        rows.nth(0).get_by_role("button", name="Confirm?").click()
+        said = toast(page, "still used by model", kind="error")
+        assert "remove those mappings first" in said
+        assert not re.search(r"HTTP \d{3}|_error\b|\(\w+, ", said), said
+        expect(page.locator("#prov-list-msg .alert-error")).to_have_text(said)
+
+        # a new provider, then a model: each set off by one blank line, like the rest
+        page.fill("#prov-name", "added")
+        page.select_option("#prov-type", "openai-compatible")
+        page.fill("#prov-key", "$CCM_PAGE_SET_KEY")
+        expect(page.locator("#prov-key")).to_have_attribute("type", "text")
+        page.fill("#prov-base", f"{up.base_url}/v1")
+        page.click("#prov-save")
+        toast(page, "Saved provider")
+        click_tab(page, "models")
+        page.fill("#model-name", "m2")
+        page.locator("#map-table select.map-provider").nth(0).select_option("added")
+        page.locator("#map-table input.map-model").nth(0).fill("gpt-y")
+        page.click("#model-save")
+        toast(page, "Saved model")
+        text = cfg.read_text()
+        assert text.startswith(original.rstrip("\n") + "\n\n[[models]]") is False  # models last
+        assert "\n\n\n" not in text and text.endswith("\n") and not text.endswith("\n\n")
+        assert (
+            f'base_url = "{up.base_url}/v1"\n\n[[providers]]\nname = "added"\n'
+            'provider_type = "openai-compatible"\napi_key = "$CCM_PAGE_SET_KEY"\n'
+            f'base_url = "{up.base_url}/v1"\n\n[[models]]\nname = "m"\n'
+        ) in text
+        assert text.endswith(
+            'priority = 1\n\n[[models]]\nname = "m2"\n\n[[models.mappings]]\n'
+            'provider = "added"\nactual_model = "gpt-y"\npriority = 1\n'
+        )
+        no_page_error(page)
+    # Chromium's own line for the refused (409) delete
+    assert page.console.page_errors(409) == []
+
+
+def test_rules_saved_from_router_lose_the_header_and_the_slots_come_back(
+    page: Any, up: FakeUpstream, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        config_text(
+            fake_provider("p", up, "sk-x") + model("big", ("p", "gpt-big")),
+            router='default = "big"',
+        )
+    )
+    with running_ccm(cfg) as ccm:
+        open_tab(page, ccm, "rules")
+        ta = page.locator("#rules-text")
+        expect(ta).to_have_value(re.compile(r"^# generated from \[router\]"))
+        expect(page.locator("#router-card")).to_be_visible()
+        expect(page.locator("#rules-file-note")).to_be_hidden()
+        ta.fill(ta.input_value() + "# edited in the page\n")
+        expect(page.locator("#rules-state")).to_contain_text("unsaved")
+        page.click("#rules-save")
+        toast(page, "Saved")
+        rules = tmp_path / "ccm.rules"
+        saved = rules.read_text()
+        assert "generated from [router]" not in saved
+        assert saved.endswith("# edited in the page\n") and "default to" in saved
+        expect(ta).to_have_value(saved)
+        assert tomllib.loads(cfg.read_text())["router"]["rules"] == "ccm.rules"
+        expect(page.locator("#router-card")).to_be_hidden()
+        note = page.locator("#rules-file-note")
+        expect(note).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "rules-from-file.png"), full_page=True)
+
+        # the way back: [router] rules goes, the slots route again and their card is back
+        page.click("#rules-use-router")
+        toast(page, "The [router] slots route again")
+        assert "rules" not in tomllib.loads(cfg.read_text())["router"]
+        assert rules.read_text() == saved  # left on disk, unused
+        expect(page.locator("#router-card")).to_be_visible()
+        expect(page.locator("#router-fields input[name='default']")).to_have_value("big")
+        expect(ta).to_have_value(re.compile(r"^# generated from \[router\]"))
+        expect(note).to_be_hidden()
+        assert cfg.read_text().startswith(COMMENT + "\n")
+        no_page_error(page)
+    assert page.console.page_errors() == []
+
+
+def test_test_sender_streams_with_a_spinner_and_a_toast(
+    page: Any, up: FakeUpstream, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config_text(fake_provider("p", up, "sk-x") + model("m", ("p", "gpt-x"))))
+    with running_ccm(cfg) as ccm:
+        open_tab(page, ccm, "test")
+        page.fill("#test-model", "m")
+        expect(page.locator("#test-stream")).not_to_be_checked()
+        page.locator("label[for='test-stream']").click()
+        expect(page.locator("#test-stream")).to_be_checked()
+        up.script(reply_text(ANSWER).with_delay(1.0))
+        page.click("#test-send")
+        # while the call runs: a spinner on the button and beside it
+        expect(page.locator("#test-send")).to_have_class(re.compile(r"\bbusy\b"))
+        expect(page.locator("#test-spinner")).to_be_visible()
+        expect(page.locator("#test-busy")).to_contain_text("streaming the answer")
+        page.screenshot(path=str(SCREENSHOTS / "test-busy.png"), full_page=True)
+        expect(page.locator("#test-answer")).to_have_text(ANSWER)
+        said = toast(page, "Answered by p")
+        assert "(streamed)" in said
+        expect(page.locator("#test-send")).not_to_have_class(re.compile(r"\bbusy\b"))
+        expect(page.locator("#test-spinner")).to_have_count(0)
+        expect(page.locator("#test-out")).to_contain_text("streamed")
+        assert up.requests[-1].stream is True
+
+        # and not streamed; then a failure: an error toast in words
+        page.locator("label[for='test-stream']").click()
+        page.click("#test-send")
+        toast(page, "Answered by p")
+        assert up.requests[-1].stream is False
+        up.script(status(400))  # not retried: the upstream's refusal comes back
+        page.click("#test-send")
+        said = toast(page, "", kind="error")
+        assert said and not re.search(r"\(\w+_error, HTTP", said), said
+        expect(page.locator("#test-out .alert-error")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "test-error.png"), full_page=True)
+        no_page_error(page)
+    assert page.console.page_errors() == []

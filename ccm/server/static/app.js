@@ -1813,6 +1813,28 @@
       return;
     }
     charts[id] = new window.uPlot(chartOptions(box, series, fmtValue), [t, ...data], box);
+    watchSize(box, id);
+  }
+
+  /** A chart follows its box's width (window resized, layout changed while the tab was away). */
+  const sized = new Map(); // box -> chart id
+  const sizeWatcher = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
+    // resized in the next frame: resizing inside the observer's callback would loop
+    const todo = entries.map((e) => [charts[sized.get(e.target)], Math.floor(e.contentRect.width)]);
+    requestAnimationFrame(guard(() => {
+      for (const [u, width] of todo) {
+        if (u && width > 0 && Math.abs(width - u.width) > 1) u.setSize({ width: Math.max(200, width), height: u.height });
+      }
+    }));
+  }) : null;
+
+  function watchSize(box, id) {
+    if (!sizeWatcher || sized.has(box)) {
+      sized.set(box, id);
+      return;
+    }
+    sized.set(box, id);
+    sizeWatcher.observe(box);
   }
 
   function drawUsageCharts() {
@@ -1921,9 +1943,9 @@
       const failed = r.status >= 400 || r.error_type;
       const tr = el("tr", { class: "req" + (open ? " open" : ""), tabindex: 0, "aria-expanded": open ? "true" : "false", dataset: { id: r.request_id || "" } },
         el("td", { class: "nowrap small", title: r.request_id || null }, el("span", { class: "caret" }, "▸"), " ", fmtDateTime(r.ts), el("span", { class: "muted" }, ":" + String(toDate(r.ts).getSeconds()).padStart(2, "0"))),
-        el("td", { class: "sess", title: r.session_id || null }, r.session_id ? shortId(r.session_id) : el("span", { class: "muted" }, "–")),
-        el("td", {}, r.rule ?? el("span", { class: "muted" }, "–")),
-        el("td", {}, el("code", {}, r.model ?? r.requested_model ?? "–"),
+        el("td", { class: "sess hide-narrow", title: r.session_id || null }, r.session_id ? shortId(r.session_id) : el("span", { class: "muted" }, "–")),
+        el("td", { class: "hide-narrow" }, r.rule ?? el("span", { class: "muted" }, "–")),
+        el("td", {}, el("code", { class: "nowrap" }, r.model ?? r.requested_model ?? "–"),
           r.requested_model && r.requested_model !== r.model ? el("div", { class: "muted small" }, "from " + r.requested_model) : null),
         el("td", {}, r.provider ? [el("span", { class: "strong" }, r.provider), r.actual_model ? el("div", { class: "mono small muted" }, r.actual_model) : null] : el("span", { class: "muted" }, "none")),
         el("td", { class: "nowrap" }, badge(String(r.status ?? "?"), failed ? (r.status >= 500 || r.status === 429 || (r.status < 400 && r.error_type) ? "err" : "warn") : "ok"),
@@ -2157,7 +2179,7 @@
     for (const id of ["#usage-range", "#usage-bucket", "#usage-by"]) on($(id), "change", loadUsage);
     on($("#usage-refresh"), "click", loadUsage);
     on($("#usage-form"), "submit", (ev) => ev.preventDefault());
-    on(window, "resize", redrawCharts);
+    if (!sizeWatcher) on(window, "resize", redrawCharts);
     if (window.matchMedia) {
       const scheme = window.matchMedia("(prefers-color-scheme: dark)");
       if (scheme.addEventListener) scheme.addEventListener("change", guard(redrawCharts));
