@@ -1764,7 +1764,12 @@
         y: { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] },
       },
       axes: [
-        Object.assign({}, axis, { values: (u, splits) => splits.map((v) => timeTick(v, bucket)) }),
+        Object.assign({}, axis, {
+          // ticks on whole buckets: days for daily points, hours (or several) for hourly ones
+          incrs: bucket === "day" ? [86400, 2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400]
+            : [3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400],
+          values: (u, splits) => splits.map((v) => timeTick(v, bucket)),
+        }),
         Object.assign({}, axis, { size: 72, values: (u, vals) => vals.map((v) => fmtValue(v, true)) }),
       ],
       series: [{ value: (u, v) => (v === null ? "–" : fmtDateTime(v)) }, ...series],
