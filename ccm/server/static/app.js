@@ -315,7 +315,7 @@
     return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
   }
 
-  /** US dollars: null (no price known) is a dash, never $0; small sums keep 4 significant digits. */
+  /** US dollars: null (no price known) is a dash, never $0; small sums keep 3 significant digits. */
   function fmtUsd(v) {
     if (typeof v !== "number" || !isFinite(v)) return "–";
     if (v === 0) return "$0.00";
