@@ -7,6 +7,7 @@ in the same folder, fsync, rename. A file that holds a literal secret is written
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -77,18 +78,26 @@ def set_key(table: Table | TOMLDocument, key: str, value: Any) -> None:
 
 
 def _table(
-    data: Mapping[str, Any], nested: Mapping[str, list[Mapping[str, Any]]] | None = None
+    data: Mapping[str, Any],
+    nested: Mapping[str, list[Mapping[str, Any]]] | None = None,
+    gap: int = 0,
 ) -> Table:
+    """A new table; `gap` blank lines above each nested table's header."""
     t = tomlkit.table()
     for k, v in data.items():
         if v is not None:
             t[k] = v
     for k, items in (nested or {}).items():
         aot = tomlkit.aot()
-        for item in items:
-            aot.append(_table(item))
-        t[k] = aot
-    t.add(tomlkit.nl())
+        for i, item in enumerate(items):
+            inner = _table(item)
+            if gap and i < len(items) - 1:
+                inner.add(tomlkit.ws("\n" * gap))
+            _append(aot, inner)
+        if items:
+            if gap:
+                t.add(tomlkit.ws("\n" * gap))
+            t[k] = aot
     return t
 
 
@@ -210,14 +219,87 @@ def _mapping_table(m: Mapping[str, Any]) -> Table:
     return t
 
 
+_HEADER = re.compile(r"^\s*\[")
+
+
+def blank_lines_between_tables(text: str) -> int:
+    """The blank lines a file puts above its table headers (comments just above a header
+    belong to it), the most common count; 1 when it has no header after another line."""
+    counts: dict[int, int] = {}
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not _HEADER.match(line):
+            continue
+        j = i - 1
+        while j >= 0 and lines[j].lstrip().startswith("#"):
+            j -= 1
+        blank = 0
+        while j >= 0 and not lines[j].strip():
+            blank += 1
+            j -= 1
+        if j >= 0:  # not the file's first content
+            counts[blank] = counts.get(blank, 0) + 1
+    if not counts:
+        return 1
+    return max(sorted(counts), key=lambda n: counts[n])
+
+
+def _innermost(item: Any) -> Any:
+    """The container whose body ends where `item` ends (its last nested table, if any)."""
+    if isinstance(item, AoT):
+        return _innermost(item[-1]) if len(item) else None
+    if isinstance(item, Table):
+        body = item.value.body
+        if body and isinstance(body[-1][1], Table | AoT):
+            return _innermost(body[-1][1]) or item
+        return item
+    return None
+
+
+def _end_with(container: Table | TOMLDocument, gap: int) -> None:
+    """Make the blank lines that end `container` exactly `gap` (comments stay)."""
+    body = container.value.body if isinstance(container, Table) else container.body
+    while body and body[-1][0] is None and isinstance(body[-1][1], Whitespace):
+        body.pop()
+    if gap and body:
+        body.append((None, tomlkit.ws("\n" * gap)))
+
+
 def append_table(doc: TOMLDocument, array: str, data: Mapping[str, Any]) -> None:
+    """Append a `[[array]]` table, set off by the blank lines the rest of the file puts
+    between tables; what ended the array before (blank lines, comments introducing the next
+    section) now ends the new table."""
+    gap = blank_lines_between_tables(tomlkit.dumps(doc))
     nested = {}
     plain = dict(data)
     if array == "models":
         nested = {"mappings": list(plain.pop("mappings", []) or [])}
-    if array not in doc:
+    table = _table(plain, nested, gap)
+    aot = doc.get(array)
+    if not isinstance(aot, AoT) or not len(aot):
+        if array in doc:
+            del doc[array]
+        last = doc.body[-1][1] if doc.body else None
+        before = _innermost(last) if isinstance(last, Table | AoT) else doc
+        if before is not None:
+            _end_with(before, gap)
         doc[array] = tomlkit.aot()
-    doc[array].append(_table(plain, nested))
+        _append(doc[array], table)
+        return
+    before = _innermost(aot[-1])
+    follows = doc.body and doc.body[-1][1] is not aot
+    if follows:  # the array's ending introduces what follows it: it moves to the new table
+        rescued = take_trailing_trivia(aot[-1])
+        end = _innermost(table) or table
+        end.value.body.extend(rescued)
+    _end_with(before, gap)
+    _append(aot, table)
+
+
+def _append(aot: AoT, table: Table) -> None:
+    """tomlkit puts a blank line above a table added to an array it built: the gaps are ours."""
+    aot.append(table)
+    table.trivia.indent = table.trivia.indent.replace("\n", "")
 
 
 class ConfigStore:

@@ -148,3 +148,215 @@ def session(path: Path, session_id: str) -> dict[str, Any] | None:
         )
     )
     return out
+
+
+# ---- the admin page: filtered requests, time buckets, latency percentiles -----------------
+
+BUCKETS = {  # the start of the request's local hour / day, as unix time
+    "hour": "CAST(strftime('%s', strftime('%Y-%m-%d %H:00:00', ts, 'unixepoch', 'localtime'), "
+    "'utc') AS INTEGER)",
+    "day": "CAST(strftime('%s', date(ts, 'unixepoch', 'localtime'), 'utc') AS INTEGER)",
+}
+STATUS_FILTERS = {
+    "ok": "(status < 400 AND error_type IS NULL)",
+    "error": "(status >= 400 OR error_type IS NOT NULL)",
+    "failover": "failover = 1",
+    "4xx": "(status >= 400 AND status < 500)",
+    "5xx": "status >= 500",
+}
+LISTED = (  # the columns of a listed request (attempts only in `request`)
+    "id",
+    "ts",
+    "request_id",
+    "session_id",
+    "rule",
+    "requested_model",
+    "model",
+    "provider",
+    "actual_model",
+    "status",
+    "error_type",
+    "stream",
+    "attempt_count",
+    "failover",
+    "ttfb_ms",
+    "total_ms",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cost_usd",
+    "subscription",
+)
+PERCENTILE_KEYS = ("p50_ms", "p95_ms", "ttfb_p50_ms", "ttfb_p95_ms")
+
+
+def where(
+    since: float | None = None,
+    until: float | None = None,
+    session_id: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    status: str | None = None,
+) -> tuple[str, tuple[Any, ...]]:
+    """A WHERE clause (or "") and its arguments. `model` matches the requested, logical or
+    upstream model; `status` is ok, error, failover, 4xx, 5xx or one HTTP status."""
+    parts: list[str] = []
+    args: list[Any] = []
+    if since is not None:
+        parts.append("ts >= ?")
+        args.append(since)
+    if until is not None:
+        parts.append("ts < ?")
+        args.append(until)
+    if session_id:
+        parts.append("session_id = ?")
+        args.append(session_id)
+    if model:
+        parts.append("? IN (model, actual_model, requested_model)")
+        args.append(model)
+    if provider:
+        parts.append("provider = ?")
+        args.append(provider)
+    if status:
+        if status in STATUS_FILTERS:
+            parts.append(STATUS_FILTERS[status])
+        elif status.isdigit():
+            parts.append("status = ?")
+            args.append(int(status))
+        else:
+            raise ValueError(f"status {status!r}: one of {', '.join(STATUS_FILTERS)} or a number")
+    return ("WHERE " + " AND ".join(parts) if parts else ""), tuple(args)
+
+
+def stats(
+    path: Path,
+    since: float | None = None,
+    until: float | None = None,
+    *,
+    bucket: str | None = None,
+    by: str | None = None,
+) -> list[dict[str, Any]]:
+    """The ledger's sums (as `usage` rows) with latency percentiles, per time bucket ("hour",
+    "day", or None) and per group (a GROUPS key, or None), ordered by bucket then requests.
+    p50_ms / p95_ms (to the last byte) and ttfb_p50_ms / ttfb_p95_ms (to the first) are
+    nearest-rank percentiles over answered requests (status < 400); null when there are none.
+    Each row has `t` (the bucket's start, unix time) when bucketed and `key` when grouped."""
+    if bucket is not None and bucket not in BUCKETS:
+        raise ValueError(f"bucket {bucket!r}: one of {', '.join(BUCKETS)}")
+    if by is not None and by not in GROUPS:
+        raise ValueError(f"by {by!r}: one of {', '.join(GROUPS)}")
+    t = BUCKETS[bucket] if bucket else "NULL"
+    key = GROUPS[by] if by else "NULL"
+    cond, args = where(since, until)
+    conn = connect_ro(path)
+    try:
+        sums = conn.execute(
+            f"SELECT {t} AS t, {key} AS key, {_AGGREGATES} FROM requests {cond} "
+            "GROUP BY t, key ORDER BY t, COUNT(*) DESC, key",
+            args,
+        ).fetchall()
+        answered = f"{cond} AND" if cond else "WHERE"
+        ranks = conn.execute(
+            "SELECT t, key,"
+            " MIN(CASE WHEN r1 >= 0.5 * n1 THEN total_ms END),"
+            " MIN(CASE WHEN r1 >= 0.95 * n1 THEN total_ms END),"
+            " MIN(CASE WHEN r2 >= 0.5 * n2 THEN ttfb_ms END),"
+            " MIN(CASE WHEN r2 >= 0.95 * n2 THEN ttfb_ms END) "
+            "FROM (SELECT t, key, total_ms, ttfb_ms,"
+            "  ROW_NUMBER() OVER (PARTITION BY t, key ORDER BY total_ms IS NULL, total_ms) AS r1,"
+            "  COUNT(total_ms) OVER (PARTITION BY t, key) AS n1,"
+            "  ROW_NUMBER() OVER (PARTITION BY t, key ORDER BY ttfb_ms IS NULL, ttfb_ms) AS r2,"
+            "  COUNT(ttfb_ms) OVER (PARTITION BY t, key) AS n2"
+            f" FROM (SELECT {t} AS t, {key} AS key, total_ms, ttfb_ms FROM requests"
+            f"  {answered} status < 400)) GROUP BY t, key",
+            args,
+        ).fetchall()
+    finally:
+        conn.close()
+    latency = {(r[0], r[1]): r[2:] for r in ranks}
+    out = []
+    for r in sums:
+        row: dict[str, Any] = {}
+        if bucket:
+            row["t"] = r[0]
+        if by:
+            row["key"] = r[1]
+        row.update(_summary(r[2:]))
+        row.update(zip(PERCENTILE_KEYS, latency.get((r[0], r[1]), (None,) * 4), strict=True))
+        out.append(row)
+    return out
+
+
+def requests(
+    path: Path,
+    filters: dict[str, Any],
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[dict[str, Any]]]:
+    """(how many match, the page of them newest first) for `where(**filters)`."""
+    cond, args = where(**filters)
+    conn = connect_ro(path)
+    try:
+        (total,) = conn.execute(f"SELECT COUNT(*) FROM requests {cond}", args).fetchone()
+        rows = conn.execute(
+            f"SELECT {', '.join(LISTED)} FROM requests {cond} "
+            "ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        ).fetchall()
+    finally:
+        conn.close()
+    return total, [dict(zip(LISTED, r, strict=True)) for r in rows]
+
+
+def request(path: Path, request_id: str) -> dict[str, Any] | None:
+    """One request by its request id (x-ccm-request-id), attempts decoded; None if unknown."""
+    import json
+
+    columns = (*LISTED, "client_key", "provider_key", "attempts")
+    conn = connect_ro(path)
+    try:
+        row = conn.execute(
+            f"SELECT {', '.join(columns)} FROM requests WHERE request_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (request_id,),
+        ).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    out = dict(zip(columns, row, strict=True))
+    try:
+        out["attempts"] = json.loads(out["attempts"]) if out["attempts"] else []
+    except ValueError:
+        out["attempts"] = []
+    return out
+
+
+def choices(path: Path, since: float | None = None, sessions: int = 50) -> dict[str, Any]:
+    """What the filters can be set to: providers and models seen since `since`, and the
+    most recent sessions with their request counts."""
+    cond, args = where(since)
+    and_ = f"{cond} AND" if cond else "WHERE"
+    conn = connect_ro(path)
+    try:
+        providers = conn.execute(
+            f"SELECT DISTINCT provider FROM requests {and_} provider IS NOT NULL ORDER BY 1", args
+        ).fetchall()
+        models = conn.execute(
+            f"SELECT m FROM (SELECT model AS m FROM requests {cond} UNION "
+            f"SELECT actual_model FROM requests {cond}) WHERE m IS NOT NULL ORDER BY 1",
+            args + args,
+        ).fetchall()
+        recent = conn.execute(
+            f"SELECT session_id, COUNT(*), MAX(ts) FROM requests {and_} session_id IS NOT NULL "
+            "GROUP BY session_id ORDER BY MAX(ts) DESC LIMIT ?",
+            (*args, sessions),
+        ).fetchall()
+    finally:
+        conn.close()
+    return {
+        "providers": [r[0] for r in providers],
+        "models": [r[0] for r in models],
+        "sessions": [{"session_id": s, "requests": n, "last_ts": ts} for s, n, ts in recent],
+    }

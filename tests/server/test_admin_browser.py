@@ -6,6 +6,7 @@ Screenshots of every tab go to test-output/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -32,7 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
-TABS = ("overview", "providers", "models", "rules", "test", "logs")
+TABS = ("overview", "usage", "requests", "providers", "models", "rules", "test", "logs")
 ANSWER = "pong from the fake upstream"
 COMMENT = "# hand-written: this comment must survive the admin page"
 # what Chromium itself logs for a fetch answered 4xx/5xx; page code cannot silence it
@@ -155,6 +156,18 @@ def click_tab(page: Any, tab: str) -> None:
     page.locator(f"#tab-{tab}").wait_for(state="visible")
 
 
+def toast(page: Any, text: str, kind: str = "ok") -> str:
+    """Wait for a toast of this kind saying `text`; return its text and clear the toasts (so
+    the next call waits for a new one)."""
+    from playwright.sync_api import expect
+
+    last = page.locator(f"#toasts .toast-{kind}").last
+    expect(last).to_contain_text(text)
+    said = last.locator(".toast-text").inner_text()
+    page.evaluate("document.getElementById('toasts').replaceChildren()")
+    return said
+
+
 def no_page_error(page: Any) -> None:
     assert page.locator("#global-msg").is_hidden(), page.locator("#global-msg").inner_text()
 
@@ -178,7 +191,7 @@ def test_add_provider_and_model_then_send_a_test_message(
         page.fill("#prov-base", f"{up.base_url}/v1")
         assert page.is_checked("#prov-enabled")
         page.click("#prov-save")
-        expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+        toast(page, "Saved provider")
         row = page.locator("#prov-table tr[data-name='fake']")
         expect(row).to_contain_text("openai-compatible")
         expect(row).to_contain_text("********")  # the key is never shown
@@ -188,7 +201,7 @@ def test_add_provider_and_model_then_send_a_test_message(
         row.get_by_role("button", name="Edit").click()
         expect(page.locator("#prov-key")).to_have_value("********")
         page.click("#prov-save")
-        expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+        toast(page, "Saved provider")
 
         click_tab(page, "models")
         page.fill("#model-name", "fake-model")
@@ -201,7 +214,7 @@ def test_add_provider_and_model_then_send_a_test_message(
         page.locator("#map-table tbody tr").nth(1).get_by_role("button", name="move up").click()
         expect(page.locator("#map-table input.map-model").nth(0)).to_have_value("gpt-first")
         page.click("#model-save")
-        expect(page.locator("#model-msg")).to_contain_text("Saved model")
+        toast(page, "Saved model")
         item = page.locator(".model-item[data-name='fake-model']")
         expect(item.locator(".chain li").nth(0)).to_contain_text("gpt-first")
         expect(item.locator(".chain li").nth(1)).to_contain_text("gpt-second")
@@ -317,7 +330,7 @@ def test_rules_errors_show_at_their_line_and_block_save(
         page.click("#rules-check")
         expect(page.locator("#rules-state")).to_contain_text("unsaved")
         page.click("#rules-save")
-        expect(page.locator("#rules-msg")).to_contain_text("Saved")
+        toast(page, "Saved")
         assert rules.read_text() == fixed
         expect(page.locator("#explain-rule")).to_contain_text("background")
         expect(page.locator("#explain-by")).to_contain_text("running rules")
@@ -424,7 +437,72 @@ def test_every_tab_renders_without_console_errors(
         expect(rows).to_have_count(4, timeout=6_000)
         page.screenshot(path=str(SCREENSHOTS / "logs.png"), full_page=True)
         no_page_error(page)
+
+        # every tab at 1280 and 800 px, light and dark: drawn, nothing wider than the window
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            for width in (1280, 800):
+                page.set_viewport_size({"width": width, "height": 900})
+                for tab in TABS:
+                    click_tab(page, tab)
+                    expect(TAB_READY[tab](page)).to_be_visible()
+                    assert_fits(page, f"{tab} at {width} px, {scheme}")
+                    page.screenshot(
+                        path=str(SCREENSHOTS / f"tab-{tab}-{width}-{scheme}.png"), full_page=True
+                    )
+                no_page_error(page)
+            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert (luminance(background) < 0.1) == (scheme == "dark"), (scheme, background)
     assert page.console.errors == []
+
+
+# what shows that a tab has drawn what it loads
+TAB_READY = {
+    "overview": lambda page: page.locator("#st-cost-today", has_text="$"),
+    "usage": lambda page: page.locator("#chart-latency canvas"),
+    "requests": lambda page: page.locator("#req-table tbody tr.req").first,
+    "providers": lambda page: page.locator("#prov-table tbody tr[data-name]").first,
+    "models": lambda page: page.locator(".model-item").first,
+    "rules": lambda page: page.locator("#explain-rule"),
+    "test": lambda page: page.locator("#test-send"),
+    "logs": lambda page: page.locator("#logs-table tbody tr").first,
+}
+
+
+def luminance(css_rgb: str) -> float:
+    r, g, b = (int(x) for x in re.findall(r"\d+", css_rgb)[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def assert_fits(page: Any, where: str) -> None:
+    """Nothing runs past the window's right edge (the page never scrolls sideways), and no
+    button is cut off by the box that holds it."""
+    report = page.evaluate(
+        """() => {
+        const out = {scroll: document.documentElement.scrollWidth, width: window.innerWidth,
+                     clipped: []};
+        for (const b of document.querySelectorAll("main .btn")) {
+            if (!b.offsetParent) continue;  // hidden
+            const r = b.getBoundingClientRect();
+            if (r.right > window.innerWidth + 0.5 || r.left < -0.5) {
+                out.clipped.push(b.textContent.trim() + " outside the window");
+                continue;
+            }
+            for (let p = b.parentElement; p && p !== document.body; p = p.parentElement) {
+                const style = getComputedStyle(p);
+                if (style.overflowX === "visible" && style.overflow === "visible") continue;
+                const box = p.getBoundingClientRect();
+                if (r.right > box.right + 0.5 || r.left < box.left - 0.5) {
+                    out.clipped.push(b.textContent.trim() + " cut by ." + p.className);
+                }
+                break;
+            }
+        }
+        return out;
+    }"""
+    )
+    assert report["scroll"] <= report["width"], f"{where}: the page scrolls sideways {report}"
+    assert report["clipped"] == [], f"{where}: {report['clipped']}"
 
 
 # ---------------------------------------------------------------- 4. admin token
@@ -450,7 +528,7 @@ def test_admin_token_is_asked_for_and_sent(page: Any, up: FakeUpstream, tmp_path
         page.fill("#prov-name", "p")
         page.select_option("#prov-type", "ollama")
         page.click("#prov-save")
-        expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+        toast(page, "Saved provider")
 
         # a config broken by hand: the old one keeps serving, Overview says why, prominently
         cfg.write_text(cfg.read_text() + "\n[[providers]]\nname = 3\n")
@@ -560,8 +638,7 @@ def test_oauth_sign_in_for_a_provider(
 
             page.screenshot(path=str(SCREENSHOTS / "providers-oauth.png"), full_page=True)
             page.click("#prov-save")
-            expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
-            expect(page.locator("#prov-msg")).not_to_contain_text("no OAuth token")
+            assert "no OAuth token" not in toast(page, "Saved provider")
             row = page.locator("#prov-table tr[data-name='claude-sub']")
             expect(row).to_contain_text("OAuth")
             expect(row).to_contain_text("valid")
@@ -589,11 +666,11 @@ def test_oauth_sign_in_for_a_provider(
             expect(token_row).to_contain_text(re.compile(r"in (59|60) min"))
             page.screenshot(path=str(SCREENSHOTS / "overview-oauth.png"), full_page=True)
             token_row.get_by_role("button", name="Refresh").click()
-            expect(page.locator("#oauth-msg")).to_contain_text("Refreshed token")
+            toast(page, "Refreshed token")
             assert fake.refresh_calls == 1
             token_row.get_by_role("button", name="Delete").click()
             token_row.get_by_role("button", name="Confirm?").click()
-            expect(page.locator("#oauth-msg")).to_contain_text("Deleted token")
+            toast(page, "Deleted token")
             expect(page.locator("#oauth-tokens tbody")).to_contain_text("No OAuth tokens")
             expect(page.locator("#st-providers tbody tr").first).to_contain_text("not signed in")
             no_page_error(page)
@@ -653,7 +730,7 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
             expect(page.locator("#prov-oauth-msg")).to_contain_text("Signed in, expires")
             expect(page.locator("#prov-oauth-step")).to_be_hidden()
             page.click("#prov-save")
-            expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+            toast(page, "Saved provider")
             (prov,) = tomllib.loads(cfg.read_text())["providers"]
             assert prov["auth_type"] == "oauth" and prov["oauth_provider"] == "gem"
 
@@ -665,7 +742,7 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
             expect(page.locator("#prov-key")).to_be_visible()
             page.fill("#prov-key", "$GEM_KEY")
             page.click("#prov-save")
-            expect(page.locator("#prov-msg")).to_contain_text("Saved provider")
+            toast(page, "Saved provider")
             (prov,) = tomllib.loads(cfg.read_text())["providers"]
             assert prov["api_key"] == "$GEM_KEY"
             assert "auth_type" not in prov and "oauth_provider" not in prov
@@ -717,3 +794,402 @@ def test_dns_rebinding_page_is_refused(browser: Any, up: FakeUpstream, tmp_path:
             assert own["config"] == 200 and own["write"] == 200 and own["spend"] == 200
         finally:
             b.close()
+
+
+# ---------------------------------------------------------------- 6. usage and requests views
+
+SESSION_A = "5f0c8a9e-aaaa-4d5e-9c1a-000000000001"
+SESSION_B = "5f0c8a9e-bbbb-4d5e-9c1a-000000000002"
+PRICED_MODEL = """
+[[models]]
+name = "priced"
+[[models.mappings]]
+provider = "primary"
+actual_model = "gpt-priced"
+priority = 1
+price = {input = 3.0, output = 15.0}
+"""
+
+
+def claude_code_request(client: httpx.Client, model: str, session: str, stream: bool) -> Any:
+    user_id = json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": session})
+    r = client.post(
+        "/v1/messages",
+        json={
+            "model": model,
+            "max_tokens": 50,
+            "stream": stream,
+            "metadata": {"user_id": user_id},
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_usage_and_requests_views_and_the_overview(
+    page: Any, up: FakeUpstream, tmp_path: Path
+) -> None:
+    """55 requests in two sessions (stream and not, one failover) to a fake upstream that
+    reports 12 input and 9 output tokens; the priced model costs 12 * 3e-6 + 9 * 15e-6 =
+    $0.000171 a request."""
+    from playwright.sync_api import expect
+
+    up.default = reply_text(ANSWER, usage={"input_tokens": 12, "output_tokens": 9})
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        config_text(
+            fake_provider("primary", up, "sk-a")
+            + fake_provider("backup", up, "sk-b")
+            + PRICED_MODEL
+            + model("glm", ("primary", "glm-up"), ("backup", "glm-backup")),
+            router='default = "glm"',
+        )
+    )
+    with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=10) as client:
+        for i in range(40):
+            claude_code_request(client, "priced", SESSION_A, stream=i % 2 == 0)
+        up.script(status(429))
+        failover = claude_code_request(client, "glm", SESSION_B, stream=False)
+        for i in range(14):
+            claude_code_request(client, "glm", SESSION_B, stream=i % 2 == 1)
+
+        open_tab(page, ccm, "overview")
+        expect(page.locator("#st-cost-today")).to_have_text("$0.00684")  # 40 * 0.000171
+        expect(page.locator("#st-cost-today-sub")).to_contain_text("55 requests")
+        expect(page.locator("#st-cost-today-sub")).to_contain_text("15 without a price")
+        expect(page.locator("#st-cost-week")).to_have_text("$0.00684")
+        expect(page.locator("#connect-code")).to_have_text(f"ccm code --config {cfg}")
+        env = page.locator("#connect-env")
+        expect(env).to_have_text(
+            f"ANTHROPIC_BASE_URL={ccm.base_url} ANTHROPIC_AUTH_TOKEN=ccm-local "
+            "ANTHROPIC_API_KEY= claude"
+        )
+        page.screenshot(path=str(SCREENSHOTS / "overview-usage.png"), full_page=True)
+
+        click_tab(page, "usage")
+        page.select_option("#usage-range", "24h")
+        expect(page.locator("#us-requests")).to_have_text("55")
+        expect(page.locator("#us-requests-sub")).to_contain_text("1 failed over")
+        expect(page.locator("#us-tokens")).to_have_text("660 / 495")
+        expect(page.locator("#us-cost")).to_have_text("$0.00684")
+        expect(page.locator("#us-cost-sub")).to_contain_text("15 without a price")
+        expect(page.locator("#us-latency")).to_contain_text("ms")
+        for chart in ("requests", "tokens", "cost", "latency"):
+            expect(page.locator(f"#chart-{chart} canvas")).to_have_count(1)
+        # the requests chart is split by provider (legend), then by model
+        legend = page.locator("#chart-requests .u-legend")
+        expect(legend).to_contain_text("primary")
+        expect(legend).to_contain_text("backup")
+        rows = page.locator("#usage-providers tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.first).to_contain_text("primary")
+        expect(rows.first).to_contain_text("54")  # all but the one backup answered
+        models = page.locator("#usage-models tbody")
+        expect(models.locator("tr[data-key='gpt-priced']")).to_contain_text("$0.00684")
+        expect(models.locator("tr[data-key='glm-up']")).to_contain_text("–")  # no price: not $0
+        page.select_option("#usage-by", "model")
+        expect(legend).to_contain_text("gpt-priced")
+        expect(page.locator("#chart-requests-by")).to_have_text("by model")
+        page.select_option("#usage-bucket", "day")
+        expect(page.locator("#chart-requests .u-legend")).to_contain_text("gpt-priced")
+        page.screenshot(path=str(SCREENSHOTS / "usage.png"), full_page=True)
+
+        click_tab(page, "requests")
+        count = page.locator("#req-count")
+        expect(count).to_have_text("1–50 of 55")
+        table = page.locator("#req-table tbody tr.req")
+        expect(table).to_have_count(50)
+        expect(page.locator("#req-newer")).to_be_disabled()
+        page.click("#req-older")
+        expect(count).to_have_text("51–55 of 55")
+        expect(table).to_have_count(5)
+        expect(page.locator("#req-older")).to_be_disabled()
+        page.click("#req-newer")
+        expect(count).to_have_text("1–50 of 55")
+
+        page.select_option("#req-session", SESSION_B)
+        expect(count).to_have_text("1–15 of 15")
+        page.select_option("#req-status", "failover")
+        expect(count).to_have_text("1–1 of 1")
+        row = table.first
+        expect(row).to_have_attribute("data-id", failover.headers["x-ccm-request-id"])
+        expect(row).to_contain_text("failover")
+        row.click()
+        detail = page.locator("#req-table tr.detail")
+        attempts = detail.locator("ol.attempts li")
+        expect(attempts).to_have_count(2)
+        expect(attempts.nth(0)).to_contain_text("429")
+        expect(attempts.nth(0)).to_contain_text("primary")
+        expect(attempts.nth(1)).to_contain_text("200")
+        expect(attempts.nth(1)).to_contain_text("backup")
+        expect(detail).to_contain_text(SESSION_B)
+        expect(detail).to_contain_text("12 in, 9 out")
+        page.screenshot(path=str(SCREENSHOTS / "requests.png"), full_page=True)
+        row.click()  # closes
+        expect(detail).to_have_count(0)
+        page.click("#req-reset")
+        expect(count).to_have_text("1–50 of 55")
+        page.select_option("#req-model", "gpt-priced")
+        expect(count).to_have_text("1–40 of 40")
+        expect(table.first).to_contain_text("$0.000171")
+        no_page_error(page)
+    assert page.console.page_errors() == []
+
+
+def test_usage_views_say_so_when_the_ledger_is_off(
+    page: Any, up: FakeUpstream, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        config_text(fake_provider("p", up, "sk-x") + model("m", ("p", "gpt-x")))
+        + "\n[ledger]\nenabled = false\n"
+    )
+    with running_ccm(cfg) as ccm:
+        httpx.post(f"{ccm.base_url}/api/test", json={"model": "m", "message": "hi"}, timeout=10)
+        open_tab(page, ccm, "overview")
+        expect(page.locator("#st-cost-today-sub")).to_have_text("ledger off")
+        expect(page.locator("#st-cost-today")).to_have_text("–")
+        click_tab(page, "usage")
+        empty = page.locator("#usage-empty")
+        expect(empty).to_contain_text("The usage ledger is off")
+        expect(empty).to_contain_text("[ledger] enabled = false")
+        expect(page.locator("#us-requests")).to_have_text("0")
+        click_tab(page, "requests")
+        expect(page.locator("#req-empty")).to_contain_text("The usage ledger is off")
+        expect(page.locator("#req-count")).to_have_text("no requests")
+        page.screenshot(path=str(SCREENSHOTS / "usage-ledger-off.png"), full_page=True)
+        no_page_error(page)
+    assert page.console.page_errors() == []
+
+
+# ---------------------------------------------------------------- 7. the page as a user finds it
+
+
+PROVIDERS_FILE = """# hand-written: this comment must survive the admin page
+[server]
+host = "127.0.0.1"
+port = 13456
+
+[[providers]]
+name = "env-set"
+provider_type = "openai-compatible"
+api_key = "$CCM_PAGE_SET_KEY"
+base_url = "{base}/v1/a-rather-long-path/that/makes/the/base/url/column/wide"
+
+[[providers]]
+name = "env-typo"
+provider_type = "openai-compatible"
+api_key = "$CCM_PAGE_TYPO_KEY"
+base_url = "{base}/v1"
+
+[[providers]]
+name = "literal"
+provider_type = "openai-compatible"
+api_key = "sk-literal-never-shown"
+base_url = "{base}/v1"
+
+[[models]]
+name = "m"
+
+[[models.mappings]]
+provider = "env-set"
+actual_model = "gpt-x"
+priority = 1
+"""
+
+
+def test_providers_at_800px_keys_switch_errors_and_new_blocks(
+    page: Any, up: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.sync_api import expect
+
+    monkeypatch.setenv("CCM_PAGE_SET_KEY", "sk-from-env")
+    monkeypatch.delenv("CCM_PAGE_TYPO_KEY", raising=False)
+    cfg = tmp_path / "config.toml"
+    original = PROVIDERS_FILE.format(base=up.base_url)
+    cfg.write_text(original)
+    page.set_viewport_size({"width": 800, "height": 900})
+    with running_ccm(cfg) as ccm:
+        open_tab(page, ccm, "providers")
+        rows = page.locator("#prov-table tbody tr[data-name]")
+        expect(rows).to_have_count(3)
+
+        # 800 px: the table and the form are stacked, every button whole and inside the card
+        table_card = page.locator("#prov-table").locator(
+            "xpath=ancestor::div[contains(@class,'card')][1]"
+        )
+        form_card = page.locator("#prov-form").locator(
+            "xpath=ancestor::div[contains(@class,'card')][1]"
+        )
+        t, f = table_card.bounding_box(), form_card.bounding_box()
+        assert f["y"] >= t["y"] + t["height"], (t, f)  # below, not beside or under
+        for button in rows.get_by_role("button").all():
+            b = button.bounding_box()
+            assert t["x"] <= b["x"] and b["x"] + b["width"] <= t["x"] + t["width"], (b, t)
+            assert b["x"] + b["width"] <= 800
+        assert_fits(page, "providers at 800 px")
+        page.screenshot(path=str(SCREENSHOTS / "providers-800.png"), full_page=True)
+
+        # a $VAR reference as written, with whether it is set; a literal key stays masked
+        expect(rows.nth(0).locator(".key-ref")).to_have_text(
+            re.compile(r"\$CCM_PAGE_SET_KEY\s*set")
+        )
+        expect(rows.nth(1).locator(".key-ref")).to_have_text(
+            re.compile(r"\$CCM_PAGE_TYPO_KEY\s*not set")
+        )
+        expect(rows.nth(1).locator(".badge-err")).to_have_text("not set")
+        expect(rows.nth(2)).to_contain_text("********")
+        assert (
+            "sk-literal-never-shown" not in page.content() and "sk-from-env" not in page.content()
+        )
+        rows.nth(1).get_by_role("button", name="Edit").click()
+        expect(page.locator("#prov-key")).to_have_value("$CCM_PAGE_TYPO_KEY")
+        expect(page.locator("#prov-key")).to_have_attribute("type", "text")  # shown as written
+        expect(page.locator("#prov-key-status")).to_contain_text("$CCM_PAGE_TYPO_KEY is not set")
+        rows.nth(2).get_by_role("button", name="Edit").click()
+        expect(page.locator("#prov-key")).to_have_value("********")
+        expect(page.locator("#prov-key")).to_have_attribute("type", "password")
+        page.click("#prov-cancel")
+
+        # off and on again from the table: `enabled = false` while off, then the file as it was
+        switch = rows.nth(1).locator("label.switch")
+        switch.click()
+        toast(page, "Provider “env-typo” disabled")
+        expect(rows.nth(1).locator("input.prov-enabled")).not_to_be_checked()
+        assert 'name = "env-typo"\nprovider_type = "openai-compatible"\napi_key' in cfg.read_text()
+        assert tomllib.loads(cfg.read_text())["providers"][1]["enabled"] is False
+        rows.nth(1).locator("label.switch").click()
+        toast(page, "Provider “env-typo” enabled")
+        expect(rows.nth(1).locator("input.prov-enabled")).to_be_checked()
+        assert cfg.read_text() == original  # no `enabled = true`, nothing else moved
+
+        # a refused change says what to do, in words, as a toast and beside the table
+        rows.nth(0).get_by_role("button", name="Delete").click()
+        rows.nth(0).get_by_role("button", name="Confirm?").click()
+        said = toast(page, "still used by model", kind="error")
+        assert "remove those mappings first" in said
+        assert not re.search(r"HTTP \d{3}|_error\b|\(\w+, ", said), said
+        expect(page.locator("#prov-list-msg .alert-error")).to_have_text(said)
+
+        # a new provider, then a model: each set off by one blank line, like the rest
+        page.fill("#prov-name", "added")
+        page.select_option("#prov-type", "openai-compatible")
+        page.fill("#prov-key", "$CCM_PAGE_SET_KEY")
+        expect(page.locator("#prov-key")).to_have_attribute("type", "text")
+        page.fill("#prov-base", f"{up.base_url}/v1")
+        page.click("#prov-save")
+        toast(page, "Saved provider")
+        click_tab(page, "models")
+        page.fill("#model-name", "m2")
+        page.locator("#map-table select.map-provider").nth(0).select_option("added")
+        page.locator("#map-table input.map-model").nth(0).fill("gpt-y")
+        page.click("#model-save")
+        toast(page, "Saved model")
+        text = cfg.read_text()
+        assert text.startswith(original.rstrip("\n") + "\n\n[[models]]") is False  # models last
+        assert "\n\n\n" not in text and text.endswith("\n") and not text.endswith("\n\n")
+        assert (
+            f'base_url = "{up.base_url}/v1"\n\n[[providers]]\nname = "added"\n'
+            'provider_type = "openai-compatible"\napi_key = "$CCM_PAGE_SET_KEY"\n'
+            f'base_url = "{up.base_url}/v1"\n\n[[models]]\nname = "m"\n'
+        ) in text
+        assert text.endswith(
+            'priority = 1\n\n[[models]]\nname = "m2"\n\n[[models.mappings]]\n'
+            'provider = "added"\nactual_model = "gpt-y"\npriority = 1\n'
+        )
+        no_page_error(page)
+    # Chromium's own line for the refused (409) delete
+    assert page.console.page_errors(409) == []
+
+
+def test_rules_saved_from_router_lose_the_header_and_the_slots_come_back(
+    page: Any, up: FakeUpstream, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        config_text(
+            fake_provider("p", up, "sk-x") + model("big", ("p", "gpt-big")),
+            router='default = "big"',
+        )
+    )
+    with running_ccm(cfg) as ccm:
+        open_tab(page, ccm, "rules")
+        ta = page.locator("#rules-text")
+        expect(ta).to_have_value(re.compile(r"^# generated from \[router\]"))
+        expect(page.locator("#router-card")).to_be_visible()
+        expect(page.locator("#rules-file-note")).to_be_hidden()
+        ta.fill(ta.input_value() + "# edited in the page\n")
+        expect(page.locator("#rules-state")).to_contain_text("unsaved")
+        page.click("#rules-save")
+        toast(page, "Saved")
+        rules = tmp_path / "ccm.rules"
+        saved = rules.read_text()
+        assert "generated from [router]" not in saved
+        assert saved.endswith("# edited in the page\n") and "default to" in saved
+        expect(ta).to_have_value(saved)
+        assert tomllib.loads(cfg.read_text())["router"]["rules"] == "ccm.rules"
+        expect(page.locator("#router-card")).to_be_hidden()
+        note = page.locator("#rules-file-note")
+        expect(note).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "rules-from-file.png"), full_page=True)
+
+        # the way back: [router] rules goes, the slots route again and their card is back
+        page.click("#rules-use-router")
+        toast(page, "The [router] slots route again")
+        assert "rules" not in tomllib.loads(cfg.read_text())["router"]
+        assert rules.read_text() == saved  # left on disk, unused
+        expect(page.locator("#router-card")).to_be_visible()
+        expect(page.locator("#router-fields input[name='default']")).to_have_value("big")
+        expect(ta).to_have_value(re.compile(r"^# generated from \[router\]"))
+        expect(note).to_be_hidden()
+        assert cfg.read_text().startswith(COMMENT + "\n")
+        no_page_error(page)
+    assert page.console.page_errors() == []
+
+
+def test_test_sender_streams_with_a_spinner_and_a_toast(
+    page: Any, up: FakeUpstream, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config_text(fake_provider("p", up, "sk-x") + model("m", ("p", "gpt-x"))))
+    with running_ccm(cfg) as ccm:
+        open_tab(page, ccm, "test")
+        page.fill("#test-model", "m")
+        expect(page.locator("#test-stream")).not_to_be_checked()
+        page.locator("label[for='test-stream']").click()
+        expect(page.locator("#test-stream")).to_be_checked()
+        up.script(reply_text(ANSWER).with_delay(1.0))
+        page.click("#test-send")
+        # while the call runs: a spinner on the button and beside it
+        expect(page.locator("#test-send")).to_have_class(re.compile(r"\bbusy\b"))
+        expect(page.locator("#test-spinner")).to_be_visible()
+        expect(page.locator("#test-busy")).to_contain_text("streaming the answer")
+        page.screenshot(path=str(SCREENSHOTS / "test-busy.png"), full_page=True)
+        expect(page.locator("#test-answer")).to_have_text(ANSWER)
+        said = toast(page, "Answered by p")
+        assert "(streamed)" in said
+        expect(page.locator("#test-send")).not_to_have_class(re.compile(r"\bbusy\b"))
+        expect(page.locator("#test-spinner")).to_have_count(0)
+        expect(page.locator("#test-out")).to_contain_text("streamed")
+        assert up.requests[-1].stream is True
+
+        # and not streamed; then a failure: an error toast in words
+        page.locator("label[for='test-stream']").click()
+        page.click("#test-send")
+        toast(page, "Answered by p")
+        assert up.requests[-1].stream is False
+        up.script(status(400))  # not retried: the upstream's refusal comes back
+        page.click("#test-send")
+        said = toast(page, "", kind="error")
+        assert said and not re.search(r"\(\w+_error, HTTP", said), said
+        expect(page.locator("#test-out .alert-error")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "test-error.png"), full_page=True)
+        no_page_error(page)
+    assert page.console.page_errors() == []

@@ -1,7 +1,7 @@
 """The admin API under /api and the admin page at /. See docs/admin-api.md and docs/security.md.
 
 One Litestar Controller per resource (status, config, providers, models, router, rules, tools,
-oauth); `State` and the `Saver` come by `Provide`; bodies are msgspec Structs checked by the
+oauth, usage); `State` and the `Saver` come by `Provide`; bodies are msgspec Structs checked by the
 framework; failures are exceptions answered by one handler. Guards: loopback clients naming this
 machine by address, or the admin token (guards.admin_guard); writes JSON-only and same-origin
 (guards.json_writes). Every write goes through Saver (validated, atomic, comment-keeping) and
@@ -28,6 +28,7 @@ from ccm.server.admin.providers import ProviderController
 from ccm.server.admin.rules import RouterController, RulesController
 from ccm.server.admin.status import StatusController
 from ccm.server.admin.tools import ToolsController
+from ccm.server.admin.usage import UsageController
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 CONTROLLERS = (
@@ -39,6 +40,7 @@ CONTROLLERS = (
     RulesController,
     ToolsController,
     OAuthController,
+    UsageController,
 )
 
 

@@ -174,17 +174,22 @@
       setConn("ok", "connected");
       return { ok: true, status: resp.status, data, diagnostics: [], message: "" };
     }
-    let message = "HTTP " + resp.status;
+    // the API's messages say what to do: show them as they are, without codes
+    let message = "";
     if (data && typeof data === "object" && data.error) {
       const err = data.error;
-      message = (typeof err === "string" ? err : err.message) || message;
-      if (err.type) message = message + " (" + err.type + ", HTTP " + resp.status + ")";
+      message = (typeof err === "string" ? err : err.message) || "";
     } else if (typeof data === "string" && data.trim()) {
-      message += ": " + data.trim().slice(0, 300);
+      message = data.trim().slice(0, 300);
+    }
+    if (!message) {
+      message = resp.status >= 500
+        ? "ccm could not do this (it answered " + resp.status + "); its log says why."
+        : "ccm refused this (it answered " + resp.status + ").";
     }
     if (resp.status === 401 || resp.status === 403) {
       setConn("warn", "not authorised");
-      if (!token) message += " — set the admin token in Overview if [server] admin_token is configured";
+      if (!token && resp.status === 401) message += ": enter it under Admin token in Overview";
     } else {
       setConn("ok", "connected");
     }
@@ -208,14 +213,48 @@
     )));
   }
 
-  /** Show an API result in a message container: error (with diagnostics) or success text. */
-  function showResult(container, res, okText) {
+  /**
+   * Show an API result. Success: the container is cleared and, for an action (okText given),
+   * a toast says what happened. Failure: the message (and diagnostics) in the container, and
+   * a toast as well for an action (okText given, or `action`).
+   */
+  function showResult(container, res, okText, action) {
     if (res.ok) {
-      clear(container, okText ? el("div", { class: "alert alert-ok" }, okText) : null);
+      clear(container);
+      if (okText) toast("ok", okText);
     } else {
       clear(container, el("div", { class: "alert alert-error", role: "alert" },
         el("div", { class: "alert-title" }, res.message),
         diagList(res.diagnostics)));
+      if (okText || action) toast("error", res.message);
+    }
+  }
+
+  /** A message in the corner that goes away by itself (errors stay longer). */
+  function toast(kind, text, ms) {
+    const box = $("#toasts");
+    const t = el("div", { class: "toast toast-" + kind, role: kind === "error" ? "alert" : null },
+      el("span", { class: "toast-text" }, text));
+    const remove = () => t.remove();
+    t.append(el("button", { class: "toast-close", type: "button", "aria-label": "dismiss", onclick: remove }, "×"));
+    box.append(t);
+    while (box.children.length > 4) box.firstChild.remove();
+    setTimeout(remove, ms || (kind === "error" ? 12000 : 5000));
+    return t;
+  }
+
+  /** Run `fn` with `btn` showing a spinner (and disabled) until it settles. */
+  async function busy(btn, fn) {
+    if (!btn) return fn();
+    btn.disabled = true;
+    btn.classList.add("busy");
+    btn.setAttribute("aria-busy", "true");
+    try {
+      return await fn();
+    } finally {
+      btn.disabled = false;
+      btn.classList.remove("busy");
+      btn.removeAttribute("aria-busy");
     }
   }
 
@@ -249,6 +288,26 @@
     if (!d) return String(t ?? "–");
     const pad = (n, w = 2) => String(n).padStart(w, "0");
     return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  }
+
+  /** US dollars: null (no price known) is a dash, never $0; small sums keep 3 significant digits. */
+  function fmtUsd(v) {
+    if (typeof v !== "number" || !isFinite(v)) return "–";
+    if (v === 0) return "$0.00";
+    if (Math.abs(v) >= 1) return "$" + v.toFixed(2);
+    return "$" + Number(v.toPrecision(3)).toString();
+  }
+
+  /** 1234 -> "1,234"; 1234567 -> "1.23M" when `short`. */
+  function fmtNum(n, short) {
+    if (typeof n !== "number" || !isFinite(n)) return "–";
+    if (short && Math.abs(n) >= 1e6) return (n / 1e6).toFixed(2) + "M";
+    if (short && Math.abs(n) >= 1e4) return (n / 1e3).toFixed(1) + "k";
+    return n.toLocaleString("en-US");
+  }
+
+  function plural(n, word) {
+    return fmtNum(n) + " " + word + (n === 1 ? "" : "s");
   }
 
   function fmtMs(ms) {
@@ -299,10 +358,26 @@
     return el("span", { class: "badge badge-" + cls }, text);
   }
 
-  function keyDisplay(key) {
-    if (key === null || key === undefined || key === "") return el("span", { class: "muted" }, "none");
-    if (String(key).startsWith("$")) return el("code", { class: "env" }, key);
-    return el("code", {}, key);
+  /**
+   * A provider's key as the API shows it: a `$VAR` reference as written, with whether the
+   * variable is set (from /api/status's key_status), so a typo in its name shows; a literal
+   * key stays masked.
+   */
+  function keyDisplay(key, status) {
+    if (key === null || key === undefined || key === "") {
+      return status === "none" ? el("span", { class: "muted" }, "not needed") : el("span", { class: "muted" }, "none");
+    }
+    const k = String(key);
+    if (k.startsWith("$")) {
+      const ks = String(status || "");
+      const set = ks.startsWith("from ");
+      const unset = ks.endsWith("is not set");
+      return el("span", { class: "key-ref" }, el("code", { class: "env" }, k),
+        set ? el("span", { class: "badge badge-ok", title: "the variable is set where ccm runs" }, "set")
+          : unset ? el("span", { class: "badge badge-err", title: ks + " where ccm runs: check its name, or set it and restart ccm" }, "not set")
+            : null);
+    }
+    return el("code", { title: "a literal key: never shown" }, k);
   }
 
   /** A delete button that asks for a second click before it acts. */
@@ -323,16 +398,17 @@
         return;
       }
       clearTimeout(timer);
-      btn.disabled = true;
-      await action();
-      btn.disabled = false;
+      armed = false;
+      btn.textContent = label;
+      btn.classList.remove("armed");
+      await busy(btn, action);
     });
     return btn;
   }
 
   // ------------------------------------------------------------------ navigation
 
-  const TABS = ["overview", "providers", "models", "rules", "test", "logs"];
+  const TABS = ["overview", "usage", "requests", "providers", "models", "rules", "test", "logs"];
   let current = null;
   const loaders = {};
   const leavers = {};
@@ -370,6 +446,8 @@
       clear(msg);
       lastStatus = res.data || {};
       renderStatus(lastStatus);
+      await Promise.all([loadCosts(), loadConnect(lastStatus)]);
+      if (gen !== overviewGen) return;
       if (tres.ok) clear($("#oauth-list-msg"));
       else showResult($("#oauth-list-msg"), tres);
       renderTokens();
@@ -407,14 +485,83 @@
     clear(tbody, provs.length ? provs.map((p) => el("tr", {},
       el("td", { class: "strong" }, p.name),
       el("td", {}, p.provider_type ?? ""),
-      el("td", {}, p.dialect ?? ""),
+      el("td", { class: "hide-narrow" }, p.dialect ?? ""),
       el("td", {}, p.enabled === false ? badge("disabled", "muted") : badge("enabled", "ok")),
-      el("td", { class: "mono small" }, p.base_url || ""),
+      el("td", { class: "mono small hide-narrow wrap" }, p.base_url || ""),
       el("td", {}, oauthProvider(p.name) ? oauthKeyDisplay(oauthProvider(p.name)) : keyStatusBadge(p.key_status)),
       el("td", {}, circuitBadge(p.health)),
       el("td", { class: "num" }, p.recent_failures ? badge(String(p.recent_failures), "err") : el("span", { class: "muted" }, "0")),
-      el("td", { class: "small wrap" }, p.last_error ? el("span", { class: "text-err" }, p.last_error) : el("span", { class: "muted" }, "–")),
+      el("td", { class: "small wrap last-error" }, p.last_error ? el("span", { class: "text-err" }, p.last_error) : el("span", { class: "muted" }, "–")),
     )) : el("tr", {}, el("td", { colspan: 9, class: "empty" }, "No providers configured.")));
+  }
+
+  /** Today's and this week's cost from the usage ledger. */
+  async function loadCosts() {
+    const res = await api("GET", "/api/usage/summary");
+    const d = res.ok && res.data && typeof res.data === "object" ? res.data : null;
+    for (const span of ["today", "week"]) {
+      const value = $("#st-cost-" + span);
+      const sub = $("#st-cost-" + span + "-sub");
+      value.title = "";
+      if (!d) {
+        value.textContent = "–";
+        sub.textContent = res.message || "";
+      } else if (d.enabled === false) {
+        value.textContent = "–";
+        sub.textContent = "ledger off";
+        value.title = d.message || "";
+      } else {
+        const t = d[span] || {};
+        value.textContent = t.requests && t.cost_usd === null ? "–" : fmtUsd(t.cost_usd ?? 0);
+        sub.textContent = plural(t.requests || 0, "request") + (t.unpriced_requests ? " · " + fmtNum(t.unpriced_requests) + " without a price" : "");
+        value.title = span === "week" ? "since Monday 00:00" : "since midnight";
+      }
+    }
+  }
+
+  /** How to point Claude Code at this server: `ccm code`, or the variables by hand. */
+  async function loadConnect(status) {
+    const res = await api("GET", "/api/config");
+    const server = res.ok && res.data && res.data.server ? res.data.server : {};
+    const key = server.api_key;
+    let token = "ccm-local";
+    let hint = "Without [server] api_key ccm takes any client key; the token keeps Claude Code from asking you to log in.";
+    if (typeof key === "string" && key.startsWith("$")) {
+      token = '"' + key + '"';
+      hint = `The token is [server] api_key, read from ${key} in your shell.`;
+    } else if (key) {
+      token = "'<your [server] api_key>'";
+      hint = "Put your [server] api_key in place of the placeholder (the page never shows keys).";
+    }
+    const cfg = status && status.config_path ? String(status.config_path) : "";
+    const standard = /[\\/]\.claude-code-mux[\\/]config\.toml$/.test(cfg);
+    const quoted = /^[\w@%+=:,./~-]+$/.test(cfg) ? cfg : "'" + cfg.replace(/'/g, "'\\''") + "'";
+    snippet($("#connect-code"), cfg && !standard ? "ccm code --config " + quoted : "ccm code");
+    snippet($("#connect-env"), `ANTHROPIC_BASE_URL=${location.origin} ANTHROPIC_AUTH_TOKEN=${token} ANTHROPIC_API_KEY= claude`);
+    $("#connect-hint").textContent = hint + " ANTHROPIC_API_KEY is emptied so a real Anthropic key in your shell is not sent as well.";
+  }
+
+  /** A command in a box with a Copy button. */
+  function snippet(pre, text) {
+    if (pre.textContent === text && pre.parentNode.querySelector(".copy")) return;
+    pre.textContent = text;
+    const box = pre.parentNode;
+    for (const b of box.querySelectorAll(".copy")) b.remove();
+    const btn = el("button", { class: "btn btn-small copy", type: "button" }, "Copy");
+    on(btn, "click", async () => {
+      try {
+        await navigator.clipboard.writeText(text);
+        toast("ok", "Copied.", 2000);
+      } catch {
+        const range = document.createRange();
+        range.selectNodeContents(pre);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        toast("ok", "Selected: press Ctrl+C (⌘C) to copy.", 4000);
+      }
+    });
+    box.append(btn);
   }
 
   /** The provider's circuit breaker: closed (healthy), half-open (probing) or open (skipped). */
@@ -520,13 +667,7 @@
   }
 
   async function refreshToken(id, btn) {
-    btn.disabled = true;
-    let res;
-    try {
-      res = await api("POST", "/api/oauth/tokens/refresh", { provider_id: id });
-    } finally {
-      btn.disabled = false;
-    }
+    const res = await busy(btn, () => api("POST", "/api/oauth/tokens/refresh", { provider_id: id }));
     const d = res.data && typeof res.data === "object" ? res.data : {};
     await reloadTokens();
     showResult($("#oauth-msg"), res, `Refreshed token “${id}”, expires ${fmtExpiry(d.expires_at)}.`);
@@ -547,6 +688,15 @@
 
   let providers = [];
   let editingProvider = null; // the provider object being edited, or null when adding
+  let keyStatus = new Map(); // provider name -> key_status from /api/status
+
+  async function fetchKeyStatus() {
+    const res = await api("GET", "/api/status");
+    if (res.ok && res.data && Array.isArray(res.data.providers)) {
+      keyStatus = new Map(res.data.providers.map((p) => [p.name, p.key_status]));
+    }
+    return res;
+  }
 
   async function fetchProviders() {
     const res = await api("GET", "/api/providers");
@@ -556,7 +706,7 @@
 
   async function loadProviders() {
     await ensureCatalog();
-    const [res, tres] = await Promise.all([fetchProviders(), fetchTokens()]);
+    const [res, tres] = await Promise.all([fetchProviders(), fetchTokens(), fetchKeyStatus()]);
     if (!res.ok) {
       showResult($("#prov-list-msg"), res);
       return;
@@ -572,13 +722,52 @@
     clear(tbody, providers.length ? providers.map((p) => el("tr", { dataset: { name: p.name } },
       el("td", { class: "strong" }, p.name),
       el("td", {}, p.provider_type),
-      el("td", { class: "mono small" }, p.base_url || el("span", { class: "muted" }, DEFAULT_BASE.get(p.provider_type) ? "default" : "–")),
-      el("td", {}, p.enabled === false ? badge("disabled", "muted") : badge("enabled", "ok")),
-      el("td", {}, p.auth_type === "oauth" ? oauthKeyDisplay(p) : keyDisplay(p.api_key)),
+      el("td", { class: "mono small hide-narrow wrap" }, p.base_url || el("span", { class: "muted" }, DEFAULT_BASE.get(p.provider_type) ? "default" : "–")),
+      el("td", {}, enabledSwitch(p)),
+      el("td", {}, p.auth_type === "oauth" ? oauthKeyDisplay(p) : keyDisplay(p.api_key, keyStatus.get(p.name))),
       el("td", { class: "actions" },
         el("button", { class: "btn btn-small", type: "button", onclick: () => editProvider(p) }, "Edit"),
         confirmButton("Delete", () => deleteProvider(p.name))),
     )) : el("tr", {}, el("td", { colspan: 6, class: "empty" }, "No providers yet. Add one with the form.")));
+  }
+
+  /** Switch a provider on or off from the table: the same PUT as the form, with `enabled`
+   * only (true is the default, so the API removes the key rather than writing `enabled = true`). */
+  function enabledSwitch(p) {
+    const input = el("input", { type: "checkbox", class: "prov-enabled", "aria-label": (p.enabled === false ? "enable " : "disable ") + p.name });
+    input.checked = p.enabled !== false;
+    const label = el("label", { class: "switch", title: input.checked ? "enabled: click to disable" : "disabled: click to enable" },
+      input, el("span", { class: "track" }), el("span", { class: "switch-label" }, input.checked ? "on" : "off"));
+    on(input, "change", async () => {
+      const want = input.checked;
+      input.disabled = true;
+      const res = await api("PUT", "/api/providers/" + encodeURIComponent(p.name), providerBody(p, { enabled: want }));
+      input.disabled = false;
+      if (!res.ok) {
+        input.checked = !want;
+        showResult($("#prov-list-msg"), res, null, true);
+        return;
+      }
+      showResult($("#prov-list-msg"), res, `Provider “${p.name}” ${want ? "enabled" : "disabled"}.`);
+      await loadProviders();
+    });
+    return label;
+  }
+
+  /**
+   * What to PUT for a provider: its view from the API with `changes`, less what the view only
+   * shows (defaults the file does not have, empty lists and maps, nulls), so that an edit
+   * writes only what changed.
+   */
+  function providerBody(p, changes) {
+    const body = Object.assign({}, p, changes || {});
+    for (const k of Object.keys(body)) if (body[k] === null || body[k] === undefined) delete body[k];
+    if (body.auth_type === "apikey") delete body.auth_type;
+    for (const k of ["models", "headers"]) {
+      const v = body[k];
+      if (v && typeof v === "object" && !Object.keys(v).length) delete body[k];
+    }
+    return body;
   }
 
   function fillProviderTypes() {
@@ -603,6 +792,7 @@
     $("#prov-enabled").checked = true;
     $("#prov-form-title").textContent = "Add provider";
     $("#prov-key").type = "password";
+    clear($("#prov-key-status"));
     updateBaseHint();
     resetAuth("apikey");
   }
@@ -613,12 +803,21 @@
     $("#prov-name").value = p.name || "";
     $("#prov-type").value = p.provider_type || "anthropic";
     $("#prov-key").value = p.auth_type === "oauth" ? "" : p.api_key || "";
+    keyInputFollows();
+    const ks = keyStatus.get(p.name);
+    clear($("#prov-key-status"), ks && String(p.api_key || "").startsWith("$") ? ["Key: ", keyDisplay(p.api_key, ks), " ", el("span", { class: "muted" }, ks)] : null);
     $("#prov-base").value = p.base_url || "";
     $("#prov-enabled").checked = p.enabled !== false;
     clear($("#prov-msg"));
     updateBaseHint();
     resetAuth(p.auth_type === "oauth" ? "oauth" : "apikey");
     $("#prov-name").focus();
+  }
+
+  /** A `$VAR` reference is shown as written; a literal key is typed blind. */
+  function keyInputFollows() {
+    const input = $("#prov-key");
+    input.type = input.value.trim().startsWith("$") ? "text" : "password";
   }
 
   // ---- authentication: API key or OAuth sign-in
@@ -705,14 +904,8 @@
     if (!id) return showError(msg, "Give the provider a name first: the token is saved under it.");
     const flow = $("#prov-oauth-flow").value;
     const btn = $("#prov-oauth-signin");
-    btn.disabled = true;
-    let res;
-    try {
-      res = await api("POST", "/api/oauth/authorize", { flow, provider_id: id });
-    } finally {
-      btn.disabled = false;
-    }
-    if (!res.ok) return showResult(msg, res);
+    const res = await busy(btn, () => api("POST", "/api/oauth/authorize", { flow, provider_id: id }));
+    if (!res.ok) return showResult(msg, res, null, true);
     const d = res.data && typeof res.data === "object" ? res.data : {};
     if (typeof d.url !== "string" || !/^https?:\/\//i.test(d.url) || typeof d.state !== "string" || !d.state) {
       return showError(msg, "Unexpected answer from /api/oauth/authorize (no http(s) url or no state).");
@@ -747,15 +940,9 @@
     const code = $("#prov-oauth-code").value.trim();
     if (!code) return showError(msg, "Paste the code (or the address-bar URL) first.");
     const btn = $("#prov-oauth-complete");
-    btn.disabled = true;
-    let res;
-    try {
-      res = await api("POST", "/api/oauth/exchange", { state: s.state, code });
-    } finally {
-      btn.disabled = false;
-    }
+    const res = await busy(btn, () => api("POST", "/api/oauth/exchange", { state: s.state, code }));
     if (s !== signin.session) return undefined; // abandoned meanwhile
-    if (!res.ok) return showResult(msg, res);
+    if (!res.ok) return showResult(msg, res, null, true);
     const d = res.data && typeof res.data === "object" ? res.data : {};
     return signedIn(d.provider_id || s.providerId, d.expires_at);
   }
@@ -764,8 +951,9 @@
     endSignIn();
     const p = editingProvider;
     const inUse = p && p.auth_type === "oauth" && tokenIdOf(p) === id;
-    showResult($("#prov-oauth-msg"), { ok: true },
-      `Signed in, expires ${fmtExpiry(expiresAt)}. Token “${id}” saved` + (inUse ? "." : "; save the provider to use it."));
+    const text = `Signed in, expires ${fmtExpiry(expiresAt)}. Token “${id}” saved` + (inUse ? "." : "; save the provider to use it.");
+    clear($("#prov-oauth-msg"), el("div", { class: "alert alert-ok" }, text));
+    toast("ok", text);
     await reloadTokens();
   }
 
@@ -802,7 +990,7 @@
     // start from the stored object so that fields this form does not show (models, headers, ...) survive
     const oauth = authMode() === "oauth";
     const id = tokenId();
-    const body = Object.assign({}, editingProvider || {});
+    const body = providerBody(editingProvider || {});
     body.name = name;
     body.provider_type = type;
     body.enabled = $("#prov-enabled").checked;
@@ -821,14 +1009,10 @@
     }
     // the API's view fills in defaults; sending them back would write them into the file
     if (body.auth_type === "apikey") delete body.auth_type;
-    for (const k of ["models", "headers"]) {
-      const v = body[k];
-      if (v && typeof v === "object" && !Object.keys(v).length) delete body[k];
-    }
-    const res = editingProvider
-      ? await api("PUT", "/api/providers/" + encodeURIComponent(editingProvider.name), body)
-      : await api("POST", "/api/providers", body);
-    if (!res.ok) return showResult(msg, res);
+    const res = await busy($("#prov-save"), () => (editingProvider
+      ? api("PUT", "/api/providers/" + encodeURIComponent(editingProvider.name), body)
+      : api("POST", "/api/providers", body)));
+    if (!res.ok) return showResult(msg, res, null, true);
     const unsigned = oauth && !tokenFor(id);
     resetProviderForm();
     showResult(msg, res, `Saved provider “${name}”.` + (unsigned ? ` It has no OAuth token “${id}” yet: Edit it and Sign in.` : ""));
@@ -962,10 +1146,10 @@
     }
     const mappings = rows.map((r, i) => Object.assign({}, r, { actual_model: r.actual_model.trim(), priority: i + 1 }));
     const body = Object.assign({}, editingModel || {}, { name, mappings });
-    const res = editingModel
-      ? await api("PUT", "/api/models/" + encodeURIComponent(editingModel.name), body)
-      : await api("POST", "/api/models", body);
-    if (!res.ok) return showResult(msg, res);
+    const res = await busy($("#model-save"), () => (editingModel
+      ? api("PUT", "/api/models/" + encodeURIComponent(editingModel.name), body)
+      : api("POST", "/api/models", body)));
+    if (!res.ok) return showResult(msg, res, null, true);
     resetModelForm();
     showResult(msg, res, `Saved model “${name}”.`);
     await loadModels();
@@ -1108,11 +1292,32 @@
     rules.savedText = data.text || "";
     rules.loaded = true;
     rules.fromToml = !!data.from_toml;
-    $("#rules-path").textContent = data.path ? data.path : "";
-    $("#rules-toml-note").hidden = !rules.fromToml;
+    showRulesSource(data);
     clear(msg);
     renderEditor();
     await Promise.all([checkRules(), explainNow(), loadRouter()]);
+  }
+
+  /** Where the rules come from: [router] (the slot card shows) or a file (a way back). */
+  function showRulesSource(data) {
+    $("#rules-path").textContent = data.path || "";
+    $("#rules-toml-note").hidden = !rules.fromToml;
+    $("#rules-file-note").hidden = rules.fromToml;
+    $("#router-card").hidden = !rules.fromToml;
+  }
+
+  /** Rules generated from [router] start with a "# generated from [router]" comment; a file
+   * saved from them is no longer generated, so the comment does not go into it. */
+  function withoutGeneratedHeader(text) {
+    return text.replace(/^(?:#\s*generated from \[router\][^\n]*\n)+/, "");
+  }
+
+  async function useRouterSlots() {
+    const res = await busy($("#rules-use-router"), () => api("PUT", "/api/router", { rules: null }));
+    if (!res.ok) return showResult($("#rules-msg"), res, null, true);
+    toast("ok", "The [router] slots route again. The rules file stays on disk, unused.");
+    rules.loaded = false; // take the generated rules, whatever the editor held
+    return loadRules();
   }
 
   async function checkRules() {
@@ -1149,10 +1354,18 @@
 
   async function saveRules() {
     const ta = $("#rules-text");
+    if (rules.fromToml) {
+      const plain = withoutGeneratedHeader(ta.value);
+      if (plain !== ta.value) {
+        ta.value = plain;
+        renderEditor();
+      }
+    }
     const text = ta.value;
     const msg = $("#rules-msg");
     const btn = $("#rules-save");
     btn.disabled = true;
+    btn.classList.add("busy");
     try {
       const ds = await checkRules();
       if (ds === null) return;
@@ -1170,7 +1383,7 @@
           renderEditor();
           renderDiagnostics();
         }
-        showResult(msg, res);
+        showResult(msg, res, null, true);
         msg.firstChild.classList.add("save-refused");
         return;
       }
@@ -1183,13 +1396,12 @@
       const again = await api("GET", "/api/rules");
       if (again.ok && again.data) {
         rules.fromToml = !!again.data.from_toml;
-        $("#rules-path").textContent = again.data.path || "";
-        $("#rules-toml-note").hidden = !rules.fromToml;
-        $("#router-card").hidden = !rules.fromToml;
+        showRulesSource(again.data);
       }
       await explainNow();
     } finally {
       btn.disabled = false;
+      btn.classList.remove("busy");
     }
   }
 
@@ -1321,7 +1533,7 @@
       if ((old ?? null) !== value) body[k] = value;
     }
     if (!Object.keys(body).length) return showResult($("#router-msg"), { ok: true }, "Nothing changed.");
-    const res = await api("PUT", "/api/router", body);
+    const res = await busy($("#router-save"), () => api("PUT", "/api/router", body));
     showResult($("#router-msg"), res, "Saved [router].");
     if (res.ok) {
       routerData = res.data && typeof res.data === "object" ? res.data : routerData;
@@ -1363,20 +1575,22 @@
     if (provider) body.provider = provider;
     const max = parseInt($("#test-max").value, 10);
     if (max > 0) body.max_tokens = max;
-    const btn = $("#test-send");
-    btn.disabled = true;
-    $("#test-busy").textContent = "waiting for the answer…";
+    body.stream = $("#test-stream").checked;
+    clear($("#test-busy"), el("span", { class: "spinner", id: "test-spinner" }), " ",
+      body.stream ? "streaming the answer…" : "waiting for the answer…");
     const started = performance.now();
     try {
-      const res = await api("POST", "/api/test", body);
+      const res = await busy($("#test-send"), () => api("POST", "/api/test", body));
       if (!res.ok && !(res.data && typeof res.data === "object" && "status" in res.data && !res.data.error)) {
-        showResult(out, res);
+        showResult(out, res, null, true);
         return;
       }
-      renderTestResult(out, res.data || {}, performance.now() - started);
+      const r = res.data || {};
+      renderTestResult(out, r, performance.now() - started);
+      if (statusClass(r.status) === "ok") toast("ok", `Answered by ${(r.route || {}).provider || "?"} in ${fmtMs(r.latency_ms)}${r.stream ? " (streamed)" : ""}.`);
+      else toast("error", r.error || "The test failed.");
     } finally {
-      btn.disabled = false;
-      $("#test-busy").textContent = "";
+      clear($("#test-busy"));
     }
   }
 
@@ -1415,6 +1629,7 @@
     clear(out,
       el("div", { class: "result-head" },
         badge(ok ? String(r.status ?? "ok") + " OK" : String(r.status ?? "error"), statusClass(r.status)),
+        r.stream ? badge("streamed", "muted") : null,
         el("span", { class: "muted" }, "latency " + fmtMs(typeof r.latency_ms === "number" ? r.latency_ms : clientMs))),
       errorText || !ok ? el("div", { class: "alert alert-error", role: "alert" }, el("div", { class: "alert-title" }, errorText || "The test failed.")) : null,
       el("h3", {}, "Answer"),
@@ -1427,6 +1642,365 @@
       el("h3", {}, "Attempts"),
       attemptsList(r.attempts),
       raw ? el("details", { class: "raw" }, el("summary", {}, "Raw answer"), el("pre", { class: "mono small" }, JSON.stringify(raw, null, 2))) : null);
+  }
+
+  // ------------------------------------------------------------------ usage (charts)
+
+  const charts = {}; // id -> uPlot instance
+  let usageData = null;
+  let usageGen = 0;
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function palette(i) {
+    return cssVar("--chart-" + ((i % 8) + 1)) || "#2b59c3";
+  }
+
+  function usageQuery() {
+    const q = new URLSearchParams({ since: $("#usage-range").value, bucket: $("#usage-bucket").value, by: $("#usage-by").value });
+    return "/api/usage?" + q.toString();
+  }
+
+  async function loadUsage() {
+    const gen = ++usageGen;
+    const res = await busy($("#usage-refresh"), () => api("GET", usageQuery()));
+    if (gen !== usageGen || current !== "usage") return;
+    const msg = $("#usage-msg");
+    if (!res.ok) {
+      showResult(msg, res);
+      return;
+    }
+    usageData = res.data || {};
+    const d = usageData;
+    const empty = d.enabled === false || !(d.totals && d.totals.requests);
+    clear(msg, empty ? el("div", { class: "card empty-state", id: "usage-empty" },
+      el("strong", {}, d.enabled === false ? "The usage ledger is off" : "No requests in this range"),
+      d.message || "Try a longer range, or send something through ccm (the Test tab does).") : null);
+    renderUsageStats(d.totals || {});
+    renderUsageTable($("#usage-providers tbody"), d.by_provider || [], "provider");
+    renderUsageTable($("#usage-models tbody"), d.by_model || [], "model");
+    drawUsageCharts();
+  }
+
+  leavers.usage = () => {
+    usageGen++;
+  };
+
+  function renderUsageStats(t) {
+    $("#us-requests").textContent = fmtNum(t.requests ?? 0);
+    $("#us-requests-sub").textContent = [t.errors ? plural(t.errors, "error") : null, t.failovers ? fmtNum(t.failovers) + " failed over" : null].filter(Boolean).join(" · ");
+    $("#us-tokens").textContent = fmtNum(t.input_tokens ?? 0, true) + " / " + fmtNum(t.output_tokens ?? 0, true);
+    const cached = (t.cache_read_input_tokens || 0) + (t.cache_creation_input_tokens || 0);
+    $("#us-tokens-sub").textContent = cached ? fmtNum(t.cache_read_input_tokens || 0, true) + " cache read, " + fmtNum(t.cache_creation_input_tokens || 0, true) + " cache write" : "";
+    $("#us-cost").textContent = t.requests && t.cost_usd === null ? "–" : fmtUsd(t.cost_usd ?? 0);
+    $("#us-cost-sub").textContent = t.unpriced_requests ? fmtNum(t.unpriced_requests) + " without a price" : "";
+    $("#us-latency").textContent = t.p50_ms === null || t.p50_ms === undefined ? "–" : fmtMs(t.p50_ms) + " / " + fmtMs(t.p95_ms);
+    $("#us-latency-sub").textContent = t.ttfb_p50_ms !== null && t.ttfb_p50_ms !== undefined ? "first byte " + fmtMs(t.ttfb_p50_ms) + " / " + fmtMs(t.ttfb_p95_ms) : "";
+  }
+
+  function renderUsageTable(tbody, rows, name) {
+    if (!rows.length) return clear(tbody, el("tr", {}, el("td", { colspan: 8, class: "empty" }, "Nothing in this range.")));
+    clear(tbody, rows.map((r) => el("tr", { dataset: { key: r[name] ?? "" } },
+      el("td", { class: name === "model" ? "mono small wrap" : "strong" }, r[name] ?? el("span", { class: "muted" }, name === "provider" ? "none answered" : "–")),
+      el("td", { class: "num" }, fmtNum(r.requests)),
+      el("td", { class: "num" }, r.errors ? badge(fmtNum(r.errors), "err") : el("span", { class: "muted" }, "0")),
+      el("td", { class: "num" }, fmtNum(r.input_tokens, true)),
+      el("td", { class: "num" }, fmtNum(r.output_tokens, true)),
+      el("td", { class: "num cost", title: r.unpriced_requests ? r.unpriced_requests + " without a price" : null }, fmtUsd(r.cost_usd), r.unpriced_requests && r.cost_usd !== null ? "+?" : ""),
+      el("td", { class: "num" }, fmtMs(r.p50_ms)),
+      el("td", { class: "num" }, fmtMs(r.p95_ms)))));
+  }
+
+  /** An x-axis label: the day (month/day) at midnight or for daily points, else the hour. */
+  function timeTick(v, bucket) {
+    const d = new Date(v * 1000);
+    const day = `${d.getMonth() + 1}/${d.getDate()}`;
+    if (bucket === "day" || (d.getHours() === 0 && d.getMinutes() === 0)) return day;
+    return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+  }
+
+  /** uPlot draws into a box: its width follows the card, its colours the page's (light or dark). */
+  function chartOptions(box, series, fmtValue) {
+    const axis = {
+      stroke: cssVar("--muted"),
+      grid: { stroke: cssVar("--grid"), width: 1 },
+      ticks: { stroke: cssVar("--grid"), width: 1 },
+      font: "11px " + cssVar("--sans"),
+    };
+    const bucket = usageData && usageData.bucket;
+    const step = bucket === "day" ? 86400 : 3600;
+    return {
+      width: Math.max(200, box.clientWidth),
+      height: 220,
+      legend: { show: true, live: true },
+      cursor: { drag: { x: false, y: false } },
+      scales: {
+        // half a bucket of room at each end, so the first and last bars show whole
+        x: { time: true, range: (u, min, max) => [min - step / 2, max + step / 2] },
+        y: { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] },
+      },
+      axes: [
+        Object.assign({}, axis, {
+          // ticks on whole buckets: days for daily points, hours (or several) for hourly ones
+          incrs: bucket === "day" ? [86400, 2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400]
+            : [3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400],
+          values: (u, splits) => splits.map((v) => timeTick(v, bucket)),
+        }),
+        Object.assign({}, axis, { size: 72, values: (u, vals) => vals.map((v) => fmtValue(v, true)) }),
+      ],
+      series: [{ value: (u, v) => (v === null ? "–" : fmtDateTime(v)) }, ...series],
+    };
+  }
+
+  /** Stacked series: each key's values drawn on top of the ones before it (filled areas), the
+   * legend and the cursor showing the key's own value. */
+  function stacked(keys, rows, fmtValue) {
+    const n = rows.length ? rows[0].length : 0;
+    const sums = [];
+    let acc = new Array(n).fill(0);
+    rows.forEach((row) => {
+      acc = acc.map((a, i) => a + (row[i] || 0));
+      sums.push(acc.slice());
+    });
+    // drawn from the top sum down, so each lower one paints over the one above
+    const order = keys.map((k, i) => i).reverse();
+    const bars = window.uPlot && window.uPlot.paths && window.uPlot.paths.bars ? window.uPlot.paths.bars({ size: [0.7, 48] }) : undefined;
+    const series = order.map((i) => ({
+      label: String(keys[i] ?? "none"),
+      stroke: palette(i),
+      fill: palette(i) + "cc",
+      width: 1,
+      paths: bars,
+      points: { show: false },
+      value: (u, v, sidx, idx) => (idx === null || idx === undefined ? "–" : fmtValue(rows[i][idx] || 0)),
+    }));
+    return { series, data: order.map((i) => sums[i]) };
+  }
+
+  function drawChart(id, series, data, fmtValue) {
+    const box = $("#" + id);
+    if (charts[id]) {
+      charts[id].destroy();
+      delete charts[id];
+    }
+    box.replaceChildren();
+    if (typeof window.uPlot !== "function") {
+      box.append(el("div", { class: "chart-empty" }, "The chart library did not load."));
+      return;
+    }
+    const t = usageData && usageData.timeline ? usageData.timeline.t || [] : [];
+    if (!t.length) {
+      box.append(el("div", { class: "chart-empty" }, "No data."));
+      return;
+    }
+    charts[id] = new window.uPlot(chartOptions(box, series, fmtValue), [t, ...data], box);
+    watchSize(box, id);
+  }
+
+  /** A chart follows its box's width (window resized, layout changed while the tab was away). */
+  const sized = new Map(); // box -> chart id
+  const sizeWatcher = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
+    // resized in the next frame: resizing inside the observer's callback would loop
+    const todo = entries.map((e) => [charts[sized.get(e.target)], Math.floor(e.contentRect.width)]);
+    requestAnimationFrame(guard(() => {
+      for (const [u, width] of todo) {
+        if (u && width > 0 && Math.abs(width - u.width) > 1) u.setSize({ width: Math.max(200, width), height: u.height });
+      }
+    }));
+  }) : null;
+
+  function watchSize(box, id) {
+    if (!sizeWatcher || sized.has(box)) {
+      sized.set(box, id);
+      return;
+    }
+    sized.set(box, id);
+    sizeWatcher.observe(box);
+  }
+
+  function drawUsageCharts() {
+    const d = usageData;
+    if (!d || !d.timeline) return;
+    const tl = d.timeline;
+    const s = d.series || { keys: [] };
+    const by = s.by || "provider";
+    $("#chart-requests-by").textContent = "by " + by;
+    $("#chart-cost-by").textContent = "by " + by;
+    const count = (v) => fmtNum(Math.round(v * 100) / 100, true);
+    const keys = s.keys && s.keys.length ? s.keys : ["all"];
+    const req = s.keys && s.keys.length ? stacked(keys, s.requests, count) : stacked(keys, [tl.requests], count);
+    drawChart("chart-requests", req.series, req.data, count);
+    const line = (label, i, dash) => ({ label, stroke: palette(i), width: 2, dash, points: { size: 5, fill: palette(i) } });
+    drawChart("chart-tokens", [line("input", 0), line("output", 1), line("cache read", 2, [4, 3]), line("cache write", 4, [4, 3])],
+      [tl.input_tokens, tl.output_tokens, tl.cache_read_input_tokens, tl.cache_creation_input_tokens], count);
+    const usd = (v, axis) => (axis ? fmtUsd(v) : fmtUsd(v));
+    const costRows = s.keys && s.keys.length ? s.cost_usd.map((row) => row.map((v) => v || 0)) : [tl.cost_usd.map((v) => v || 0)];
+    const cost = stacked(keys, costRows, usd);
+    drawChart("chart-cost", cost.series, cost.data, usd);
+    const ms = (v) => fmtMs(v);
+    drawChart("chart-latency", [line("p50", 0), line("p95", 3), line("first byte p50", 2, [4, 3]), line("first byte p95", 1, [4, 3])],
+      [tl.p50_ms, tl.p95_ms, tl.ttfb_p50_ms, tl.ttfb_p95_ms], ms);
+  }
+
+  const redrawCharts = debounce(() => {
+    if (current === "usage" && usageData) drawUsageCharts();
+  }, 150);
+
+  // ------------------------------------------------------------------ requests (the ledger)
+
+  const reqView = { offset: 0, limit: 50, total: 0, open: new Set(), gen: 0, choicesFor: null };
+
+  function reqFilters() {
+    const f = {
+      since: $("#req-since").value,
+      session: $("#req-session").value,
+      model: $("#req-model").value,
+      provider: $("#req-provider").value,
+      status: $("#req-status").value,
+    };
+    for (const k of Object.keys(f)) if (!f[k]) delete f[k];
+    return f;
+  }
+
+  /** Fill a filter's <select> keeping its choice (a choice no longer offered stays listed). */
+  function fillSelect(sel, items, label) {
+    const keep = sel.value;
+    clear(sel, el("option", { value: "" }, "any"), items.map((v) => el("option", { value: v }, label ? label(v) : v)),
+      keep && !items.includes(keep) ? el("option", { value: keep }, label ? label(keep) : keep) : null);
+    sel.value = keep;
+  }
+
+  async function loadRequestChoices() {
+    const since = $("#req-since").value || "90d";
+    if (reqView.choicesFor === since) return;
+    const res = await api("GET", "/api/usage/filters?since=" + encodeURIComponent(since));
+    if (!res.ok || !res.data) return;
+    reqView.choicesFor = since;
+    const d = res.data;
+    const sessions = (d.sessions || []).map((x) => x.session_id);
+    const counts = new Map((d.sessions || []).map((x) => [x.session_id, x.requests]));
+    fillSelect($("#req-session"), sessions, (id) => shortId(id) + (counts.has(id) ? " (" + counts.get(id) + ")" : ""));
+    fillSelect($("#req-model"), d.models || []);
+    fillSelect($("#req-provider"), d.providers || []);
+  }
+
+  function shortId(id) {
+    const s = String(id || "");
+    return s.length > 13 ? s.slice(0, 8) + "…" + s.slice(-4) : s;
+  }
+
+  async function loadRequests() {
+    const gen = ++reqView.gen;
+    await loadRequestChoices();
+    const q = new URLSearchParams(Object.assign(reqFilters(), { limit: reqView.limit, offset: reqView.offset }));
+    const res = await busy($("#req-refresh"), () => api("GET", "/api/usage/requests?" + q.toString()));
+    if (gen !== reqView.gen || current !== "requests") return;
+    const msg = $("#req-msg");
+    if (!res.ok) {
+      showResult(msg, res);
+      return;
+    }
+    const d = res.data || {};
+    reqView.total = d.total || 0;
+    clear(msg, d.enabled === false || d.message ? el("div", { class: "empty-state", id: "req-empty" },
+      el("strong", {}, d.enabled === false ? "The usage ledger is off" : "Nothing recorded yet"), d.message) : null);
+    renderRequests(Array.isArray(d.rows) ? d.rows : []);
+    const first = reqView.total ? reqView.offset + 1 : 0;
+    const last = Math.min(reqView.offset + reqView.limit, reqView.total);
+    $("#req-count").textContent = reqView.total ? `${fmtNum(first)}–${fmtNum(last)} of ${fmtNum(reqView.total)}` : "no requests";
+    $("#req-newer").disabled = reqView.offset <= 0;
+    $("#req-older").disabled = last >= reqView.total;
+  }
+
+  leavers.requests = () => {
+    reqView.gen++;
+  };
+
+  function renderRequests(rows) {
+    const tbody = $("#req-table tbody");
+    if (!rows.length) return clear(tbody, el("tr", {}, el("td", { colspan: 9, class: "empty" }, "No requests match.")));
+    clear(tbody, rows.flatMap((r) => {
+      const open = reqView.open.has(r.request_id);
+      const failed = r.status >= 400 || r.error_type;
+      const tr = el("tr", { class: "req" + (open ? " open" : ""), tabindex: 0, "aria-expanded": open ? "true" : "false", dataset: { id: r.request_id || "" } },
+        el("td", { class: "nowrap small", title: r.request_id || null }, el("span", { class: "caret" }, "▸"), " ", fmtDateTime(r.ts), el("span", { class: "muted" }, ":" + String(toDate(r.ts).getSeconds()).padStart(2, "0"))),
+        el("td", { class: "sess hide-narrow", title: r.session_id || null }, r.session_id ? shortId(r.session_id) : el("span", { class: "muted" }, "–")),
+        el("td", { class: "hide-narrow" }, r.rule ?? el("span", { class: "muted" }, "–")),
+        el("td", {}, el("code", { class: "nowrap" }, r.model ?? r.requested_model ?? "–"),
+          r.requested_model && r.requested_model !== r.model ? el("div", { class: "muted small" }, "from " + r.requested_model) : null),
+        el("td", {}, r.provider ? [el("span", { class: "strong" }, r.provider), r.actual_model ? el("div", { class: "mono small muted" }, r.actual_model) : null] : el("span", { class: "muted" }, "none")),
+        el("td", { class: "nowrap" }, badge(String(r.status ?? "?"), failed ? (r.status >= 500 || r.status === 429 || (r.status < 400 && r.error_type) ? "err" : "warn") : "ok"),
+          r.failover ? [" ", el("span", { class: "badge badge-warn", title: "an earlier provider failed" }, "failover")] : null,
+          r.stream ? [" ", el("span", { class: "badge badge-muted" }, "stream")] : null,
+          r.error_type ? el("div", { class: "small text-err" }, r.error_type) : null),
+        el("td", { class: "num" }, fmtNum(r.input_tokens ?? null, true) + " / " + fmtNum(r.output_tokens ?? null, true)),
+        el("td", { class: "num cost" }, r.subscription && r.cost_usd === null ? el("span", { class: "muted", title: "subscription: not billed per token" }, "subscription") : fmtUsd(r.cost_usd)),
+        el("td", { class: "num nowrap", title: r.ttfb_ms !== null ? "first byte " + fmtMs(r.ttfb_ms) : null }, fmtMs(r.total_ms)));
+      const toggle = () => toggleRequest(r, tr);
+      on(tr, "click", toggle);
+      on(tr, "keydown", (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") {
+          ev.preventDefault();
+          return toggle();
+        }
+        return undefined;
+      });
+      const rowsOut = [tr];
+      if (open) {
+        const detail = el("tr", { class: "detail" }, el("td", { colspan: 9 }, el("span", { class: "spinner" })));
+        rowsOut.push(detail);
+        guard(() => fillRequestDetail(r, detail))();
+      }
+      return rowsOut;
+    }));
+  }
+
+  async function toggleRequest(r, tr) {
+    const id = r.request_id;
+    if (reqView.open.has(id)) {
+      reqView.open.delete(id);
+      tr.classList.remove("open");
+      tr.setAttribute("aria-expanded", "false");
+      const next = tr.nextElementSibling;
+      if (next && next.classList.contains("detail")) next.remove();
+      return;
+    }
+    reqView.open.add(id);
+    tr.classList.add("open");
+    tr.setAttribute("aria-expanded", "true");
+    const detail = el("tr", { class: "detail" }, el("td", { colspan: 9 }, el("span", { class: "spinner" }), " loading…"));
+    tr.after(detail);
+    await fillRequestDetail(r, detail);
+  }
+
+  async function fillRequestDetail(r, detail) {
+    const res = await api("GET", "/api/usage/requests/" + encodeURIComponent(r.request_id));
+    const cell = detail.firstChild;
+    if (!res.ok) return showResult(cell, res);
+    const x = res.data || {};
+    const kv = (k, v) => [el("dt", {}, k), el("dd", {}, v ?? el("span", { class: "muted" }, "–"))];
+    clear(cell, el("div", { class: "req-detail" },
+      el("div", {},
+        el("h3", {}, "Attempts"),
+        attemptsList(x.attempts || [])),
+      el("div", {},
+        el("h3", {}, "Request"),
+        el("dl", { class: "kv compact" },
+          kv("Request id", el("code", {}, x.request_id)),
+          kv("Session", x.session_id ? el("code", {}, x.session_id) : null),
+          kv("Rule", x.rule),
+          kv("Asked for", x.requested_model ? el("code", {}, x.requested_model) : null),
+          kv("Model", x.model ? el("code", {}, x.model) : null),
+          kv("Answered by", x.provider ? [el("strong", {}, x.provider), " ", el("code", {}, x.actual_model || "")] : null),
+          kv("Tokens", `${fmtNum(x.input_tokens ?? null)} in, ${fmtNum(x.output_tokens ?? null)} out, ${fmtNum(x.cache_read_input_tokens ?? 0)} cache read, ${fmtNum(x.cache_creation_input_tokens ?? 0)} cache write`),
+          kv("Cost", x.subscription && x.cost_usd === null ? "subscription (not billed per token)" : fmtUsd(x.cost_usd)),
+          kv("Time", `first byte ${fmtMs(x.ttfb_ms)}, total ${fmtMs(x.total_ms)}` + (x.stream ? " (stream)" : "")),
+          kv("Client key", x.client_key ? el("code", { title: "fingerprint, not the key" }, x.client_key) : null)))));
+    const list = cell.querySelector("#test-attempts");
+    if (list) list.removeAttribute("id"); // the Test tab's id
+    return undefined;
   }
 
   // ------------------------------------------------------------------ logs
@@ -1493,6 +2067,11 @@
       renderTokenState();
       return loadOverview();
     };
+    loaders.usage = loadUsage;
+    loaders.requests = () => {
+      reqView.offset = 0;
+      return loadRequests();
+    };
     loaders.providers = loadProviders;
     loaders.models = loadModels;
     loaders.rules = loadRules;
@@ -1528,6 +2107,7 @@
     resetProviderForm();
     on($("#prov-type"), "change", () => { updateBaseHint(); followTypeFlow(); });
     on($("#prov-name"), "input", updateOAuthStatus);
+    on($("#prov-key"), "input", keyInputFollows);
     for (const r of document.querySelectorAll("#prov-auth input")) on(r, "change", updateAuthFields);
     on($("#prov-oauth-flow"), "change", () => { signin.flowTouched = true; });
     on($("#prov-oauth-signin"), "click", startSignIn);
@@ -1567,15 +2147,55 @@
       }
       return undefined;
     });
-    on($("#rules-check"), "click", checkRules);
+    on($("#rules-check"), "click", () => busy($("#rules-check"), checkRules));
     on($("#rules-save"), "click", saveRules);
     $("#explain-req").value = JSON.stringify(EXAMPLE_REQUEST, null, 2);
     on($("#explain-req"), "input", explainSoon);
     on($("#explain-headers"), "input", explainSoon);
     on($("#router-form"), "submit", saveRouter);
+    on($("#rules-use-router"), "click", useRouterSlots);
 
     // test
     on($("#test-form"), "submit", sendTest);
+
+    // usage
+    for (const id of ["#usage-range", "#usage-bucket", "#usage-by"]) on($(id), "change", loadUsage);
+    on($("#usage-refresh"), "click", loadUsage);
+    on($("#usage-form"), "submit", (ev) => ev.preventDefault());
+    if (!sizeWatcher) on(window, "resize", redrawCharts);
+    if (window.matchMedia) {
+      const scheme = window.matchMedia("(prefers-color-scheme: dark)");
+      if (scheme.addEventListener) scheme.addEventListener("change", guard(redrawCharts));
+    }
+
+    // requests
+    const refilter = () => {
+      reqView.offset = 0;
+      return loadRequests();
+    };
+    for (const id of ["#req-session", "#req-model", "#req-provider", "#req-status"]) on($(id), "change", refilter);
+    on($("#req-since"), "change", () => {
+      reqView.choicesFor = null;
+      return refilter();
+    });
+    on($("#req-refresh"), "click", () => {
+      reqView.choicesFor = null;
+      return loadRequests();
+    });
+    on($("#req-reset"), "click", () => {
+      $("#req-form").reset();
+      reqView.choicesFor = null;
+      return refilter();
+    });
+    on($("#req-form"), "submit", (ev) => ev.preventDefault());
+    on($("#req-newer"), "click", () => {
+      reqView.offset = Math.max(0, reqView.offset - reqView.limit);
+      return loadRequests();
+    });
+    on($("#req-older"), "click", () => {
+      reqView.offset += reqView.limit;
+      return loadRequests();
+    });
 
     on(window, "hashchange", showTab);
     showTab();
