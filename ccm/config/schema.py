@@ -65,7 +65,9 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=False):
     base_url: str | None = None
     enabled: bool | None = None  # absent means enabled (as the mux server does)
     models: list[str] = msgspec.field(default_factory=list)  # ccm: optional; globs allowed
-    auth_type: str = "apikey"  # "apikey" | "oauth"
+    auth_type: str = (
+        "apikey"  # "apikey" | "oauth" | "client" (ccm: forward the client's own credential)
+    )
     oauth_provider: str | None = None
     project_id: str | None = None  # vertex-ai
     location: str | None = None  # vertex-ai

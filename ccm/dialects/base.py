@@ -77,12 +77,15 @@ class Job:
 @dataclass(frozen=True, slots=True)
 class Credential:
     """What authenticates one attempt. `kind`: "key" (an API key, sent the preset's way),
-    "token" (an OAuth or Google ADC access token: always a Bearer), "none". The caller picks
-    it per attempt (a key pool slots in there); the dialect only writes it into headers."""
+    "token" (an OAuth or Google ADC access token: always a Bearer), "client" (the client's own
+    credential, `auth_type = "client"`: it goes upstream in the header it came in, `header`,
+    and nothing is added to it), "none". The caller picks it per attempt (a key pool slots in
+    there); the dialect only writes it into headers."""
 
     secret: str | None
-    kind: Literal["key", "token", "none"] = "key"
+    kind: Literal["key", "token", "client", "none"] = "key"
     project: str | None = None  # Google sign-in: the Code Assist project found at login
+    header: Literal["x-api-key", "authorization"] = "x-api-key"  # kind "client": where it came
 
 
 NO_CREDENTIAL = Credential(None, "none")
@@ -191,6 +194,10 @@ def key_headers(target: Target, credential: Credential) -> dict[str, str]:
     secret = credential.secret
     if secret is None or credential.kind == "none":
         return {}
+    if credential.kind == "client":  # as the client sent it
+        if credential.header == "authorization":
+            return {"authorization": f"Bearer {secret}"}
+        return {"x-api-key": secret}
     if credential.kind == "token" or target.auth == "bearer":
         return {"authorization": f"Bearer {secret}"}
     if target.auth == "x-goog-api-key":
