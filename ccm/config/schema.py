@@ -96,14 +96,20 @@ class Price(msgspec.Struct, forbid_unknown_fields=False, omit_defaults=True):
     cache_write: PerMillion | None = None
 
 
+Tokens = Annotated[int, msgspec.Meta(gt=0)]
+
+
 class Mapping(msgspec.Struct, forbid_unknown_fields=False):
     provider: NonEmpty
     actual_model: NonEmpty
     priority: int = 1  # ascending; ties keep file order
-    max_tokens: int | None = (
-        None  # ccm: cap the request's max_tokens for this model (Claude Code asks 64000)
-    )
+    # ccm: the model's output limit: a request asking more (Claude Code asks 64000) is capped;
+    # unset: the model data's limit where known (ccm.dialects.capabilities)
+    max_tokens: Tokens | None = None
     price: Price | None = None  # ccm: this mapping's price (cost in the ledger)
+    # ---- ccm: capability data; unset: the provider's quirks and the model data decide ----
+    vision: bool | None = None  # the model takes images
+    context_window: Tokens | None = None  # tokens the model reads (ccm code: compaction)
 
 
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=False):

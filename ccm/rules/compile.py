@@ -290,12 +290,15 @@ class Router:
         """Decide where one request goes. Never raises: problems come back in .error."""
         if not isinstance(body, dict):
             return _error_decision("", "request body must be a JSON object")
+        return self.route_features(Features(body, headers))
+
+    def route_features(self, f: Features) -> Decision:
+        """`route` for a request's Features (`ccm code` sets a token count on them)."""
         try:
-            return self._route(Features(body, headers))
+            return self._route(f)
         except Exception as e:  # a bug here must not take a request down with a traceback
             log.exception("routing failed")
-            model = body.get("model") if isinstance(body, dict) else None
-            return _error_decision(str(model or ""), f"internal routing error: {e!r}")
+            return _error_decision(f.original_model, f"internal routing error: {e!r}")
 
     def _route(self, f: Features) -> Decision:
         real = self.aliases.get(f.model)
