@@ -7,7 +7,7 @@ them at the moment of use so that saving the config never writes a secret back.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -55,6 +55,9 @@ class RouterConfig(msgspec.Struct, forbid_unknown_fields=False):
     long_context: str | None = None  # ccm: target when the token estimate exceeds the threshold
     long_context_threshold: int = 60_000  # ccm
     image: str | None = None  # ccm: target when the latest user turn carries an image
+    # ccm: a conversation holding images (anywhere) whose model cannot see them: "route" to
+    # the image route when its model can, else (or with "placeholder") images become a note
+    vision: Literal["route", "placeholder"] | None = None  # unset: "route"
     rules: str | None = None  # ccm: path of a rules file (relative to the config); replaces slots
 
 
