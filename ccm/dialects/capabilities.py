@@ -19,8 +19,8 @@ import fnmatch
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ccm.dialects import quirks as q
 from ccm.dialects import registry
+from ccm.dialects.quirks import searches
 
 if TYPE_CHECKING:
     from ccm.config.schema import Mapping, ProviderConfig
@@ -114,14 +114,6 @@ def _claude_window(model: str) -> int | None:
 
     known = claude_model(model.rsplit("/", 1)[-1].lower())
     return known.context_window if known else None
-
-
-def searches(quirks: q.Quirks, model: str) -> bool:
-    """Whether a request with Anthropic's web_search tool can search at this provider."""
-    if quirks.web_search == "none":
-        return False
-    pattern = quirks.web_search_models
-    return pattern is None or fnmatch.fnmatchcase(model.rsplit("/", 1)[-1].lower(), pattern)
 
 
 def capabilities(

@@ -7,6 +7,7 @@ provider names. Where a value came from a provider's API reference, the comment 
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any, Literal
 
 import msgspec
@@ -68,6 +69,14 @@ def with_overrides(base: Quirks, overrides: dict[str, Any] | None) -> Quirks:
         return msgspec.convert(merged, Quirks)
     except msgspec.ValidationError as e:
         raise ValueError(str(e)) from None
+
+
+def searches(quirks: Quirks, model: str) -> bool:
+    """Whether a request with Anthropic's web_search tool can search at this provider."""
+    if quirks.web_search == "none":
+        return False
+    pattern = quirks.web_search_models
+    return pattern is None or fnmatch.fnmatchcase(model.rsplit("/", 1)[-1].lower(), pattern)
 
 
 def problems(overrides: Any) -> list[str]:
