@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.claude_cli import CLAUDE
-from tests.e2e.test_ccm_code import _ccm, _env
+from tests.e2e.test_ccm_code import _ccm, _env, _fresh_home
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import free_port
-from tests.proxy_setup import provider_toml
 
 pytestmark = pytest.mark.skipif(
     CLAUDE is None and not os.environ.get("CI"),
@@ -23,17 +22,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def _window(tmp_path: Path, mapping_extra: str) -> str:
+    """The window `/context` reports when the default model's mapping has `mapping_extra`."""
     with FakeUpstream("openai") as up:
-        port = free_port()
-        home = tmp_path / "home"
-        cfg = home / ".claude-code-mux" / "config.toml"
-        cfg.parent.mkdir(parents=True)
-        cfg.write_text(
-            f'[server]\nhost = "127.0.0.1"\nport = {port}\n\n[router]\ndefault = "coder"\n'
-            + provider_toml("fake", up)
-            + '\n[[models]]\nname = "coder"\n[[models.mappings]]\nprovider = "fake"\n'
-            + f'actual_model = "coder-1"\n{mapping_extra}'
-        )
+        home = _fresh_home(tmp_path, up, free_port(), mapping_extra)  # extends coder's mapping
         try:
             out = _ccm(home, "code", "-p", "/context")
             assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-2000:]
