@@ -95,13 +95,16 @@ def _has_image(content: Any) -> bool:
 
 
 def _image_slots(body: dict[str, Any]) -> Iterator[tuple[list[Any], int]]:
-    """Every image block of the conversation, as (its list, its index): in any message, and
-    inside tool results (Claude Code's Read tool returns images there)."""
+    """Every image block of the conversation, as (its list, its index): in any user turn (the
+    only place the Messages API takes them), inside tool results too (Claude Code's Read tool
+    returns images there)."""
     messages = body.get("messages")
     if not isinstance(messages, list):
         return
     for m in messages:
-        content = m.get("content") if isinstance(m, dict) else None
+        if not isinstance(m, dict) or m.get("role") != "user":
+            continue
+        content = m.get("content")
         if isinstance(content, list):
             yield from _images_in(content)
 
