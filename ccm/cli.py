@@ -453,14 +453,13 @@ def code(
     from ccm.claude.launch import (
         INSTALL_HINT,
         LaunchError,
-        client_env,
-        client_vars,
         exec_claude,
         find_claude,
         running_url,
         start_background,
         unset_key,
     )
+    from ccm.claude.limits import claude_code_vars
     from ccm.server.run import log_path
 
     claude = find_claude()
@@ -481,11 +480,12 @@ def code(
         )
     else:
         typer.echo(f"ccm: using the ccm running on {url}", err=True)
-    problem = unset_key(client_vars(loaded.config, url))
+    variables = claude_code_vars(loaded, url, ctx.args)
+    problem = unset_key(variables)
     if problem:
         typer.echo(f"ccm: {problem}", err=True)
         raise typer.Exit(1)
-    env = {**os.environ, **client_env(loaded.config, url)}
+    env = {**os.environ, **{v.name: v.value for v in variables}}
     raise typer.Exit(exec_claude(claude, list(ctx.args), env))
 
 
@@ -499,7 +499,8 @@ def env_cmd(
     """Print the variables `ccm code` gives Claude Code, for starting claude yourself:
     eval "$(ccm env)" (bash/zsh), ccm env --shell fish | source, or
     ccm env --shell powershell | Invoke-Expression."""
-    from ccm.claude.launch import SHELLS, base_url, client_vars, shell_lines
+    from ccm.claude.launch import SHELLS, base_url, shell_lines
+    from ccm.claude.limits import claude_code_vars
     from ccm.server.run import pid_path, read_address, read_pid
 
     if shell not in SHELLS:
@@ -508,7 +509,7 @@ def env_cmd(
     loaded = _client_config(config)
     pidfile = pid_path(loaded.path)
     address = read_address(pidfile) if read_pid(pidfile) else None
-    variables = client_vars(loaded.config, base_url(loaded.config.server, address))
+    variables = claude_code_vars(loaded, base_url(loaded.config.server, address))
     for line in shell_lines(variables, shell):
         typer.echo(line)
 
@@ -527,7 +528,8 @@ def setup_claude(
     """Merge ccm's variables and the status line into ~/.claude/settings.json (or the
     project's .claude/settings.local.json), keeping every other key, with a backup. This is
     how the VS Code and JetBrains extensions reach ccm; ccm must be running (`ccm start`)."""
-    from ccm.claude.launch import base_url, client_vars, unset_key
+    from ccm.claude.launch import base_url, unset_key
+    from ccm.claude.limits import claude_code_vars
     from ccm.claude.settings import SettingsError, backup_path, ccm_command, settings_path
     from ccm.claude.settings import setup as run_setup
     from ccm.claude.settings import undo as run_undo
@@ -538,7 +540,7 @@ def setup_claude(
             typer.echo(run_undo(path))
             return
         loaded = _client_config(config)
-        variables = client_vars(loaded.config, base_url(loaded.config.server))
+        variables = claude_code_vars(loaded, base_url(loaded.config.server), environ={})
         problem = unset_key(variables)
         if problem:
             raise SettingsError(problem)

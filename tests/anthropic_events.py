@@ -41,6 +41,8 @@ def check_events(
         if signature_deltas
         else {"thinking_delta"},
         "tool_use": {"input_json_delta"},
+        "server_tool_use": {"input_json_delta"},  # a hosted search ccm maps back
+        "web_search_tool_result": set(),  # sent whole
     }
     for p in payloads[2:-2]:
         if p["type"] == "content_block_start":

@@ -103,18 +103,3 @@ def aliases(config: Config) -> dict[str, str]:
 
 def claude_model(model_id: str) -> ClaudeModel | None:
     return _BY_ID.get(model_id)
-
-
-def context_window(config: Config, name: str) -> int | None:
-    """The context window of the model `name` routes to, where known: a mapping's capability
-    data (`context_window`, when the config carries it), else the Claude table. `ccm code` will
-    set Claude Code's compaction and output limits from this."""
-    name = aliases(config).get(name, name)
-    model = config.model(name)
-    if model is not None:
-        windows = [getattr(mp, "context_window", None) for mp in model.mappings]
-        known = [w for w in windows if isinstance(w, int) and w > 0]
-        if known:
-            return min(known)  # the chain fails over: the smallest window is the safe one
-    cm = claude_model(name)
-    return cm.context_window if cm else None

@@ -6,6 +6,10 @@ Claude Code authenticates to ccm with `ANTHROPIC_AUTH_TOKEN` (sent as `Authoriza
 the interactive CLI neither says "Not logged in" nor asks "Do you want to use this API key?"
 (which it does for `ANTHROPIC_API_KEY`, defaulting to No). `ANTHROPIC_API_KEY` is set empty so a
 real Anthropic key in the user's shell is not sent to ccm as well.
+
+A config with a provider that forwards the client's own credential (`auth_type = "client"`,
+a Claude Pro/Max user keeping Claude through ccm) gets neither variable: they would replace
+the user's own sign-in, which is what that provider must receive.
 """
 
 from __future__ import annotations
@@ -67,18 +71,30 @@ def base_url(server: ServerConfig, address: str | None = None) -> str:
     return f"http://{host}:{port}"
 
 
-def client_vars(config: Config, url: str) -> list[Var]:
-    """The variables that point Claude Code at ccm, in a stable order."""
+def forwards_client_credential(config: Config) -> bool:
+    """Some enabled provider sends the client's own credential upstream (auth_type client)."""
+    return any(p.auth_type == "client" and p.is_enabled for p in config.providers)
+
+
+def _credential_vars(config: Config) -> list[Var]:
+    """ANTHROPIC_AUTH_TOKEN (ccm's client key, or a placeholder so Claude Code does not ask to
+    log in) and ANTHROPIC_API_KEY empty; none when the user's own sign-in must go through."""
+    if forwards_client_credential(config):
+        return []  # config validation refuses [server] api_key with auth_type client
     key = config.server.api_key
     var = env_reference(key)
-    token = Var("ANTHROPIC_AUTH_TOKEN", key or PLACEHOLDER_KEY) if not var else None
     if var:
         token = Var("ANTHROPIC_AUTH_TOKEN", os.environ.get(var, ""), var)
-    assert token is not None
+    else:
+        token = Var("ANTHROPIC_AUTH_TOKEN", key or PLACEHOLDER_KEY)
+    return [token, Var("ANTHROPIC_API_KEY", "")]
+
+
+def client_vars(config: Config, url: str) -> list[Var]:
+    """The variables that point Claude Code at ccm, in a stable order."""
     out = [
         Var("ANTHROPIC_BASE_URL", url),
-        token,
-        Var("ANTHROPIC_API_KEY", ""),
+        *_credential_vars(config),
         Var("CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY", "1"),
     ]
     slots = config.claude_code

@@ -14,7 +14,7 @@ import tomlkit
 from tomlkit.exceptions import ParseError
 
 from ccm.config.locate import Path_, key_lines, line_of, parse_msgspec_path
-from ccm.config.schema import Config
+from ccm.config.schema import Config, ProviderConfig, ServerConfig
 from ccm.diagnostics import Diagnostic, DiagnosticError, at
 
 DEFAULT_CONFIG_DIR = Path.home() / ".claude-code-mux"
@@ -220,13 +220,15 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
                 )
             )
             continue
-        if p.auth_type not in ("apikey", "oauth"):
+        if p.auth_type not in ("apikey", "oauth", "client"):
             out.append(
                 diag(
                     (*where, "auth_type"),
-                    f'provider {p.name!r}: auth_type must be "apikey" or "oauth"',
+                    f'provider {p.name!r}: auth_type must be "apikey", "oauth" or "client"',
                 )
             )
+        if p.auth_type == "client":
+            out.extend(_client_auth_problems(p, pre, s, (*where, "auth_type"), diag))
         if p.base_url and not _is_http_url(p.base_url):
             out.append(
                 diag(
@@ -296,6 +298,45 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
                     "warning",
                 )
             )
+    return out
+
+
+def _client_auth_problems(
+    p: ProviderConfig, pre: Any, server: ServerConfig, where: Path_, diag: Any
+) -> list[Diagnostic]:
+    """`auth_type = "client"` forwards the client's own credential (Claude Code's sign-in or
+    key) upstream: only an Anthropic-dialect provider can take it, and not while clients
+    authenticate to ccm itself with `[server] api_key` (their one credential would be ccm's
+    key, and would be sent to the provider)."""
+    out = []
+    if pre.dialect.name != "anthropic":
+        out.append(
+            diag(
+                where,
+                f'provider {p.name!r}: auth_type = "client" forwards Claude Code\'s own '
+                f"credential, which only an Anthropic-compatible provider takes "
+                f"({p.provider_type} speaks {pre.dialect.name})",
+            )
+        )
+    if server.api_key:
+        out.append(
+            diag(
+                where,
+                f'provider {p.name!r}: auth_type = "client" cannot be combined with [server] '
+                "api_key: the client's one credential would be ccm's key and would go to the "
+                "provider. Remove [server] api_key (ccm on 127.0.0.1), or give this provider "
+                "its own api_key or OAuth sign-in",
+            )
+        )
+    if p.api_key:
+        out.append(
+            diag(
+                where,
+                f'provider {p.name!r}: auth_type = "client" sends the client\'s credential; '
+                "its api_key is never used",
+                "warning",
+            )
+        )
     return out
 
 

@@ -7,7 +7,7 @@ them at the moment of use so that saving the config never writes a secret back.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -55,6 +55,9 @@ class RouterConfig(msgspec.Struct, forbid_unknown_fields=False):
     long_context: str | None = None  # ccm: target when the token estimate exceeds the threshold
     long_context_threshold: int = 60_000  # ccm
     image: str | None = None  # ccm: target when the latest user turn carries an image
+    # ccm: a conversation holding images (anywhere) whose model cannot see them: "route" to
+    # the image route when its model can, else (or with "placeholder") images become a note
+    vision: Literal["route", "placeholder"] | None = None  # unset: "route"
     rules: str | None = None  # ccm: path of a rules file (relative to the config); replaces slots
 
 
@@ -65,7 +68,9 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=False):
     base_url: str | None = None
     enabled: bool | None = None  # absent means enabled (as the mux server does)
     models: list[str] = msgspec.field(default_factory=list)  # ccm: optional; globs allowed
-    auth_type: str = "apikey"  # "apikey" | "oauth"
+    auth_type: str = (
+        "apikey"  # "apikey" | "oauth" | "client" (ccm: forward the client's own credential)
+    )
     oauth_provider: str | None = None
     project_id: str | None = None  # vertex-ai
     location: str | None = None  # vertex-ai
@@ -94,14 +99,20 @@ class Price(msgspec.Struct, forbid_unknown_fields=False, omit_defaults=True):
     cache_write: PerMillion | None = None
 
 
+Tokens = Annotated[int, msgspec.Meta(gt=0)]
+
+
 class Mapping(msgspec.Struct, forbid_unknown_fields=False):
     provider: NonEmpty
     actual_model: NonEmpty
     priority: int = 1  # ascending; ties keep file order
-    max_tokens: int | None = (
-        None  # ccm: cap the request's max_tokens for this model (Claude Code asks 64000)
-    )
+    # ccm: the model's output limit: a request asking more (Claude Code asks 64000) is capped;
+    # unset: the model data's limit where known (ccm.dialects.capabilities)
+    max_tokens: Tokens | None = None
     price: Price | None = None  # ccm: this mapping's price (cost in the ledger)
+    # ---- ccm: capability data; unset: the provider's quirks and the model data decide ----
+    vision: bool | None = None  # the model takes images
+    context_window: Tokens | None = None  # tokens the model reads (ccm code: compaction)
 
 
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=False):

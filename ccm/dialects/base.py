@@ -77,12 +77,15 @@ class Job:
 @dataclass(frozen=True, slots=True)
 class Credential:
     """What authenticates one attempt. `kind`: "key" (an API key, sent the preset's way),
-    "token" (an OAuth or Google ADC access token: always a Bearer), "none". The caller picks
-    it per attempt (a key pool slots in there); the dialect only writes it into headers."""
+    "token" (an OAuth or Google ADC access token: always a Bearer), "client" (the client's own
+    credential, `auth_type = "client"`: it goes upstream in the header it came in, `header`,
+    and nothing is added to it), "none". The caller picks it per attempt (a key pool slots in
+    there); the dialect only writes it into headers."""
 
     secret: str | None
-    kind: Literal["key", "token", "none"] = "key"
+    kind: Literal["key", "token", "client", "none"] = "key"
     project: str | None = None  # Google sign-in: the Code Assist project found at login
+    header: Literal["x-api-key", "authorization"] = "x-api-key"  # kind "client": where it came
 
 
 NO_CREDENTIAL = Credential(None, "none")
@@ -191,6 +194,10 @@ def key_headers(target: Target, credential: Credential) -> dict[str, str]:
     secret = credential.secret
     if secret is None or credential.kind == "none":
         return {}
+    if credential.kind == "client":  # as the client sent it
+        if credential.header == "authorization":
+            return {"authorization": f"Bearer {secret}"}
+        return {"x-api-key": secret}
     if credential.kind == "token" or target.auth == "bearer":
         return {"authorization": f"Bearer {secret}"}
     if target.auth == "x-goog-api-key":
@@ -250,15 +257,49 @@ class Translated:
     def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
         raise NotImplementedError
 
+    def request_body(self, job: Job, target: Target) -> dict[str, Any]:
+        """The Anthropic request to translate: the client's, except that Anthropic's
+        web_search server tool becomes a function when this provider cannot search (its
+        calls are answered with an error: ccm.dialects.websearch)."""
+        from ccm.dialects import websearch
+        from ccm.dialects.quirks import searches
+
+        tool = websearch.server_tool(job.body)
+        if tool is None or searches(target.quirks, target.model):
+            return job.body
+        return websearch.stub_request(job.body, tool)
+
     def build(self, job: Job, target: Target, credential: Credential) -> Call:
         return json_call(self.url(job, target), target, credential, self.payload(job, target))
 
     def decode(self, raw: bytes, job: Job) -> Decoded:
         msg = self.message(raw, job.requested_model)
+        stub = _stubbed_name(job)
+        if stub is not None:
+            from ccm.dialects.websearch import fix_message
+
+            msg = fix_message(msg, stub)
         return Decoded(_encode(msg), Usage.of(msg.get("usage")))
 
     def translator(self, job: Job) -> Translator:
-        return self.stream_class(job.requested_model, job.input_tokens())
+        translator = self.stream_class(job.requested_model, job.input_tokens())
+        stub = _stubbed_name(job)
+        if stub is not None:
+            from ccm.dialects.websearch import StubStream
+
+            return StubStream(translator, stub)
+        return translator
 
     def classify(self, status: int, raw: bytes) -> Verdict:
         return classify(status, raw)
+
+
+def _stubbed_name(job: Job) -> str | None:
+    """For a request with Anthropic's web_search tool: the function name its stubbed calls
+    would come back under (a provider that searched itself answers with no such call)."""
+    tools = job.body.get("tools")
+    if not isinstance(tools, list) or not tools:
+        return None
+    from ccm.dialects.websearch import stubbed_name
+
+    return stubbed_name(job.body)

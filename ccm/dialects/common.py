@@ -621,6 +621,20 @@ class AnthropicStream:
         event = {"type": "content_block_stop", "index": index}
         out.append(encode_event("content_block_stop", encode(event)))
 
+    def _whole_blocks(self, out: list[bytes], blocks: list[dict[str, Any]]) -> None:
+        """Finished blocks (a search's server_tool_use and web_search_tool_result), as
+        Anthropic streams them: server_tool_use's input through an input_json_delta, a
+        result block whole."""
+        for block in blocks:
+            index = self._next_index
+            self._next_index += 1
+            first = {**block, "input": {}} if block.get("type") == "server_tool_use" else block
+            event = {"type": "content_block_start", "index": index, "content_block": first}
+            out.append(encode_event("content_block_start", encode(event)))
+            if first is not block:
+                self._block_delta(out, index, "tool", encode(block.get("input") or {}).decode())
+            self._block_stop(out, index)
+
     def _message_end(
         self,
         out: list[bytes],

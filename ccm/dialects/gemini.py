@@ -395,7 +395,7 @@ def request_to_gemini(
                 # mode ANY refuses a declaration without parameters; an empty object it takes
                 for declaration in declarations:
                     declaration.setdefault("parameters", {"type": "object", "properties": {}})
-    elif search:
+    elif search and quirks.web_search == "gemini":
         req["tools"] = [{"googleSearch": {}}]
 
     generation: dict[str, Any] = {}
@@ -721,7 +721,9 @@ class GeminiDialect(common.Translated):
     stream_class = StreamTranslator
 
     def payload(self, job: Job, target: Target) -> dict[str, Any]:
-        return request_to_gemini(job.body, target.model, stream=job.stream, quirks=target.quirks)
+        return request_to_gemini(
+            self.request_body(job, target), target.model, stream=job.stream, quirks=target.quirks
+        )
 
     def base(self, target: Target) -> str:
         return target.base_url

@@ -72,9 +72,10 @@ from typing import Any
 
 import msgspec
 
-from ccm.dialects import common, roundtrip
+from ccm.dialects import common, roundtrip, websearch
 from ccm.dialects import quirks as q
 from ccm.dialects.base import Job, Target
+from ccm.dialects.quirks import searches
 from ccm.wire.claude_code import session_id, stable_user
 from ccm.wire.openai_chat import (
     ChatCompletion,
@@ -230,6 +231,30 @@ def _named_tool(name: str) -> dict[str, Any]:
     return {"type": "function", "function": {"name": name}}
 
 
+def _web_search(
+    req: dict[str, Any], body: dict[str, Any], quirks: q.Quirks, actual_model: str
+) -> None:
+    """Anthropic's web_search tool as the provider's own search: `web_search_options` on
+    OpenAI's search models (user_location as `{type: approximate, approximate: {...}}`),
+    OpenRouter's `web` plugin. A tool_choice naming the tool goes (it is no function here)."""
+    tool = websearch.server_tool(body)
+    if tool is None or not searches(quirks, actual_model):
+        return
+    if quirks.web_search == "chat_options":
+        options: dict[str, Any] = {}
+        location = tool.get("user_location")
+        if isinstance(location, dict):
+            where = {k: v for k, v in location.items() if k != "type"}
+            options["user_location"] = {"type": "approximate", "approximate": where}
+        req["web_search_options"] = options
+    elif quirks.web_search == "openrouter":
+        req["plugins"] = [{"id": "web"}]
+    choice = req.get("tool_choice")
+    name = websearch.tool_name(tool)
+    if isinstance(choice, dict) and choice.get("function", {}).get("name") == name:
+        req.pop("tool_choice")
+
+
 def _reasoning_request(
     req: dict[str, Any], body: dict[str, Any], quirks: q.Quirks, reasoner: bool
 ) -> None:
@@ -286,6 +311,7 @@ def request_to_openai(
         for tool in tools:
             tool["function"]["parameters"] = common.lean_schema(tool["function"]["parameters"])
     common.add_openai_tools(req, body, tools[: quirks.max_tools], _named_tool)
+    _web_search(req, body, quirks, actual_model)
     if not quirks.tool_choice:
         req.pop("tool_choice", None)
 
@@ -684,7 +710,9 @@ class ChatDialect(common.Translated):
     stream_class = StreamTranslator
 
     def payload(self, job: Job, target: Target) -> dict[str, Any]:
-        return request_to_openai(job.body, target.model, stream=job.stream, quirks=target.quirks)
+        return request_to_openai(
+            self.request_body(job, target), target.model, stream=job.stream, quirks=target.quirks
+        )
 
     def url(self, job: Job, target: Target) -> str:
         return target.base_url + "/chat/completions"

@@ -32,8 +32,11 @@ Request
   item in its place (summary text + encrypted_content, no id: nothing is stored upstream);
   every other thinking block is dropped; an assistant turn left empty is left out.
 - Tool-use ids go back as the upstream minted them (see ccm.dialects.roundtrip).
-- tools -> `{"type": "function", name, description, parameters, strict: false}`; server
-  tools (web_search_..., bash_...) are dropped. tool_choice: auto -> "auto", any ->
+- tools -> `{"type": "function", name, description, parameters, strict: false}`;
+  Anthropic's web_search server tool -> the hosted `{"type": "web_search"}` (allowed_domains
+  as `filters`, user_location as it is; `include: ["web_search_call.action.sources"]`, not on
+  the Codex backend; a tool_choice naming it -> "required" when it is the only tool, else
+  "auto"); other server tools (bash_..., text_editor_...) are dropped. tool_choice: auto -> "auto", any ->
   "required", none -> "none", tool -> `{"type": "function", "name"}`;
   disable_parallel_tool_use -> `parallel_tool_calls: false`.
 - max_tokens -> `max_output_tokens`, raised to the API's minimum of 16.
@@ -59,7 +62,9 @@ Response / stream
 - Output items in order: `reasoning` summary text (else its reasoning_text content) -> a
   `thinking` block signed `ccm1.resp.*` (with the item's encrypted_content, when given); `message` output_text (and refusal) -> a text
   block; `function_call` -> tool_use (id = call_id, input = parsed arguments; invalid JSON
-  -> {} in the non-stream path). Built-in tool items are ignored.
+  -> {} in the non-stream path); `web_search_call` (the hosted search ccm asks for when the
+  request offers Anthropic's web_search tool) -> `server_tool_use` {query} and a
+  `web_search_tool_result` listing the sources it read. Other built-in tool items are ignored.
 - stop_reason: status incomplete -> max_tokens (content_filter -> refusal); else any
   function_call -> tool_use; a refusal -> refusal; else end_turn.
 - usage: input_tokens = input_tokens - input_tokens_details.cached_tokens,
@@ -84,7 +89,7 @@ from typing import Any
 
 import msgspec
 
-from ccm.dialects import common, roundtrip
+from ccm.dialects import common, roundtrip, websearch
 from ccm.dialects import quirks as q
 from ccm.dialects.base import Call, Credential, Job, Target
 from ccm.wire.claude_code import session_id
@@ -233,6 +238,36 @@ def _named_tool(name: str) -> dict[str, Any]:
     return {"type": "function", "name": name}
 
 
+_SOURCES = "web_search_call.action.sources"
+
+
+def _search_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """Anthropic's web_search tool as the Responses `web_search` tool: allowed domains as its
+    filter, the user location as it is (both APIs say type/city/region/country/timezone)."""
+    out: dict[str, Any] = {"type": "web_search"}
+    allowed = tool.get("allowed_domains")
+    if isinstance(allowed, list) and allowed:
+        out["filters"] = {"allowed_domains": [d for d in allowed if isinstance(d, str)]}
+    location = tool.get("user_location")
+    if isinstance(location, dict):
+        out["user_location"] = {"type": "approximate", **location}
+    return out
+
+
+def _search_blocks(item: OutputItem) -> list[dict[str, Any]]:
+    """A web_search_call item as Anthropic's server_tool_use + web_search_tool_result."""
+    action = item.action
+    query = ""
+    results: list[tuple[str, str]] = []
+    if action is not None:
+        query = action.query or (action.queries[0] if action.queries else "") or action.url or ""
+        for source in action.sources or ():
+            if source.url and all(source.url != url for url, _ in results):
+                results.append((source.url, source.title or ""))
+    tool_id = "srvtoolu_" + item.id if item.id else None
+    return websearch.server_blocks("web_search", query, results, tool_id=tool_id)
+
+
 def request_to_responses(
     body: dict[str, Any],
     actual_model: str,
@@ -261,7 +296,16 @@ def request_to_responses(
     req["input"] = items.out
 
     tools = common.openai_tools(body.get("tools"), _function_tool)
+    search = websearch.server_tool(body) if quirks.web_search == "responses" else None
+    if search is not None:
+        tools = [*tools[: quirks.max_tools - 1], _search_tool(search)]
     common.add_openai_tools(req, body, tools[: quirks.max_tools], _named_tool)
+    if search is not None:
+        if not codex:
+            req["include"] = [_SOURCES]  # which pages the search read
+        choice = req.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("name") == websearch.tool_name(search):
+            req["tool_choice"] = "required" if len(tools) == 1 else "auto"
     if not quirks.tool_choice:
         req.pop("tool_choice", None)
 
@@ -278,7 +322,7 @@ def request_to_responses(
     takes = reasoner or _takes_reasoning(actual_model) or not quirks.reasoning_models_only
     if effort is not None and takes:
         req["reasoning"] = {"effort": effort, "summary": "auto"}
-        req["include"] = _ENCRYPTED
+        req["include"] = [*_ENCRYPTED, *req.get("include", ())]
 
     config = body.get("output_config")
     fmt = config.get("format") if isinstance(config, dict) else None
@@ -395,6 +439,8 @@ def response_from_responses(raw: bytes, requested_model: str) -> dict[str, Any]:
             refused = refused or refusal
             if text:
                 content.append({"type": "text", "text": text})
+        elif item.type == "web_search_call":
+            content.extend(_search_blocks(item))
         elif item.type == "function_call":
             has_tools = True
             content.append(
@@ -423,7 +469,12 @@ def _signature(encrypted: str | None) -> str:
 # --------------------------------------------------------------------------- stream
 
 
-_ITEM_KINDS = {"message": "text", "reasoning": "thinking", "function_call": "tool"}
+_ITEM_KINDS = {
+    "message": "text",
+    "reasoning": "thinking",
+    "function_call": "tool",
+    "web_search_call": "search",
+}
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
 _TEXT_DELTAS = frozenset({"response.output_text.delta", "response.refusal.delta"})
 _THINKING_DELTAS = {
@@ -445,13 +496,15 @@ class _Item:
         "kind",
         "name",
         "part",
+        "payload",
         "seen",
         "seen_len",
         "source",
     )
 
     def __init__(self, kind: str) -> None:
-        self.kind = kind  # "text" | "thinking" | "tool" | "other"
+        self.kind = kind  # "text" | "thinking" | "tool" | "search" | "other"
+        self.payload: OutputItem | None = None  # search: the item as done (its action)
         self.id: str | None = None
         self.call_id: str | None = None
         self.name: str | None = None
@@ -634,6 +687,8 @@ class StreamTranslator(common.AnthropicStream):
             if full and item.source is None:
                 item.source = source
         else:
+            if item.kind == "search" and (item.payload is None or payload.action is not None):
+                item.payload = payload
             return
         if len(full) > item.seen_len:
             seen = "".join(item.seen)
@@ -657,6 +712,8 @@ class StreamTranslator(common.AnthropicStream):
                 self._delta(item, text, out)
             if not item.done:
                 return
+            if item.kind == "search" and item.payload is not None:
+                self._whole_blocks(out, _search_blocks(item.payload))
             if item.kind == "thinking" and item.block is None and item.encrypted:
                 self._open(item, out)  # no summary text, but reasoning to give back
             if item.block is not None:
@@ -717,7 +774,11 @@ class ResponsesDialect(common.Translated):
 
     def payload(self, job: Job, target: Target) -> dict[str, Any]:
         return request_to_responses(
-            job.body, target.model, stream=job.stream, quirks=target.quirks, codex=self.codex
+            self.request_body(job, target),
+            target.model,
+            stream=job.stream,
+            quirks=target.quirks,
+            codex=self.codex,
         )
 
     def url(self, job: Job, target: Target) -> str:

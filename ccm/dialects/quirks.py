@@ -7,12 +7,15 @@ provider names. Where a value came from a provider's API reference, the comment 
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any, Literal
 
 import msgspec
 
 ReasoningParam = Literal["none", "reasoning_effort", "reasoning", "thinking"]
 ReasoningField = Literal["reasoning_content", "reasoning", "reasoning_details"]
+# how a provider runs Anthropic's `web_search` server tool (ccm.dialects.websearch)
+WebSearch = Literal["none", "native", "responses", "chat_options", "openrouter", "gemini"]
 
 
 class Quirks(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -43,6 +46,14 @@ class Quirks(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     count_tokens: bool = False  # the upstream has /v1/messages/count_tokens
     context_window: int | None = None  # tokens, where the provider documents one
     max_output_tokens: int | None = None  # a cap on max_tokens, where documented
+    # Anthropic's web_search server tool: "native" (the upstream runs it, Anthropic's own
+    # API), "responses" (the Responses API's `web_search` tool), "chat_options" (Chat
+    # Completions `web_search_options`, only on models matching `web_search_models`),
+    # "openrouter" (its web plugin), "gemini" (`googleSearch`), "none": it cannot search;
+    # ccm then routes such a request to a websearch route that can, else the model gets the
+    # tool as a function whose call is answered with a "search unavailable" error
+    web_search: WebSearch = "none"
+    web_search_models: str | None = None  # glob of the model names that can search
 
 
 DEFAULT = Quirks()
@@ -58,6 +69,14 @@ def with_overrides(base: Quirks, overrides: dict[str, Any] | None) -> Quirks:
         return msgspec.convert(merged, Quirks)
     except msgspec.ValidationError as e:
         raise ValueError(str(e)) from None
+
+
+def searches(quirks: Quirks, model: str) -> bool:
+    """Whether a request with Anthropic's web_search tool can search at this provider."""
+    if quirks.web_search == "none":
+        return False
+    pattern = quirks.web_search_models
+    return pattern is None or fnmatch.fnmatchcase(model.rsplit("/", 1)[-1].lower(), pattern)
 
 
 def problems(overrides: Any) -> list[str]:
@@ -82,18 +101,23 @@ def problems(overrides: Any) -> list[str]:
 
 # Anthropic's Messages API: count_tokens exists; thinking blocks must carry Anthropic's own
 # signature (docs.anthropic.com, "Extended thinking": blocks from other sources are refused)
-ANTHROPIC = Quirks(signed_thinking_only=True, count_tokens=True)
-# any server that speaks the Messages API at a base URL the user gives; count_tokens is tried
-ANTHROPIC_COMPATIBLE = Quirks(count_tokens=True)
+# Anthropic's web_search tool runs on Anthropic's side ("Web search tool": a server tool)
+ANTHROPIC = Quirks(signed_thinking_only=True, count_tokens=True, web_search="native")
+# any server that speaks the Messages API at a base URL the user gives; count_tokens is tried;
+# server tools go through as they came (the server decides)
+ANTHROPIC_COMPATIBLE = Quirks(count_tokens=True, web_search="native")
 # Anthropic-compatible vendors: their /anthropic endpoints take the Messages body as it is and
 # have no count_tokens (z.ai docs.z.ai "Claude Code"; MiniMax platform.minimax.io "Anthropic
-# API compatible"; Kimi api.kimi.com/coding): ccm estimates counts for them
-ANTHROPIC_VENDOR = Quirks()
+# API compatible"; Kimi api.kimi.com/coding): ccm estimates counts for them. Server tools are
+# passed through as they came (set `web_search = "none"` for one that cannot run them)
+ANTHROPIC_VENDOR = Quirks(web_search="native")
 
 # OpenAI Chat Completions (platform.openai.com/docs/api-reference/chat/create): `max_tokens`
 # is deprecated for max_completion_tokens (and refused by o-series); stop: "up to 4
 # sequences"; tools: "a max of 128 functions"; prompt_cache_key and response_format
-# json_schema are documented; reasoning_effort only for reasoning models
+# json_schema are documented; reasoning_effort only for reasoning models. Web search in Chat
+# Completions is `web_search_options` on the search models only (gpt-4o-search-preview,
+# gpt-4o-mini-search-preview, gpt-5-search-api: developers.openai.com "Web search")
 OPENAI = Quirks(
     max_tokens_field="max_completion_tokens",
     reasoning_param="reasoning_effort",
@@ -102,19 +126,24 @@ OPENAI = Quirks(
     max_tools=128,
     prompt_cache_key=True,
     json_schema=True,
+    web_search="chat_options",
+    web_search_models="*search*",
 )
 # a server that says it speaks Chat Completions: OpenAI's documented limits, nothing more
 OPENAI_COMPATIBLE = Quirks(max_stop_sequences=4)
 # OpenRouter (openrouter.ai/docs/api-reference/parameters, /docs/use-cases/reasoning-tokens):
 # max_tokens; `reasoning: {effort}`; reasoning comes back as `reasoning` plus
 # `reasoning_details`, which must be passed back unmodified on assistant messages for
-# tool-calling models that reason (Gemini 3, Claude, o-series through OpenRouter)
+# tool-calling models that reason (Gemini 3, Claude, o-series through OpenRouter). Web
+# search for any model: the `web` plugin, `plugins: [{id: "web"}]` (openrouter.ai/docs,
+# "Web Search"), answers citing `url_citation` annotations
 OPENROUTER = Quirks(
     max_tokens_field="max_tokens",
     reasoning_param="reasoning",
     reasoning_field="reasoning_details",
     echo_reasoning=True,
     json_schema=True,
+    web_search="openrouter",
 )
 # DeepSeek (api-docs.deepseek.com/guides/thinking_mode, /api/create-chat-completion):
 # max_tokens; thinking mode switched by `thinking: {type}`, effort by reasoning_effort;
@@ -162,10 +191,17 @@ OLLAMA = Quirks(
 COMPATIBLE_VENDOR = Quirks(max_stop_sequences=4)
 
 # OpenAI Responses (platform.openai.com/docs/api-reference/responses): max_output_tokens, no
-# stop sequences; reasoning items come back with encrypted_content when include asks for it
+# stop sequences; reasoning items come back with encrypted_content when include asks for it;
+# the hosted `web_search` tool (developers.openai.com "Web search": `{type: "web_search"}`,
+# `web_search_call` output items, `url_citation` annotations)
 RESPONSES = Quirks(
-    max_tools=128, prompt_cache_key=True, json_schema=True, reasoning_models_only=True
+    max_tools=128,
+    prompt_cache_key=True,
+    json_schema=True,
+    reasoning_models_only=True,
+    web_search="responses",
 )
 # Gemini generateContent (ai.google.dev/api/generate-content): stopSequences "up to 5";
-# JSON Schema must be cleaned to its OpenAPI subset; thoughtSignature must come back
-GEMINI = Quirks(max_stop_sequences=5, clean_schema=True, json_schema=True)
+# JSON Schema must be cleaned to its OpenAPI subset; thoughtSignature must come back;
+# Grounding with Google Search is the `googleSearch` tool
+GEMINI = Quirks(max_stop_sequences=5, clean_schema=True, json_schema=True, web_search="gemini")

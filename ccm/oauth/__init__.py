@@ -12,6 +12,7 @@
 from ccm.oauth.flows import (
     ANTHROPIC_OAUTH_BETA,
     FLOW_NAMES,
+    ClientMissing,
     Flow,
     OAuthError,
     flow_for_provider_type,
@@ -37,6 +38,7 @@ __all__ = [
     "FLOW_NAMES",
     "CallbackOutcome",
     "CallbackServer",
+    "ClientMissing",
     "Flow",
     "LoginManager",
     "LoginSession",

@@ -382,11 +382,8 @@ def flows() -> None:
     """The sign-in flows and the environment variables that configure them."""
     for name in FLOW_NAMES:
         fl = get_flow(name)
-        try:
-            fl.require_client()
-            ready = "ready"
-        except OAuthError as e:
-            ready = str(e).split(": ", 1)[-1]
+        missing = fl.missing()
+        ready = f"needs {' and '.join(missing)} (client of {fl.client_of})" if missing else "ready"
         typer.echo(f"{name:15} {fl.title}")
         typer.echo(f"{'':15} redirect {fl.redirect_uri or 'local callback on 127.0.0.1'}; {ready}")
 

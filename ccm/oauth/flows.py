@@ -19,7 +19,9 @@ the flow name upper-cased with ``-`` as ``_`` (``CCM_OAUTH_CLAUDE_MAX_CLIENT_ID`
 Client ids: claude-code-mux bundles the public client ids of Claude Code, the Codex CLI and
 the Gemini CLI. ccm does not ship them (the behaviour reference does not record them, and
 using another application's client is that application's terms to judge): set them in the
-environment; `Flow.require_client` says which variable is missing.
+environment; `Flow.require_client` says which variable is missing, why, and what else works
+(`Flow.missing()`, `Flow.client_help()`: `ccm login`, `ccm oauth flows` and the admin page
+say the same).
 """
 
 from __future__ import annotations
@@ -33,6 +35,16 @@ from urllib.parse import urlsplit
 
 class OAuthError(Exception):
     """An OAuth step failed; the message says what to do (never contains a token)."""
+
+
+class ClientMissing(OAuthError):
+    """The flow has no client id (or secret) in this ccm's environment. `variables`: what
+    to set; the message says why and what else works."""
+
+    def __init__(self, flow: Flow, variables: list[str]) -> None:
+        super().__init__(flow.client_help(variables))
+        self.flow = flow.name
+        self.variables = variables
 
 
 ANTHROPIC_OAUTH_BETA = "oauth-2025-04-20"
@@ -57,6 +69,8 @@ class Flow:
     local_path: str = "/oauth2callback"
     code_assist_url: str = ""  # google: where loadCodeAssist finds the project
     provider_types: tuple[str, ...] = ()
+    client_of: str = ""  # the application whose public OAuth client this flow needs
+    otherwise: str = ""  # what works without a client id
 
     @property
     def env_prefix(self) -> str:
@@ -67,16 +81,37 @@ class Flow:
         """True when the browser comes back to this machine (a local listener can catch it)."""
         return not self.redirect_uri or is_local_uri(self.redirect_uri)
 
-    def require_client(self) -> Flow:
-        """Self, or OAuthError naming the environment variable to set."""
+    def missing(self) -> list[str]:
+        """The environment variables this flow still needs before a sign-in can start."""
+        out = []
         if not self.client_id:
-            raise OAuthError(
-                f"OAuth flow {self.name!r} has no client id: set {self.env_prefix}_CLIENT_ID"
-            )
+            out.append(f"{self.env_prefix}_CLIENT_ID")
         if self.needs_secret and not self.client_secret:
-            raise OAuthError(
-                f"OAuth flow {self.name!r} has no client secret: set {self.env_prefix}_CLIENT_SECRET"
-            )
+            out.append(f"{self.env_prefix}_CLIENT_SECRET")
+        return out
+
+    def client_help(self, variables: list[str]) -> str:
+        """Why the flow cannot start without `variables`, what to set, what else works."""
+        if len(variables) > 1:
+            what = "client id and secret"
+        else:
+            what = "client secret" if variables[0].endswith("_SECRET") else "client id"
+        text = (
+            f"OAuth flow {self.name!r} ({self.title}) has no {what}: "
+            f"set {' and '.join(variables)}. Why: ccm ships no client ids; a sign-in needs the "
+            f"public OAuth client of {self.client_of or 'an application the provider trusts'} "
+            "(another application's, so whether to use it is yours to judge). Set it where "
+            "ccm runs: in your shell for `ccm login`; for the admin page, in the environment of "
+            "`ccm start`, then restart ccm (`ccm stop`, `ccm start`), which reads its "
+            "environment once. `ccm oauth flows` shows what each flow has."
+        )
+        return f"{text} {self.otherwise}" if self.otherwise else text
+
+    def require_client(self) -> Flow:
+        """Self, or ClientMissing (an OAuthError) naming the variables to set and why."""
+        missing = self.missing()
+        if missing:
+            raise ClientMissing(self, missing)
         for what, url in (("AUTHORIZE_URL", self.authorize_url), ("TOKEN_URL", self.token_url)):
             if urlsplit(url).scheme not in ("https", "http"):
                 raise OAuthError(f"OAuth flow {self.name!r}: {self.env_prefix}_{what} {url!r}")
@@ -86,6 +121,8 @@ class Flow:
 _FLOWS: dict[str, Flow] = {
     "claude-max": Flow(
         name="claude-max",
+        client_of="Claude Code",
+        otherwise='Or keep Claude Code\'s own login instead: a provider with auth_type = "client" forwards it, and ccm needs no sign-in (docs/config.md).',
         title="Claude Pro/Max",
         authorize_url="https://claude.ai/oauth/authorize",
         token_url="https://console.anthropic.com/v1/oauth/token",
@@ -99,6 +136,8 @@ _FLOWS: dict[str, Flow] = {
     ),
     "claude-console": Flow(
         name="claude-console",
+        client_of="Claude Code",
+        otherwise='Or keep Claude Code\'s own login instead: a provider with auth_type = "client" forwards it, and ccm needs no sign-in (docs/config.md).',
         title="Anthropic Console",
         authorize_url="https://console.anthropic.com/oauth/authorize",
         token_url="https://console.anthropic.com/v1/oauth/token",
@@ -111,6 +150,8 @@ _FLOWS: dict[str, Flow] = {
     ),
     "chatgpt": Flow(
         name="chatgpt",
+        client_of="the Codex CLI",
+        otherwise="Or take the Codex CLI's sign-in as it is: `ccm login --import` (refreshing it later needs the client id too).",
         title="ChatGPT Plus/Pro (Codex)",
         authorize_url="https://auth.openai.com/oauth/authorize",
         token_url="https://auth.openai.com/oauth/token",
@@ -127,6 +168,8 @@ _FLOWS: dict[str, Flow] = {
     ),
     "google": Flow(
         name="google",
+        client_of="the Gemini CLI",
+        otherwise="Or take the Gemini CLI's sign-in as it is: `ccm login --import` (refreshing it later needs the client id and secret too).",
         title="Google AI Pro/Ultra (Gemini Code Assist)",
         authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
         token_url="https://oauth2.googleapis.com/token",
@@ -221,6 +264,7 @@ __all__ = [
     "ALIASES",
     "ANTHROPIC_OAUTH_BETA",
     "FLOW_NAMES",
+    "ClientMissing",
     "Flow",
     "OAuthError",
     "canonical_name",

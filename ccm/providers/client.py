@@ -139,9 +139,12 @@ class ProviderClient:
         return target
 
     async def credential(self, client_headers: Mapping[str, str] | None = None) -> Credential:
-        """The credential for the next attempt: the API key ($ENV resolved now), an OAuth
+        """The credential for the next attempt: the client's own (`auth_type = "client"`,
+        read from `client_headers`), the API key ($ENV resolved now), an OAuth
         access token (refreshed when due), or a Google ADC token. MissingSecret when there is
         none: dispatch then fails over to the next provider."""
+        if self.config.auth_type == "client":
+            return forwarded_credential(client_headers or {}, self.name)
         if self.config.auth_type == "oauth":
             return await self._oauth()
         if self.preset.google_adc and not self.config.api_key:
@@ -186,4 +189,27 @@ class ProviderClient:
         await self.http.aclose()
 
 
-__all__ = ["Limits", "MissingSecret", "ProviderClient", "limits"]
+# ---- auth_type = "client": the client's own credential goes upstream; ccm holds none ----
+
+
+def forwarded_credential(headers: Mapping[str, str], provider: str) -> Credential:
+    """The client's `x-api-key`, else its `Authorization: Bearer` token, to be sent upstream in
+    the header it came in (Claude Code's own sign-in, or its API key). MissingSecret when the
+    request carried neither: dispatch fails over. Config validation refuses this with
+    `[server] api_key`, where the client's credential would be ccm's own key."""
+    key = (headers.get("x-api-key") or "").strip()
+    if key:
+        return Credential(key, "client", header="x-api-key")
+    auth = headers.get("authorization") or ""
+    token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if token:
+        return Credential(token, "client", header="authorization")
+    raise MissingSecret(
+        f'provider {provider!r} forwards the client\'s credential (auth_type = "client") '
+        "and the request carried none (x-api-key or Authorization: Bearer)"
+    )
+
+
+# ---- end auth_type = "client" ----
+
+__all__ = ["Limits", "MissingSecret", "ProviderClient", "forwarded_credential", "limits"]

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from ccm.claude.catalogue import aliases
 from ccm.config.load import closest
-from ccm.config.schema import Config
+from ccm.config.schema import Config, Mapping, ProviderConfig
+from ccm.dialects.capabilities import UNKNOWN, Capabilities, capabilities
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,9 @@ class ChainEntry:
     actual_model: str
     priority: int
     model: str  # the logical name this entry came from
-    max_tokens: int | None = None  # the mapping's cap on the request's max_tokens
+    # the cap on the request's max_tokens: the mapping's, else the model's known output limit
+    max_tokens: int | None = None
+    caps: Capabilities = UNKNOWN  # what the model can do (ccm.dialects.capabilities)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -33,7 +36,21 @@ class ChainEntry:
         }
         if self.max_tokens is not None:
             out["max_tokens"] = self.max_tokens
+        out["capabilities"] = self.caps.to_json()
         return out
+
+
+def entry(
+    provider: ProviderConfig | None,
+    provider_name: str,
+    actual: str,
+    priority: int,
+    model: str,
+    mapping: Mapping | None = None,
+) -> ChainEntry:
+    """A chain entry with its capabilities (the mapping's, else the model data's)."""
+    caps = capabilities(provider, actual, mapping)
+    return ChainEntry(provider_name, actual, priority, model, caps.max_output, caps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +95,8 @@ class Resolver:
             provider, actual = provider.strip(), actual.strip()
             why = self._enabled(provider)
             if why is None and actual:
-                return Resolution((ChainEntry(provider, actual, 1, name),), (), True)
+                found = entry(self._providers.get(provider), provider, actual, 1, name)
+                return Resolution((found,), (), True)
             return Resolution((), (why or "empty model in pair",), provider in self._providers)
 
         model = self._models.get(name) or self._models_ci.get(name.lower())
@@ -88,8 +106,9 @@ class Resolver:
             for m in sorted(model.mappings, key=lambda m: m.priority):
                 why = self._enabled(m.provider)
                 if why is None:
+                    provider = self._providers.get(m.provider)
                     chain.append(
-                        ChainEntry(m.provider, m.actual_model, m.priority, model.name, m.max_tokens)
+                        entry(provider, m.provider, m.actual_model, m.priority, model.name, m)
                     )
                 else:
                     skipped.append(f"{m.provider}/{m.actual_model}: {why}")
@@ -102,7 +121,7 @@ class Resolver:
         for p in self.config.providers:
             if any(n == name or fnmatch.fnmatchcase(name, n) for n in p.models):
                 if p.is_enabled:
-                    chain.append(ChainEntry(p.name, name, len(chain) + 1, name))
+                    chain.append(entry(p, p.name, name, len(chain) + 1, name))
                 else:
                     skipped.append(f"{p.name}/{name}: provider {p.name!r} is disabled")
         return Resolution(tuple(chain), tuple(skipped), bool(chain or skipped))

@@ -8,6 +8,7 @@ targets are resolved to provider chains once, here; names that come from the req
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import logging
 import os
@@ -20,7 +21,14 @@ from ccm.diagnostics import Diagnostic, DiagnosticError
 from ccm.rules import ast
 from ccm.rules.chain import ChainEntry, Resolver
 from ccm.rules.check import check_rules
-from ccm.rules.features import STRIP_SLOTS, Features, field_getter, field_type
+from ccm.rules.features import (
+    STRIP_SLOTS,
+    Features,
+    apply_strip,
+    field_getter,
+    field_type,
+    replace_images,
+)
 
 log = logging.getLogger("ccm.rules")
 
@@ -41,6 +49,16 @@ class Decision:
     strips: tuple[tuple[str, re.Pattern[str]], ...] = ()
     skipped: tuple[str, ...] = ()
     error: str | None = None
+    images: str = ""  # "placeholder": the conversation's images go as a note (text-only model)
+    capability: tuple[str, ...] = ()  # what the capability check changed, and why
+
+    def apply(self, body: dict[str, Any]) -> None:
+        """The edits this decision makes to the request before it is sent: `strip`, and
+        images replaced by a note for a model that cannot see them."""
+        for fld, pattern in self.strips:
+            apply_strip(body, fld, pattern)
+        if self.images == "placeholder":
+            replace_images(body, IMAGE_NOTE)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,7 +72,13 @@ class Decision:
             "strip": [{"field": f, "regex": p.pattern} for f, p in self.strips],
             "skipped": list(self.skipped),
             "error": self.error,
+            "images": self.images,
+            "capability": list(self.capability),
         }
+
+
+# what a text-only model sees where the conversation held an image
+IMAGE_NOTE = "[image omitted: the model this conversation was sent to cannot see images]"
 
 
 def _required_prefix(rx: re.Pattern[str]) -> str:
@@ -278,6 +302,9 @@ class Router:
                 )
         self.leaves = compiler.leaves
         self.aliases = resolver.aliases
+        # a conversation with images for a text-only model: "route" (to the image route,
+        # when its model can see) or "placeholder" (images become a note)
+        self.vision_mode = resolver.config.router.vision or "route"
         for cr in [*self.routes, *([self.default] if self.default else [])]:
             for t in _literal_names(cr.node.target):  # type: ignore[union-attr]
                 res = resolver.resolve(t)
@@ -290,12 +317,15 @@ class Router:
         """Decide where one request goes. Never raises: problems come back in .error."""
         if not isinstance(body, dict):
             return _error_decision("", "request body must be a JSON object")
+        return self.route_features(Features(body, headers))
+
+    def route_features(self, f: Features) -> Decision:
+        """`route` for a request's Features (`ccm code` sets a token count on them)."""
         try:
-            return self._route(Features(body, headers))
+            return self._route(f)
         except Exception as e:  # a bug here must not take a request down with a traceback
             log.exception("routing failed")
-            model = body.get("model") if isinstance(body, dict) else None
-            return _error_decision(str(model or ""), f"internal routing error: {e!r}")
+            return _error_decision(f.original_model, f"internal routing error: {e!r}")
 
     def _route(self, f: Features) -> Decision:
         real = self.aliases.get(f.model)
@@ -316,6 +346,77 @@ class Router:
         return self.decide(self.default, f)  # type: ignore[arg-type]
 
     def decide(self, cr: CompiledRule, f: Features) -> Decision:
+        """The decision for rule `cr`, fitted to what its first model can do."""
+        decision = self._decide(cr, f)
+        if decision.chain:
+            caps = decision.chain[0].caps
+            # each check reads its feature only when the model lacks the capability
+            if not caps.vision and f.images:
+                return self._fit_images(cr, f, decision)
+            if not caps.web_search and f.web_search:
+                return self._fit_search(cr, f, decision)
+        return decision
+
+    # ---- capabilities: images for a text-only model, web_search where it cannot run ----
+
+    def _route_named(self, name: str, f: Features) -> CompiledRule | None:
+        for cr in self.routes:
+            if cr.name == name and (cr.project is None or cr.project.matches(f.project)):
+                return cr
+        return None
+
+    def _alternative(
+        self, name: str, cr: CompiledRule, f: Features, can: Callable[[ChainEntry], bool]
+    ) -> tuple[Decision | None, str]:
+        """The decision of the route called `name` when its first model can do what is
+        needed; else None and why not."""
+        alt_cr = self._route_named(name, f)
+        if alt_cr is None:
+            return None, f"no route named {name}"
+        if alt_cr is cr:
+            return None, f"this is the {name} route"
+        alt = self._decide(alt_cr, f)
+        if not alt.chain:
+            return None, f"the {name} route ({alt_cr.location}) has no usable provider"
+        if not can(alt.chain[0]):
+            first = alt.chain[0]
+            return None, f"the {name} route's {first.provider}/{first.actual_model} cannot either"
+        return alt, alt_cr.location
+
+    def _fit_images(self, cr: CompiledRule, f: Features, d: Decision) -> Decision:
+        first = d.chain[0]
+        why = (
+            f"the conversation holds {f.images} image(s) and {first.provider}/"
+            f"{first.actual_model} takes none ({first.caps.vision_from})"
+        )
+        if self.vision_mode == "route":
+            alt, where = self._alternative("image", cr, f, lambda e: e.caps.vision)
+            if alt is not None:
+                note = f"{why}: sent to the image route ({where}) instead of {d.model!r}"
+                return dataclasses.replace(alt, capability=(note,))
+            because = where
+        else:
+            because = '[router] vision = "placeholder"'
+        note = f"{why}: its images are replaced by a short note ({because})"
+        return dataclasses.replace(d, images="placeholder", capability=(note,))
+
+    def _fit_search(self, cr: CompiledRule, f: Features, d: Decision) -> Decision:
+        first = d.chain[0]
+        why = (
+            f"the request offers web_search and {first.provider}/{first.actual_model} cannot "
+            f"run it ({first.caps.search_from})"
+        )
+        alt, where = self._alternative("websearch", cr, f, lambda e: e.caps.web_search)
+        if alt is not None:
+            note = f"{why}: sent to the websearch route ({where}) instead of {d.model!r}"
+            return dataclasses.replace(alt, capability=(note,))
+        note = (
+            f"{why}, and there is no other ({where}): the model gets web_search as a function "
+            'and ccm answers its call with a "web search unavailable" error'
+        )
+        return dataclasses.replace(d, capability=(note,))
+
+    def _decide(self, cr: CompiledRule, f: Features) -> Decision:
         names = cr.target(f)
         chain: list[ChainEntry] = []
         skipped: list[str] = []

@@ -94,6 +94,7 @@ def features_of(f: Features) -> dict[str, Any]:
         "thinking.budget": f.thinking_budget,
         "effort": f.effort,
         "image": f.image,
+        "images": f.images,
         "system": [_short(s, 120) for s in f.system],
         "last_user": _short(f.last_user, 200),
         "messages": f.messages,
@@ -224,9 +225,13 @@ def format_explanation(exp: dict[str, Any]) -> str:
             caps = ", ".join(f"${k} = {v!r}" for k, v in t["captures"].items())
             out.append(f"      captures: {caps}")
     out.append(f"target    {exp['model']!r} (rule {exp['rule']}, {exp['location']})")
+    for note in exp.get("capability", []):
+        out.append(f"fit       {note}")
     if exp.get("strip"):
         for s in exp["strip"]:
             out.append(f"strip     /{s['regex']}/ from {s['field']}")
+    if exp.get("images") == "placeholder":
+        out.append("images    replaced by a short note before sending")
     if exp.get("chain"):
         out.append("chain")
         for i, e in enumerate(exp["chain"], 1):

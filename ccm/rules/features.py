@@ -94,6 +94,41 @@ def _has_image(content: Any) -> bool:
     return False
 
 
+def _image_slots(body: dict[str, Any]) -> Iterator[tuple[list[Any], int]]:
+    """Every image block of the conversation, as (its list, its index): in any user turn (the
+    only place the Messages API takes them), inside tool results too (Claude Code's Read tool
+    returns images there)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") != "user":
+            continue
+        content = m.get("content")
+        if isinstance(content, list):
+            yield from _images_in(content)
+
+
+def _images_in(content: list[Any]) -> Iterator[tuple[list[Any], int]]:
+    for i, block in enumerate(content):
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "image":
+            yield content, i
+        elif kind == "tool_result" and isinstance(block.get("content"), list):
+            yield from _images_in(block["content"])
+
+
+def replace_images(body: dict[str, Any], note: str) -> int:
+    """Replace every image of the conversation by a text block `note` (for a model that takes
+    no images). Returns the count."""
+    slots = list(_image_slots(body))
+    for content, i in slots:
+        content[i] = {"type": "text", "text": note}
+    return len(slots)
+
+
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
@@ -194,6 +229,16 @@ class Features:
         return m is not None and _has_image(m.get("content"))
 
     @cached_property
+    def images(self) -> int:
+        """Images anywhere in the conversation (the `image` field: the latest user turn)."""
+        return sum(1 for _ in _image_slots(self.body))
+
+    @cached_property
+    def web_search(self) -> bool:
+        """The request offers Anthropic's web_search server tool."""
+        return any(t.startswith("web_search") for t in self.tool_types)
+
+    @cached_property
     def messages(self) -> int:
         ms = self.body.get("messages")
         return len(ms) if isinstance(ms, list) else 0
@@ -254,6 +299,7 @@ FIELDS: dict[str, tuple[str, Getter]] = {
     "thinking.budget": ("int", lambda f: f.thinking_budget),
     "effort": ("str", lambda f: f.effort),
     "image": ("bool", lambda f: f.image),
+    "images": ("int", lambda f: f.images),
     "system": ("list", lambda f: f.system),
     "last_user": ("str", lambda f: f.last_user),
     "messages": ("int", lambda f: f.messages),

@@ -25,6 +25,7 @@ SLOT_HINTS = {
     "long_context": "large contexts",
     "long_context_threshold": "tokens; default 60000",
     "image": "latest user turn has an image",
+    "vision": 'images for a text-only model: "route" (default: to image) or "placeholder"',
     "auto_map_regex": "default ^claude-",
     "background_regex": "default (?i)claude.*haiku",
 }

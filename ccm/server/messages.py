@@ -20,7 +20,6 @@ import msgspec
 from ccm.config.secrets import MissingSecret, resolve
 from ccm.dispatch import dispatch
 from ccm.ledger.recorder import NoTrail, Trail
-from ccm.rules.features import apply_strip
 from ccm.rules.tokens import estimate_tokens
 from ccm.runtime import State
 from ccm.server.access import browser_refusal, client_credential, same_secret
@@ -228,8 +227,7 @@ async def _messages(
                 f"X-Provider {forced!r} is not in the chain for model {decision.model!r} (providers: {providers})",
                 headers=route_hdr,
             )
-    for fld, pattern in decision.strips:
-        apply_strip(body, fld, pattern)
+    decision.apply(body)  # strip, and images as a note for a text-only model
     try:
         reply = await watch(
             dispatch(
@@ -301,8 +299,7 @@ async def handle_count_tokens(
         decision = rt.router.route(body, headers)
     except RecursionError:
         return error_answer(400, TOO_DEEP)
-    for fld, pattern in decision.strips:
-        apply_strip(body, fld, pattern)
+    decision.apply(body)
     from ccm.providers.count import upstream_count
 
     try:

@@ -57,6 +57,24 @@ class OutputItem(msgspec.Struct):
     name: str | None = None
     arguments: str | dict[str, Any] | None = None
     encrypted_content: str | None = None  # reasoning, when include asks for it
+    action: SearchAction | None = None  # web_search_call: what was searched
+
+
+class SearchSource(msgspec.Struct):
+    type: str | None = None
+    url: str | None = None
+    title: str | None = None
+
+
+class SearchAction(msgspec.Struct):
+    """A web_search_call's action: `search` (query, queries, sources when include asks for
+    `web_search_call.action.sources`), `open_page`, `find`."""
+
+    type: str | None = None
+    query: str | None = None
+    queries: list[str] | None = None
+    url: str | None = None
+    sources: list[SearchSource] | None = None
 
 
 class InputTokensDetails(msgspec.Struct):

@@ -539,6 +539,14 @@ def test_response_function_calls() -> None:
             "input": {"_raw_arguments": "not json"},
         },
         {"type": "tool_use", "id": "call_c", "name": "Edit", "input": {"path": "x"}},
+        # a hosted search: Anthropic's server tool blocks (the action said no query here)
+        {
+            "type": "server_tool_use",
+            "id": "srvtoolu_ws_1",
+            "name": "web_search",
+            "input": {"query": ""},
+        },
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_ws_1", "content": []},
     ]
 
 
@@ -1006,7 +1014,15 @@ def test_stream_unknown_events_keepalives_and_done_marker() -> None:
             "[DONE]",
         ]
     )
-    assert blocks_of(msg) == [{"type": "text", "text": "ok"}]
+    search, result, text = blocks_of(msg)
+    assert search == {
+        "type": "server_tool_use",
+        "id": "srvtoolu_ws_1",
+        "name": "web_search",
+        "input": {"query": "x"},
+    }
+    assert result["type"] == "web_search_tool_result" and result["content"] == []
+    assert text == {"type": "text", "text": "ok"}
     assert msg.stop_reason == "end_turn"
 
 

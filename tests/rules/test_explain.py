@@ -59,14 +59,9 @@ def test_explain_agrees_with_route(path: Path) -> None:
     exp = explain(router, body, headers)
     assert (exp["rule"], exp["model"]) == EXPECTED[path.name]
     assert (decision.rule, decision.model) == EXPECTED[path.name]
-    assert exp["chain"] == [
-        {
-            "provider": e.provider,
-            "actual_model": e.actual_model,
-            "priority": e.priority,
-            "model": e.model,
-        }
-        for e in decision.chain
+    assert exp["chain"] == [e.to_json() for e in decision.chain]
+    assert [(c["provider"], c["actual_model"]) for c in exp["chain"]] == [
+        (e.provider, e.actual_model) for e in decision.chain
     ]
     # the trace stops at the rule that held, and only that route held
     routes = [t for t in exp["trace"] if t["kind"] in ("route", "default")]
@@ -108,6 +103,13 @@ def test_explain_cli_json_shape() -> None:
         "actual_model": "glm-4.6",
         "priority": 1,
         "model": "glm-4.6",
+        "capabilities": {
+            "vision": False,
+            "context_window": 200_000,
+            "max_output": None,
+            "web_search": True,  # z.ai's Anthropic endpoint gets server tools as they came
+            "vision_from": "model data: glm-4.6* (docs.z.ai GLM-4.6)",
+        },
     }
     assert [c["provider"] for c in data["chain"]] == ["zai coding plan", "openrouter"]
     rewrite, websearch = data["trace"]

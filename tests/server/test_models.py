@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ccm.claude.catalogue import CLAUDE_MODELS, aliases, context_window, offered_models
+from ccm.claude.catalogue import CLAUDE_MODELS, aliases, offered_models
 from ccm.config.load import load_config, parse_config
 from ccm.runtime import State, build_runtime
 from ccm.server.run import build_app
@@ -181,13 +181,6 @@ async def test_models_need_the_client_key_when_one_is_set(tmp_path: Path) -> Non
         assert (await c.get("/v1/models", headers={"x-api-key": "sk-ccm"})).status_code == 200
         ok = await c.get("/v1/models/glm-4.6", headers={"authorization": "Bearer sk-ccm"})
         assert ok.status_code == 200
-
-
-def test_context_window_from_the_claude_table() -> None:
-    cfg = parse_config(CONFIG).config
-    assert context_window(cfg, "claude-opus-4-8") == 1_000_000
-    assert context_window(cfg, "claude-haiku-4-5") == 200_000
-    assert context_window(cfg, "claude-ccm-glm-4.6") is None  # no capability data yet
 
 
 @pytest.mark.parametrize("fast_path", [True, False])

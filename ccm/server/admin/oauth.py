@@ -5,13 +5,14 @@ by its unguessable state, and answers an escaped page."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from ccm.oauth import (
+    ClientMissing,
     OAuthError,
     TokenStore,
     complete_callback,
@@ -21,18 +22,57 @@ from ccm.oauth import (
     refresh_token,
     start_login,
 )
+from ccm.oauth.flows import FLOW_NAMES, Flow
 from ccm.oauth.login import PAGE_HEADERS
 from ccm.runtime import State
 from ccm.server.admin.bodies import AuthorizeBody, ExchangeBody, TokenBody
 from ccm.server.admin.errors import AdminError, NotFound, SaveFailed
+from ccm.wire.anthropic import error_dict
 
 
 def tokens() -> TokenStore:
     return TokenStore()  # $CCM_OAUTH_TOKENS or ~/.claude-code-mux/oauth_tokens.json
 
 
+# ---- a flow this ccm cannot start: what to set and why, not a bare 400 ----
+
+
+def flow_setup(flow: Flow) -> dict[str, Any]:
+    """What a flow needs before a sign-in can start, for the page and API clients."""
+    missing = flow.missing()
+    return {
+        "flow": flow.name,
+        "title": flow.title,
+        "ready": not missing,
+        "set": missing,  # environment variables of the `ccm start` process
+        "client_of": flow.client_of,
+        "restart": bool(missing),  # a running ccm reads its environment once
+        "otherwise": flow.otherwise,
+        "message": flow.client_help(missing) if missing else "",
+    }
+
+
+class SignInNotSetUp(AdminError):
+    """/api/oauth/authorize for a flow without its client id: the answer carries `setup`."""
+
+    def __init__(self, e: ClientMissing) -> None:
+        super().__init__(str(e))
+        self.setup = flow_setup(get_flow(e.flow))
+
+
+def _not_set_up(_request: Request[Any, Any, Any], exc: SignInNotSetUp) -> Response[Any]:
+    body = {**error_dict(exc.status, exc.message), "setup": exc.setup}
+    return Response(content=body, status_code=exc.status, media_type="application/json")
+
+
 class OAuthController(Controller):
     path = "/oauth"
+    exception_handlers: ClassVar = {SignInNotSetUp: _not_set_up}
+
+    @get("/flows")
+    async def flows(self) -> list[dict[str, Any]]:
+        """Every sign-in flow and whether this ccm can start it (else what to set and why)."""
+        return [flow_setup(get_flow(name)) for name in FLOW_NAMES]
 
     @post("/authorize", status_code=200)
     async def authorize(
@@ -45,6 +85,8 @@ class OAuthController(Controller):
             if not flow.redirect_uri:  # google: come back to this server, whatever its port
                 redirect = str(request.base_url).rstrip("/") + "/api/oauth/callback"
             session = start_login(flow, data.provider_id, redirect, store=tokens())
+        except ClientMissing as e:
+            raise SignInNotSetUp(e) from None
         except OAuthError as e:
             raise AdminError(str(e)) from None
         return {

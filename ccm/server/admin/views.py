@@ -53,6 +53,8 @@ def router_view(cfg: Config) -> dict[str, Any]:
 def key_status(p: ProviderConfig) -> str:
     if p.auth_type == "oauth":
         return f"oauth: {p.oauth_provider or p.name}"
+    if p.auth_type == "client":
+        return "the client's own"
     if p.api_key is None:
         preset = PRESETS.get(p.provider_type)
         return "none" if preset is not None and not preset.needs_key else "missing"

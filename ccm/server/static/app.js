@@ -853,12 +853,55 @@
     $("#prov-key-fields").hidden = oauth;
     $("#prov-oauth-fields").hidden = !oauth;
     updateOAuthStatus();
+    if (oauth) guard(showFlowSetup)();
   }
 
   /** The type chose the flow unless the user did. */
   function followTypeFlow() {
     const flow = FLOW_FOR_TYPE.get($("#prov-type").value);
     if (flow && !signin.flowTouched && !signin.session) $("#prov-oauth-flow").value = flow;
+    if (authMode() === "oauth") guard(showFlowSetup)();
+  }
+
+  // ---- a flow this ccm cannot start (no client id in its environment): what to set and why
+  // GET /api/oauth/flows: [{flow, title, ready, set: [variables], client_of, otherwise, message}]
+  let flowSetup = null;
+
+  async function loadFlowSetup() {
+    const res = await api("GET", "/api/oauth/flows");
+    flowSetup = new Map(res.ok && Array.isArray(res.data) ? res.data.map((f) => [f.flow, f]) : []);
+  }
+
+  /** The box saying what a flow needs: the variables, why, restart, and what works instead;
+   * "error" after a refused sign-in, else a note shown as soon as the flow is chosen. */
+  function setupBox(s, kind) {
+    const vars = Array.isArray(s.set) ? s.set : [];
+    const names = [];
+    vars.forEach((v, i) => names.push(i ? " and " : "", el("code", {}, String(v))));
+    const error = kind === "error";
+    return el("div", { class: "alert " + (error ? "alert-error" : "alert-info"), role: error ? "alert" : "status", id: "prov-oauth-setup", dataset: { flow: String(s.flow || "") } },
+      el("div", { class: "alert-title" }, `This ccm cannot start a “${s.title || s.flow}” sign-in yet`),
+      el("p", {}, "Set ", ...names, " in the environment ccm runs in (the shell or service that runs ",
+        el("code", {}, "ccm start"), "), then restart ccm: a running ccm reads its environment once."),
+      el("p", { class: "small" }, `Why: ccm ships no OAuth client ids. This sign-in needs the public client of ${s.client_of || "an application the provider trusts"}, which is another application's: whether to use it is yours to judge.`),
+      s.otherwise ? el("p", { class: "small" }, codeSpans(s.otherwise)) : null);
+  }
+
+  /** Text with `backticked` parts as <code>. */
+  function codeSpans(text) {
+    return String(text).split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part));
+  }
+
+  async function showFlowSetup() {
+    if (flowSetup === null) await loadFlowSetup();
+    if (authMode() !== "oauth" || signin.session) return;
+    const flow = $("#prov-oauth-flow").value;
+    const s = flowSetup.get(flow);
+    const msg = $("#prov-oauth-msg");
+    const shown = $("#prov-oauth-setup");
+    if (shown && shown.dataset.flow === flow) return; // already said (maybe as the error)
+    if (s && !s.ready) clear(msg, setupBox(s));
+    else if (shown) clear(msg);
   }
 
   function updateOAuthStatus() {
@@ -905,6 +948,11 @@
     const flow = $("#prov-oauth-flow").value;
     const btn = $("#prov-oauth-signin");
     const res = await busy(btn, () => api("POST", "/api/oauth/authorize", { flow, provider_id: id }));
+    if (!res.ok && res.data && typeof res.data === "object" && res.data.setup) {
+      const setup = res.data.setup;
+      if (flowSetup) flowSetup.set(setup.flow, setup);
+      return clear(msg, setupBox(setup, "error"));
+    }
     if (!res.ok) return showResult(msg, res, null, true);
     const d = res.data && typeof res.data === "object" ? res.data : {};
     if (typeof d.url !== "string" || !/^https?:\/\//i.test(d.url) || typeof d.state !== "string" || !d.state) {
@@ -2109,7 +2157,7 @@
     on($("#prov-name"), "input", updateOAuthStatus);
     on($("#prov-key"), "input", keyInputFollows);
     for (const r of document.querySelectorAll("#prov-auth input")) on(r, "change", updateAuthFields);
-    on($("#prov-oauth-flow"), "change", () => { signin.flowTouched = true; });
+    on($("#prov-oauth-flow"), "change", () => { signin.flowTouched = true; showFlowSetup(); });
     on($("#prov-oauth-signin"), "click", startSignIn);
     on($("#prov-oauth-complete"), "click", completeSignIn);
     on($("#prov-oauth-abandon"), "click", () => { endSignIn(); clear($("#prov-oauth-msg")); });
