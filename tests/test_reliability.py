@@ -25,7 +25,7 @@ REQ = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "cont
 
 def test_breaker_unit_opens_half_opens_and_closes(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr("ccm.health.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("ccm.health.time.time", lambda: now[0])
     h = Health(threshold=2, cooldown=10)
     assert h.allow("a")
     h.failure("a", "500")
@@ -73,20 +73,29 @@ def test_open_circuit_is_skipped_and_shown_in_status(tmp_path: Path) -> None:
             assert c.get("/api/status").json()["providers"][0]["health"]["circuit"] == "closed"
 
 
-def test_all_circuits_open_still_tries(tmp_path: Path) -> None:
+def test_all_circuits_open_answers_at_once_with_the_probe_time(tmp_path: Path) -> None:
+    """Every provider's circuit open: an immediate 529 whose retry-after is the time left to
+    the half-open probe (Claude Code waits on its own), no upstream call; after the cool-down
+    the probe goes through."""
     with FakeUpstream("anthropic") as a:
         a.default = status(500)
         cfg = write_config(
             tmp_path / "config.toml",
             provider_toml("a", a) + model_toml("m", ("a", "a-1")),
-            server="retries = 0\ncircuit_failures = 1\ncircuit_cooldown_ms = 60000",
+            server="retries = 0\ncircuit_failures = 1\ncircuit_cooldown_ms = 1500",
             router='default = "m"',
         )
         with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=20) as c:
             assert c.post("/v1/messages", json=REQ).status_code == 500
             a.default = reply_text("ok")
-            # the only provider is open: trying it beats failing without asking
-            assert c.post("/v1/messages", json=REQ).status_code == 200
+            t0 = time.monotonic()
+            r = c.post("/v1/messages", json=REQ)
+            assert time.monotonic() - t0 < 0.5
+            assert r.status_code == 529 and r.json()["error"]["type"] == "overloaded_error"
+            assert r.headers["retry-after"] in ("1", "2")
+            assert len(a.requests) == 1  # no upstream call while the circuit is open
+            time.sleep(1.6)
+            assert c.post("/v1/messages", json=REQ).status_code == 200  # the probe
 
 
 def test_proxy_api_key_required_when_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
