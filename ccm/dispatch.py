@@ -237,6 +237,7 @@ async def _attempt(
         chunks = resp.aiter_bytes()
         translator = dialect.translator(job)
         pending: list[bytes] = []
+        got = False  # any byte at all
         while not pending:
             wait = _within(lim.first_byte, deadline, "the stream's first event")
             try:
@@ -247,6 +248,9 @@ async def _attempt(
                 ) from None
             except httpx.HTTPError as e:
                 raise Failure(f"stream cut before its first event: {type(e).__name__}") from None
+            if chunk is None and not got:
+                raise Failure("empty stream: 200 with no event")
+            got = got or bool(chunk)
             try:
                 if chunk is None:
                     pending.extend(translator.finish())
