@@ -219,6 +219,7 @@ class KeyPool:
         self.name = f"{self.provider}:{self.generation}"
         self._issued: dict[str, Member] = {}  # secret -> member (in memory only)
         self._said: set[str] = set()  # configuration faults already logged
+        self._turn = 0  # a new session's first key (local turns: no round trip for a proposal)
 
     def __len__(self) -> int:
         return len(self.members)
@@ -277,13 +278,19 @@ class KeyPool:
     async def _for_session(
         self, session: str, usable: list[tuple[Member, str]]
     ) -> tuple[Member, str]:
+        """The session's key if it can serve; else a new one, kept for the session (with a
+        shared state, the first instance to choose decides: one round trip, once)."""
+        fps = {fp: (m, fp) for m, fp in usable}
         held = await self.state.stuck(self.name, session)
-        for member, fp in usable:
-            if fp == held:
-                return member, fp
-        member, fp = usable[await self.state.turn(self.name) % len(usable)]
-        await self.state.stick(self.name, session, fp, replace=held is not None)
-        return member, fp
+        if held in fps:
+            return fps[held]
+        self._turn += 1
+        proposal = usable[self._turn % len(usable)]
+        got = await self.state.stick(self.name, session, proposal[1], replace=held is not None)
+        if got in fps:
+            return fps[got]
+        await self.state.stick(self.name, session, proposal[1], replace=True)  # it rests now
+        return proposal
 
     def _none_left(
         self, resting: list[float], removed: list[str], faults: list[str], tried: bool
