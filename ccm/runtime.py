@@ -175,6 +175,7 @@ class State:
         # start); connected when the app starts (ccm/server/app.py lifespan)
         self.shared = shared_state(runtime.config)
         runtime.adopt(self.shared)
+        self._share_logins()
         # health outlives reloads: a provider that was failing is still failing after an edit
         self.health = Health(
             server.circuit_failures, server.circuit_cooldown_ms / 1000, self.shared
@@ -189,6 +190,14 @@ class State:
         # its writer thread runs between app start-up and shutdown (ccm/server/app.py)
         self.ledger = Ledger(config_path, runtime.config)
         self.metrics = self.ledger.metrics
+
+    def _share_logins(self) -> None:
+        """OAuth sign-ins in progress where every instance finds them (Redis), when shared."""
+        url = getattr(self.shared, "url", None)
+        if url:
+            from ccm.oauth.login import RedisLogins, default_manager
+
+            default_manager.shared = RedisLogins(url)
 
     def record(
         self, decision: Any, provider: str | None, status: int, t0: float, attempts: list[Any]
