@@ -4,8 +4,9 @@ Reads come from the in-process mirror (the SharedState tables this class inherit
 made here is applied to the mirror at once, then written to Redis and published on
 `ccm:events` in the background (one pipelined round trip, off the request path). Every
 instance subscribes to `ccm:events` and applies what the others publish. The request path
-makes at most one round trip: the round-robin counter (INCR), or the first request of a
-Claude Code session on this instance (SET NX + GET, pipelined).
+makes at most one round trip, and most requests none: the round-robin counter (INCRBY of a
+block of 16 values, so one request in 16), or the first request of a Claude Code session on
+this instance (SET NX + GET, pipelined).
 
 Tables: `ccm:rest` and `ccm:removed` (hashes, provider + key fingerprint -> JSON),
 `ccm:breaker` (provider -> opened_at), `ccm:rr:<pool>` (counters), `ccm:uses:<pool>`,
@@ -40,6 +41,7 @@ log = logging.getLogger("ccm.state")
 CHANNEL = "ccm:events"
 TIMEOUT_S = 0.5  # one Redis call; past it the request goes on with local state
 RECONNECT_S = 0.5
+TURN_BLOCK = 16  # round-robin counter values an instance reserves per round trip
 POLL_S = 0.25  # the listener's longest wait for a message (it checks for shutdown between)
 FAULTS = (RedisError, OSError, asyncio.TimeoutError)
 TABLES = ("rest", "removed", "breaker")
@@ -69,6 +71,7 @@ class RedisState(SharedState):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
+        self._blocks: dict[str, list[int]] = {}  # counter -> [next, last] reserved
         self.events_applied = 0  # changes heard from other instances (for tests and status)
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -268,13 +271,23 @@ class RedisState(SharedState):
     # ---- the request path ----------------------------------------------------------------
 
     async def turn(self, name: str) -> int:
+        """The next value of a shared counter. An instance reserves TURN_BLOCK values at a time
+        (one INCRBY per block, not one round trip per request) and walks them in order: the
+        values stay unique across instances and each instance still turns through the keys."""
+        block = self._blocks.get(name)
+        if block is not None and block[0] <= block[1]:
+            n = block[0]
+            block[0] += 1
+            return n
         if self._up and self.redis is not None:
             try:
-                n = int(await self.redis.incr(f"ccm:rr:{name}"))
-                self.counters[name] = n
-                return n
+                end = int(await self.redis.incrby(f"ccm:rr:{name}", TURN_BLOCK))
             except FAULTS as e:
                 self._down(e)
+            else:
+                self._blocks[name] = [end - TURN_BLOCK + 2, end]
+                self.counters[name] = end
+                return end - TURN_BLOCK + 1
         return await super().turn(name)
 
     def used(self, name: str, fp: str) -> None:

@@ -63,6 +63,12 @@ class RedisServer:
                 raise RuntimeError(f"redis-server did not start on port {self.port}")
             time.sleep(0.02)
 
+    def flush(self) -> None:
+        """FLUSHALL: an empty Redis between runs."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall(b"FLUSHALL\r\n")
+            assert s.recv(16).startswith(b"+OK")
+
     def kill(self) -> None:
         """SIGKILL: Redis goes away without a word, as a crash would."""
         if self.proc is not None and self.proc.poll() is None:

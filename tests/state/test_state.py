@@ -105,9 +105,11 @@ async def test_two_instances_see_each_others_changes(redis_server: RedisServer) 
         await eventually(lambda: b.breaker_opened("q") is not None)
         a.set_breaker("q", None)
         await eventually(lambda: b.breaker_opened("q") is None)
-        # one round-robin counter for both
-        turns = [await a.turn("rr"), await b.turn("rr"), await a.turn("rr")]
-        assert turns == [1, 2, 3]
+        # one round-robin counter for both: each reserves a block, values never repeat
+        turns = [await a.turn("rr"), await b.turn("rr"), await a.turn("rr"), await b.turn("rr")]
+        assert turns == [1, 17, 2, 18]
+        many = [await a.turn("rr2") for _ in range(40)] + [await b.turn("rr2") for _ in range(40)]
+        assert len(set(many)) == 80
         # a session's key is the first instance's choice
         assert await a.stick("pool", "sess", "fpA") == "fpA"
         assert await b.stick("pool", "sess", "fpB") == "fpA"
