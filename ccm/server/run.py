@@ -177,11 +177,15 @@ def _is_ccm(pid: int) -> bool:
 
 
 def write_pid(path: Path, address: str = "") -> None:
-    """The PID, and on a second line the host:port `ccm status` asks for /health."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{os.getpid()}\n{address}\n")
-    os.replace(tmp, path)
+    """The PID, and on a second line the host:port `ccm status` asks for /health. A config
+    folder mounted read-only (a container) gets none: `ccm stop` is then the container's."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(f"{os.getpid()}\n{address}\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        logging.getLogger("ccm").warning("no PID file %s (%s)", path, e.strerror or e)
 
 
 def remove_pid(path: Path) -> None:
