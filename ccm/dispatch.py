@@ -359,8 +359,11 @@ def _failure_reply(
     kinds = {f.kind for f in failures}
     now = time.time()
     cap = policy.client_retry_after
-    if failures and kinds <= {"rest", "circuit"}:
-        wait = min(f.until for f in failures) - now
+    waiting = [f for f in failures if f.kind in ("rest", "circuit")]
+    if waiting and kinds <= {"rest", "circuit", "removed", "config"}:
+        # nothing answered but resting keys and open circuits (and what cannot serve at all):
+        # the client may try again when the first of them can serve
+        wait = min(f.until for f in waiting) - now
         headers["retry-after"] = _client_wait(wait, cap)
         if "rest" in kinds:
             status = 429
@@ -491,7 +494,9 @@ async def dispatch(
                     clients[entry.provider], entry, job, deadline, session, attempts
                 )
             except Failure as f:
-                if f.kind == "other":
+                if f.kind != "other":
+                    health.release(entry.provider)  # no upstream call: says nothing of health
+                else:
                     if not f.can_retry:
                         health.success(entry.provider)  # it answered: the request is the problem
                         log.info(

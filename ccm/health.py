@@ -67,6 +67,13 @@ class Health:
         b.probing = True
         return True
 
+    def release(self, provider: str) -> None:
+        """The request that took the probe slot never reached the provider (its keys rest, a
+        config fault): free the slot for the next request."""
+        b = self.breakers.get(provider)
+        if b is not None:
+            b.probing = False
+
     def probe_at(self, provider: str) -> float:
         """When the circuit half-opens (wall clock); now when it is not open."""
         opened = self.state.breaker_opened(provider)

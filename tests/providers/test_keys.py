@@ -16,6 +16,7 @@ import pytest
 
 from ccm.config.schema import ProviderConfig, ServerConfig
 from ccm.dispatch import Reply, RetryPolicy, dispatch
+from ccm.health import Health
 from ccm.providers.client import ProviderClient
 from ccm.providers.keys import KeyPool, NoKey, fingerprint, go_duration, rest_seconds
 from ccm.rules.chain import ChainEntry
@@ -355,3 +356,24 @@ async def test_bad_request_says_do_not_retry() -> None:
     body = {"type": "error", "error": {"type": "invalid_request_error", "message": "bad"}}
     reply = await send(pooled(lambda r: httpx.Response(400, json=body), keys=KEYS[:1]))
     assert reply.status == 400 and reply.headers["x-should-retry"] == "false"
+
+
+async def test_half_open_probe_slot_is_freed_when_no_key_was_sent() -> None:
+    state = LocalState()
+    health = Health(threshold=1, cooldown=0.0, state=state)
+    health.failure("p", "500")  # open; with no cool-down the next request may probe
+    client = pooled(ok, keys=KEYS[:1], state=state)
+    client.keys.issued(client.keys.members[0], KEYS[0])
+    client.keys.failed(KEYS[0], 429, {"retry-after": "60"})
+    reply = await dispatch(
+        {"p": client},
+        (ChainEntry("p", "p-model", 0, "m"),),
+        BODY,
+        {},
+        stream=False,
+        requested_model="claude-x",
+        input_tokens=lambda: 1,
+        health=health,
+    )
+    assert reply.status == 429
+    assert health.allow("p")  # the probe slot is free again: the key rested, nothing was sent
