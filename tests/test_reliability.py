@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ccm.health import Health
-from tests.fakes.upstream import FakeUpstream, echo, reply_text, slow_chunks, status
+from tests.fakes.upstream import FakeUpstream, dynamic, echo, reply_text, slow_chunks, status
 from tests.harness import ccm_process, running_ccm
 from tests.proxy_setup import model_toml, provider_toml, write_config
 
@@ -334,3 +334,62 @@ def test_sigterm_lets_inflight_stream_finish(tmp_path: Path) -> None:
                 got += "".join(it)
             assert "event: message_stop" in got and "four" in got
             assert proc.wait(15) == 0
+
+
+# ---- key pools through a real ccm (issue 14's acceptance; decisions in tests/providers) ----
+
+POOL = ["sk-pool-key-aaaa-1", "sk-pool-key-bbbb-2", "sk-pool-key-cccc-3"]
+
+
+def _pool_config(tmp_path: Path, up: FakeUpstream) -> Path:
+    keys = ", ".join(f'"{k}"' for k in POOL[1:])
+    return write_config(
+        tmp_path / "config.toml",
+        provider_toml("p", up, key=POOL[0], extra=f"api_keys = [{keys}]")
+        + model_toml("m", ("p", "p-1")),
+        router='default = "m"',
+    )
+
+
+def _limit(*keys: str):
+    def choose(req):
+        if req.headers.get("x-api-key") in keys:
+            return status(429, headers={"retry-after": "120"})
+        return reply_text("ok")
+
+    return dynamic(choose)
+
+
+def test_pool_of_three_with_one_limited_key(tmp_path: Path) -> None:
+    with FakeUpstream("anthropic") as up:
+        up.default = _limit(POOL[1])
+        with running_ccm(_pool_config(tmp_path, up)) as ccm:
+            with httpx.Client(base_url=ccm.base_url, timeout=20) as c:
+                codes = [c.post("/v1/messages", json=REQ).status_code for _ in range(30)]
+            keys = [p["keys"] for p in httpx.get(f"{ccm.base_url}/api/status").json()["providers"]]
+    assert codes == [200] * 30
+    used = {k: sum(1 for r in up.requests if r.headers["x-api-key"] == k) for k in POOL}
+    assert used[POOL[1]] <= 2  # rested at its first 429
+    assert used[POOL[0]] + used[POOL[2]] == 30 and abs(used[POOL[0]] - used[POOL[2]]) <= 1
+    assert [k["state"] for k in keys[0]] == ["ok", "resting", "ok"]
+    assert not any(k in json.dumps(keys) for k in POOL)  # fingerprints only
+
+
+def test_every_key_limited_answers_at_once_and_asks_no_upstream(tmp_path: Path) -> None:
+    with FakeUpstream("anthropic") as up:
+        up.default = _limit(*POOL)
+        with (
+            running_ccm(_pool_config(tmp_path, up)) as ccm,
+            httpx.Client(base_url=ccm.base_url, timeout=20) as c,
+        ):
+            t0 = time.monotonic()
+            r = c.post("/v1/messages", json=REQ)
+            took = time.monotonic() - t0
+            assert r.status_code == 429 and took < 1, (r.status_code, took)
+            assert r.json()["error"]["type"] == "rate_limit_error"
+            assert 1 <= int(r.headers["retry-after"]) <= 30
+            asked = len(up.requests)
+            assert asked == 3
+            again = c.post("/v1/messages", json=REQ)
+            assert again.status_code == 429 and int(again.headers["retry-after"]) <= 30
+            assert len(up.requests) == asked  # resting: no upstream call
