@@ -393,3 +393,22 @@ def test_every_key_limited_answers_at_once_and_asks_no_upstream(tmp_path: Path) 
             again = c.post("/v1/messages", json=REQ)
             assert again.status_code == 429 and int(again.headers["retry-after"]) <= 30
             assert len(up.requests) == asked  # resting: no upstream call
+
+
+def test_admin_echo_of_a_pool_keeps_its_keys(tmp_path: Path) -> None:
+    """The admin API shows a pool's literal keys masked; a provider echoed back with them
+    masked keeps the stored keys (and the file stays 0600: it holds literal keys)."""
+    with FakeUpstream("anthropic") as up:
+        cfg = _pool_config(tmp_path, up)
+        with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=20) as c:
+            (shown,) = c.get("/api/providers").json()
+            assert shown["api_keys"] == ["********", "********"]
+            assert not any(k in json.dumps(shown) for k in POOL)
+            shown["key_strategy"] = "fill-first"
+            r = c.put("/api/providers/p", json=shown)
+            assert r.status_code == 200, r.text
+            text = cfg.read_text()
+            assert all(k in text for k in POOL) and "********" not in text
+            assert (cfg.stat().st_mode & 0o777) == 0o600
+            shown["api_keys"] = ["********"]  # masked, but not the stored number of keys
+            assert c.put("/api/providers/p", json=shown).status_code == 400
