@@ -509,7 +509,9 @@ async def dispatch(
                     health.failure(entry.provider, f.reason)
                 failures.append(f)
                 nxt = "; trying the next provider" if entry is not usable[-1] else ""
-                log.warning(
+                # a rest, a removal or a config fault was said once where it happened
+                log.log(
+                    logging.WARNING if f.kind == "other" else logging.DEBUG,
                     "provider %s (%s) failed: %s%s",
                     entry.provider,
                     entry.actual_model,
