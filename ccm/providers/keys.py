@@ -157,12 +157,14 @@ class Member:
     kind: Literal["key", "oauth"]
     ref: str
     label: str
+    field: str = "api_key"  # where it is written: api_key, api_keys[i], oauth_providers[i]
 
     def secret(self, provider: str) -> str:
-        """The key ($VAR resolved now); MissingSecret naming the provider and variable."""
-        value = resolve(self.ref, f"provider {provider!r} {self.label}")
+        """The key ($VAR resolved now); MissingSecret naming the provider, the field and the
+        variable ("provider 'x' api_keys[1]: environment variable $KEY_B is not set")."""
+        value = resolve(self.ref, f"provider {provider!r} {self.field}")
         if value is None:
-            raise MissingSecret(f"provider {provider!r}: {self.label} is empty")
+            raise MissingSecret(f"provider {provider!r}: {self.field} is empty")
         return value
 
     def fp(self, provider: str) -> str:
@@ -183,23 +185,23 @@ class NoKey(MissingSecret):
 
 def members_of(config: ProviderConfig) -> list[Member]:
     if config.auth_type == "oauth":
-        ids = config.oauth_providers or [config.oauth_provider or config.name]
-        return [Member("oauth", i, i) for i in dict.fromkeys(ids)]
+        if config.oauth_providers:
+            ids = [(i, f"oauth_providers[{n}]") for n, i in enumerate(config.oauth_providers)]
+        else:
+            ids = [(config.oauth_provider or config.name, "oauth_provider")]
+        named: dict[str, str] = {}  # id -> the first place it is named
+        for i, field in ids:
+            named.setdefault(i, field)
+        return [Member("oauth", i, i, field) for i, field in named.items()]
     # a "$VAR" is shown as written; a literal key by where it is
-    refs: list[tuple[str, str]] = []
-    if config.api_key:
-        refs.append(
-            (config.api_key, config.api_key if env_reference(config.api_key) else "api_key")
-        )
-    for i, ref in enumerate(config.api_keys):
-        if ref:
-            refs.append((ref, ref if env_reference(ref) else f"api_keys[{i}]"))
+    refs = [("api_key", config.api_key)] if config.api_key else []
+    refs += [(f"api_keys[{i}]", ref) for i, ref in enumerate(config.api_keys) if ref]
     seen: set[str] = set()
     out: list[Member] = []
-    for ref, label in refs:
+    for field, ref in refs:
         if ref not in seen:
             seen.add(ref)
-            out.append(Member("key", ref, label))
+            out.append(Member("key", ref, ref if env_reference(ref) else field, field))
     return out
 
 
@@ -219,6 +221,7 @@ class KeyPool:
         self.name = f"{self.provider}:{self.generation}"
         self._issued: dict[str, Member] = {}  # secret -> member (in memory only)
         self._said: set[str] = set()  # configuration faults already logged
+        self._faults: dict[str, str] = {}  # member ref -> its fault now (for view())
         self._turn = 0  # a new session's first key (local turns: no round trip for a proposal)
 
     def __len__(self) -> int:
@@ -230,9 +233,11 @@ class KeyPool:
     # -- choosing
 
     def fault(self, member: Member, message: str) -> None:
+        """A configuration fault of `member`: skipped while it lasts, said once."""
+        self._faults[member.ref] = message
         if message not in self._said:
             self._said.add(message)
-            log.error("%s; that key is skipped until the config changes", message)
+            log.error("%s; skipped while this lasts", message)
 
     async def choose(self, *, session: str | None = None, tried: Iterable[str] = ()) -> Member:
         """The member the next attempt uses; NoKey when none can serve now."""
@@ -313,6 +318,7 @@ class KeyPool:
 
     def issued(self, member: Member, secret: str) -> None:
         """Remember which member a credential came from (for `member_of`)."""
+        self._faults.pop(member.ref, None)
         if len(self._issued) > 256:
             self._issued.clear()
         self._issued[secret] = member
@@ -392,7 +398,9 @@ class KeyPool:
                 entry["key"] = m.ref  # "$VAR" as written: no secret
             gone = self.state.removal(self.provider, fp, self.generation)
             until = self.state.rest_until(self.provider, fp, now)
-            if gone is not None:
+            if m.ref in self._faults:
+                entry |= {"state": "fault", "reason": self._faults[m.ref]}
+            elif gone is not None:
                 entry |= {"state": "removed", "reason": gone.reason}
             elif until:
                 entry |= {
