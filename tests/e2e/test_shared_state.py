@@ -257,3 +257,31 @@ def test_workers_complete_every_oauth_sign_in(tmp_path: Path) -> None:
         logins = tokens.with_name(tokens.name + ".logins")
         assert (logins.stat().st_mode & 0o777) == 0o600
         assert oauth.exchange_calls == 20
+
+
+def test_workers_without_redis_say_what_is_per_worker(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.harness import free_port, wait_healthy
+
+    body = (
+        '\n[[providers]]\nname = "p"\nprovider_type = "anthropic"\napi_key = "sk-x-unused"\n'
+        'base_url = "http://127.0.0.1:9"\n' + model_toml("m", ("p", "p-1"))
+    )
+    cfg = write_config(tmp_path / "config.toml", body, router='default = "m"')
+    port = free_port()
+    args = ["start", "--config", str(cfg), "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccm.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "circuit breakers and key rests are per worker" in out
+    assert "[state] url" in out
