@@ -264,7 +264,15 @@ class RedisState(SharedState):
                 self._down(e)
                 return None
 
-        task = asyncio.get_running_loop().create_task(run())
+        self._spawn(run())
+
+    def _spawn(self, work: Any) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a change made outside the event loop: merged at the next sync
+            work.close()
+            return
+        task = loop.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -312,9 +320,7 @@ class RedisState(SharedState):
                 return
             self.uses[name] = {k: int(v) for k, v in counts.items()}
 
-        task = asyncio.get_running_loop().create_task(count())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(count())
 
     async def stick(self, name: str, session: str, fp: str, *, replace: bool = False) -> str:
         if not self._up or self.redis is None:
