@@ -181,24 +181,29 @@ class RedisState(SharedState):
             self._apply_change("removed", key, _loads(raw))
         for key, raw in breakers.items():
             self._apply_change("breaker", key, {"opened_at": float(raw)})
-        writes: list[tuple[str, str, str]] = []
+        writes: list[tuple[str, str, dict[str, Any]]] = []
         for key, (until, reason) in list(self.rests.items()):
             if until <= now:
                 del self.rests[key]
             elif key not in rests or _loads(rests[key]).get("until", 0) < until:
-                writes.append(("rest", key, json.dumps({"until": until, "reason": reason})))
+                writes.append(("rest", key, {"until": until, "reason": reason}))
         for key, r in self.removals.items():
             if key not in removed:
                 data = {"generation": r.generation, "reason": r.reason, "at": r.at}
-                writes.append(("removed", key, json.dumps(data)))
+                writes.append(("removed", key, data))
         for provider, opened in self.breakers.items():
             if provider not in breakers:
-                writes.append(("breaker", provider, repr(opened)))
+                writes.append(("breaker", provider, {"opened_at": opened}))
         stale = [k for k, raw in rests.items() if _loads(raw).get("until", 0) <= now]
         if writes or stale:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for table, key, value in writes:
+                for table, key, data in writes:
+                    value = repr(data["opened_at"]) if table == "breaker" else json.dumps(data)
                     pipe.hset(f"ccm:{table}", key, value)
+                    # published too: an instance that synced before this one came back
+                    # learns what this one saw while Redis was gone
+                    event = {"o": self.instance, "k": table, "key": key, "d": data}
+                    pipe.publish(CHANNEL, json.dumps(event))
                 if stale:
                     pipe.hdel("ccm:rest", *stale)
                 await pipe.execute()
