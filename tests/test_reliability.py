@@ -412,3 +412,25 @@ def test_admin_echo_of_a_pool_keeps_its_keys(tmp_path: Path) -> None:
             assert (cfg.stat().st_mode & 0o777) == 0o600
             shown["api_keys"] = ["********"]  # masked, but not the stored number of keys
             assert c.put("/api/providers/p", json=shown).status_code == 400
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_answers_a_retry_cannot_fix_say_so(tmp_path: Path, fast_path: bool) -> None:
+    """Claude Code retries 4xx/5xx answers for minutes unless told `x-should-retry: false`."""
+    with FakeUpstream("anthropic") as up:
+        up.default = status(401)
+        cfg = _pool_config(tmp_path, up)
+        with (
+            running_ccm(cfg, fast_path=fast_path) as ccm,
+            httpx.Client(base_url=ccm.base_url, timeout=20) as c,
+        ):
+            bad = c.post("/v1/messages", content=b"{not json")
+            assert bad.status_code == 400 and bad.headers["x-should-retry"] == "false"
+            unknown = c.post("/v1/messages", json={**REQ, "model": "no-such-model-x"})
+            assert unknown.headers.get("x-should-retry") == "false"
+            refused = c.post("/v1/messages", json=REQ)  # every key of the pool: 401
+            assert refused.status_code == 401 and refused.headers["x-should-retry"] == "false"
+            assert refused.json()["error"]["type"] == "authentication_error"
+            assert len(up.requests) == 3
+            again = c.post("/v1/messages", json=REQ)  # removed keys: ccm answers itself
+            assert again.status_code == 401 and len(up.requests) == 3
