@@ -2,13 +2,15 @@
 one instance without Redis, one with Redis, and two instances sharing Redis, in the same run
 (5,000 requests at concurrency 50 each, in two interleaved rounds of 2,500 so that a change in
 the machine's load hits every setup alike). Nothing may be lost; the figures go to
-test-output/shared_state_load.json and docs/performance.md (the machine is shared: compare
-within one run only)."""
+test-output/shared_state_load.json and docs/performance.md. The machine is shared: requests/s
+move with other processes' load, so the cost of Redis is also measured as the CPU time the
+ccm processes (and redis-server) spent per request, which other processes do not change."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -34,7 +36,17 @@ ROUNDS = 2
 CONCURRENCY = 50
 
 
-async def _drive(bases: list[str], n: int) -> tuple[list[int | str], float]:
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _warm(bases: list[str]) -> None:
+    await _drive(bases, 200, warm=False)
+
+
+async def _drive(bases: list[str], n: int, *, warm: bool = True) -> tuple[list[int | str], float]:
     sem = asyncio.Semaphore(CONCURRENCY)
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     clients = [httpx.AsyncClient(base_url=b, timeout=30, limits=limits) for b in bases]
@@ -48,7 +60,8 @@ async def _drive(bases: list[str], n: int) -> tuple[list[int | str], float]:
             return r.status_code
 
     try:
-        await asyncio.gather(*(one(i) for i in range(200)))  # warm-up, not counted
+        if warm:
+            await asyncio.gather(*(one(i) for i in range(200)))  # warm-up, not counted
         t0 = time.monotonic()
         results = await asyncio.gather(*(one(i) for i in range(n)))
         return results, time.monotonic() - t0
@@ -64,7 +77,14 @@ def test_load_two_instances_sharing_redis(tmp_path: Path) -> None:
         ("two instances, Redis", 2, True),
     )
     report: dict[str, dict[str, float | int]] = {
-        name: {"requests": 0, "concurrency": CONCURRENCY, "lost": 0, "seconds": 0.0}
+        name: {
+            "requests": 0,
+            "concurrency": CONCURRENCY,
+            "lost": 0,
+            "seconds": 0.0,
+            "ccm_cpu_s": 0.0,
+            "redis_cpu_s": 0.0,
+        }
         for name, _, _ in setups
     }
     per_round = TOTAL // ROUNDS
@@ -78,25 +98,40 @@ def test_load_two_instances_sharing_redis(tmp_path: Path) -> None:
                 run.mkdir()
                 redis.flush()  # each run starts with nothing rested
                 limited_before = with_key(up, KEY_A)
-                with instances(run, body, n, state=redis.url if shared else "") as bases:
+                procs: list = []
+                url = redis.url if shared else ""
+                with instances(run, body, n, state=url, procs=procs) as bases:
                     if shared:
                         for b in bases:
                             wait_shared(b)
-                    results, seconds = asyncio.run(_drive(bases, per_round))
+                    asyncio.run(_warm(bases))
+                    assert redis.proc is not None
+                    pids = [p.pid for p in procs]
+                    cpu0 = sum(_cpu_s(p) for p in pids), _cpu_s(redis.proc.pid)
+                    results, seconds = asyncio.run(_drive(bases, per_round, warm=False))
+                    cpu1 = sum(_cpu_s(p) for p in pids), _cpu_s(redis.proc.pid)
                 lost = sum(1 for r in results if r != 200)
                 figures = report[name]
                 figures["requests"] += per_round
                 figures["lost"] += lost
                 figures["seconds"] = round(figures["seconds"] + seconds, 2)
+                figures["ccm_cpu_s"] = round(figures["ccm_cpu_s"] + cpu1[0] - cpu0[0], 2)
+                figures["redis_cpu_s"] = round(figures["redis_cpu_s"] + cpu1[1] - cpu0[1], 2)
                 figures[f"limited_key_calls_round_{round_ + 1}"] = (
                     with_key(up, KEY_A) - limited_before
                 )
                 assert lost == 0, (name, {str(r) for r in results if r != 200})
     for figures in report.values():
         figures["requests_per_s"] = round(figures["requests"] / figures["seconds"], 1)
-    base = report["one instance, no Redis"]["requests_per_s"]
-    report["one instance, Redis"]["vs_no_redis"] = round(
-        report["one instance, Redis"]["requests_per_s"] / base, 3
+        figures["ccm_cpu_ms_per_request"] = round(
+            figures["ccm_cpu_s"] * 1000 / figures["requests"], 3
+        )
+    alone, shared = report["one instance, no Redis"], report["one instance, Redis"]
+    shared["requests_per_s_vs_no_redis"] = round(
+        shared["requests_per_s"] / alone["requests_per_s"], 3
+    )
+    shared["ccm_cpu_vs_no_redis"] = round(
+        shared["ccm_cpu_ms_per_request"] / alone["ccm_cpu_ms_per_request"], 3
     )
     out = ROOT / "test-output"
     out.mkdir(exist_ok=True)

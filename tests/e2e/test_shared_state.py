@@ -52,9 +52,16 @@ def with_key(up: FakeUpstream, key: str) -> int:
 
 @contextlib.contextmanager
 def instances(
-    tmp_path: Path, body: str, n: int = 2, *args: str, state: str = "", env: dict | None = None
+    tmp_path: Path,
+    body: str,
+    n: int = 2,
+    *args: str,
+    state: str = "",
+    env: dict | None = None,
+    procs: list | None = None,
 ) -> Iterator[list[str]]:
-    """`n` ccm processes, each with its own copy of the config (one PID file per config)."""
+    """`n` ccm processes, each with its own copy of the config (one PID file per config);
+    their base URLs (and their Popen objects in `procs`, when given)."""
     first = write_config(
         tmp_path / "config1.toml",
         body + (f'\n[state]\nurl = "{state}"\n' if state else ""),
@@ -65,11 +72,13 @@ def instances(
     for i in range(2, n + 1):
         paths.append(Path(shutil.copy(first, tmp_path / f"config{i}.toml")))
     with contextlib.ExitStack() as stack:
-        bases = [
-            stack.enter_context(ccm_process(p, *args, env={**os.environ, **(env or {})}))[1]
+        started = [
+            stack.enter_context(ccm_process(p, *args, env={**os.environ, **(env or {})}))
             for p in paths
         ]
-        yield bases
+        if procs is not None:
+            procs.extend(proc for proc, _ in started)
+        yield [base for _, base in started]
 
 
 def wait_shared(base: str, timeout: float = 10) -> None:
