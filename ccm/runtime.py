@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from ccm.ledger.recorder import Ledger
 from ccm.providers.client import ProviderClient
 from ccm.rules.compile import Router
 from ccm.rules.load import build_router
+from ccm.state import LocalState, SharedState, open_state
 
 log = logging.getLogger("ccm")
 
@@ -38,6 +40,11 @@ class Runtime:
     @property
     def config(self) -> Config:
         return self.loaded.config
+
+    def adopt(self, shared: SharedState) -> None:
+        """Key pools keep their rests, removals and counters in `shared` (the State's)."""
+        for client in self.clients.values():
+            client.keys.state = shared
 
     def scrubber(self) -> Scrubber:
         """Every secret ccm holds, for scrubbing text it passes on: the config's (resolved when
@@ -64,27 +71,33 @@ def config_secrets(config: Config) -> list[str]:
     server = config.server
     values = [try_resolve(server.api_key), try_resolve(server.admin_token)]
     values.append(url_password(try_resolve(server.proxy)))
+    values.append(url_password(try_resolve(config.state.url)))
     for p in config.providers:
         values.append(try_resolve(p.api_key))
+        values.extend(try_resolve(k) for k in p.api_keys)
         values.extend(try_resolve(v) for v in p.headers.values())
         values.append(url_password(try_resolve(p.proxy)))
     return [v for v in values if v]
 
 
-def build_runtime(loaded: LoadedConfig, previous: Runtime | None = None) -> Runtime:
-    """Compile rules and make provider clients, reusing the pools of unchanged providers."""
+def build_runtime(
+    loaded: LoadedConfig, previous: Runtime | None = None, shared: SharedState | None = None
+) -> Runtime:
+    """Compile rules and make provider clients, reusing the pools of unchanged providers.
+    `shared`: where key pools keep their state (State.adopt sets it when given later)."""
     router = build_router(loaded)
     old = previous.clients if previous else {}
     clients: dict[str, ProviderClient] = {}
+    server = loaded.config.server
     for p in loaded.config.providers:
         if not p.is_enabled:
             continue
         candidate = old.get(p.name)
-        fresh = ProviderClient(p, loaded.config.server) if candidate is None else None
+        fresh = ProviderClient(p, server, state=shared) if candidate is None else None
         if candidate is not None:
-            probe = ProviderClient.fingerprint_of(p, loaded.config.server)
+            probe = ProviderClient.fingerprint_of(p, server)
             if probe != candidate.fingerprint:
-                fresh = ProviderClient(p, loaded.config.server)
+                fresh = ProviderClient(p, server, state=shared)
         clients[p.name] = fresh or candidate  # type: ignore[assignment]
     version = previous.version + 1 if previous else 1
     return Runtime(
@@ -118,9 +131,36 @@ def replaces_badly(loaded: LoadedConfig, current: Runtime) -> DiagnosticError | 
     )
 
 
+def file_signature(paths: list[Path]) -> tuple[tuple[int, int, int] | None, ...]:
+    """(inode, mtime_ns, size) of each file: what changes when a file is written or replaced."""
+    out: list[tuple[int, int, int] | None] = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            out.append(None)
+            continue
+        out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def shared_state(config: Config) -> SharedState:
+    """[state] url's state, or in-process state when unset or unusable (said once)."""
+    try:
+        return open_state(config.state.url)
+    except Exception as e:  # an unset $VAR, redis-py missing: serve on local state
+        log.error("[state] url is not usable (%s); breakers and key rests stay in-process", e)
+        return LocalState()
+
+
 class State:
     """Holds the current Runtime. Requests read `state.runtime` once and keep that object,
-    so a reload never changes the rules under a request in flight."""
+    so a reload never changes the rules under a request in flight.
+
+    `fresh()`, awaited before each request is routed, reloads first when the config or rules
+    file changed on disk since it was loaded (one os.stat of each): every worker of `ccm start
+    --workers N` applies an admin write made through another before it routes again, with
+    or without file watching."""
 
     def __init__(self, config_path: Path, runtime: Runtime) -> None:
         self.config_path = config_path
@@ -131,10 +171,16 @@ class State:
         self._lock = asyncio.Lock()
         self.write_lock = asyncio.Lock()
         server = runtime.config.server
+        # breakers, key rests, counters and locks: in-process, or Redis ([state] url; read at
+        # start); connected when the app starts (ccm/server/app.py lifespan)
+        self.shared = shared_state(runtime.config)
+        runtime.adopt(self.shared)
+        self._share_logins()
         # health outlives reloads: a provider that was failing is still failing after an edit
         self.health = Health(
-            server.circuit_failures, server.circuit_cooldown_ms / 1000
+            server.circuit_failures, server.circuit_cooldown_ms / 1000, self.shared
         )  # admin writes: one at a time, file and reload together
+        self._seen = file_signature(self.watched_paths())
         self.recent: deque[dict[str, Any]] = deque(maxlen=500)  # for the admin Logs tab
         scrub_logs(runtime.secrets)
         for path in self.watched_paths():
@@ -144,6 +190,14 @@ class State:
         # its writer thread runs between app start-up and shutdown (ccm/server/app.py)
         self.ledger = Ledger(config_path, runtime.config)
         self.metrics = self.ledger.metrics
+
+    def _share_logins(self) -> None:
+        """OAuth sign-ins in progress where every instance finds them (Redis), when shared."""
+        url = getattr(self.shared, "url", None)
+        if url:
+            from ccm.oauth.login import RedisLogins, default_manager
+
+            default_manager.shared = RedisLogins(url)
 
     def record(
         self, decision: Any, provider: str | None, status: int, t0: float, attempts: list[Any]
@@ -169,15 +223,26 @@ class State:
             paths.append(rules)
         return paths
 
-    async def reload(self) -> bool:
-        """Load and compile; swap on success, keep the old runtime and record why on failure."""
+    async def fresh(self) -> None:
+        """Reload first if the config or rules file changed since it was loaded."""
+        if file_signature(self.watched_paths()) != self._seen:
+            await self.reload(if_changed=True)
+
+    async def reload(self, *, if_changed: bool = False) -> bool:
+        """Load and compile; swap on success, keep the old runtime and record why on failure.
+        `if_changed`: only if the files changed since the last load (another request may
+        have reloaded while this one waited for the lock)."""
         async with self._lock:
+            seen = file_signature(self.watched_paths())
+            if if_changed and seen == self._seen:
+                return self.last_error is None
+            self._seen = seen
             try:
                 loaded = load_config(self.config_path)
                 emptied = replaces_badly(loaded, self.runtime)
                 if emptied is not None:
                     raise emptied
-                new = build_runtime(loaded, self.runtime)
+                new = build_runtime(loaded, self.runtime, self.shared)
             except DiagnosticError as e:
                 self.last_error = str(e)
                 self.last_error_at = time.time()
@@ -192,6 +257,8 @@ class State:
                 return False
             old = self.runtime
             self.runtime = new
+            if old.loaded.rules_path() != loaded.rules_path():  # watch the new rules file
+                self._seen = file_signature(self.watched_paths())
             scrub_logs(new.secrets)
             srv = new.config.server
             self.health.configure(srv.circuit_failures, srv.circuit_cooldown_ms / 1000)
@@ -209,4 +276,5 @@ class State:
     async def aclose(self) -> None:
         for c in self.runtime.clients.values():
             await c.aclose()
+        await self.shared.aclose()
         await asyncio.to_thread(self.ledger.stop)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ccm.health import Health
-from tests.fakes.upstream import FakeUpstream, echo, reply_text, slow_chunks, status
+from tests.fakes.upstream import FakeUpstream, dynamic, echo, reply_text, slow_chunks, status
 from tests.harness import ccm_process, running_ccm
 from tests.proxy_setup import model_toml, provider_toml, write_config
 
@@ -25,7 +25,7 @@ REQ = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "cont
 
 def test_breaker_unit_opens_half_opens_and_closes(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr("ccm.health.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("ccm.health.time.time", lambda: now[0])
     h = Health(threshold=2, cooldown=10)
     assert h.allow("a")
     h.failure("a", "500")
@@ -73,20 +73,29 @@ def test_open_circuit_is_skipped_and_shown_in_status(tmp_path: Path) -> None:
             assert c.get("/api/status").json()["providers"][0]["health"]["circuit"] == "closed"
 
 
-def test_all_circuits_open_still_tries(tmp_path: Path) -> None:
+def test_all_circuits_open_answers_at_once_with_the_probe_time(tmp_path: Path) -> None:
+    """Every provider's circuit open: an immediate 529 whose retry-after is the time left to
+    the half-open probe (Claude Code waits on its own), no upstream call; after the cool-down
+    the probe goes through."""
     with FakeUpstream("anthropic") as a:
         a.default = status(500)
         cfg = write_config(
             tmp_path / "config.toml",
             provider_toml("a", a) + model_toml("m", ("a", "a-1")),
-            server="retries = 0\ncircuit_failures = 1\ncircuit_cooldown_ms = 60000",
+            server="retries = 0\ncircuit_failures = 1\ncircuit_cooldown_ms = 1500",
             router='default = "m"',
         )
         with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=20) as c:
             assert c.post("/v1/messages", json=REQ).status_code == 500
             a.default = reply_text("ok")
-            # the only provider is open: trying it beats failing without asking
-            assert c.post("/v1/messages", json=REQ).status_code == 200
+            t0 = time.monotonic()
+            r = c.post("/v1/messages", json=REQ)
+            assert time.monotonic() - t0 < 0.5
+            assert r.status_code == 529 and r.json()["error"]["type"] == "overloaded_error"
+            assert r.headers["retry-after"] in ("1", "2")
+            assert len(a.requests) == 1  # no upstream call while the circuit is open
+            time.sleep(1.6)
+            assert c.post("/v1/messages", json=REQ).status_code == 200  # the probe
 
 
 def test_proxy_api_key_required_when_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -325,3 +334,103 @@ def test_sigterm_lets_inflight_stream_finish(tmp_path: Path) -> None:
                 got += "".join(it)
             assert "event: message_stop" in got and "four" in got
             assert proc.wait(15) == 0
+
+
+# ---- key pools through a real ccm (issue 14's acceptance; decisions in tests/providers) ----
+
+POOL = ["sk-pool-key-aaaa-1", "sk-pool-key-bbbb-2", "sk-pool-key-cccc-3"]
+
+
+def _pool_config(tmp_path: Path, up: FakeUpstream) -> Path:
+    keys = ", ".join(f'"{k}"' for k in POOL[1:])
+    return write_config(
+        tmp_path / "config.toml",
+        provider_toml("p", up, key=POOL[0], extra=f"api_keys = [{keys}]")
+        + model_toml("m", ("p", "p-1")),
+        router='default = "m"',
+    )
+
+
+def _limit(*keys: str):
+    def choose(req):
+        if req.headers.get("x-api-key") in keys:
+            return status(429, headers={"retry-after": "120"})
+        return reply_text("ok")
+
+    return dynamic(choose)
+
+
+def test_pool_of_three_with_one_limited_key(tmp_path: Path) -> None:
+    with FakeUpstream("anthropic") as up:
+        up.default = _limit(POOL[1])
+        with running_ccm(_pool_config(tmp_path, up)) as ccm:
+            with httpx.Client(base_url=ccm.base_url, timeout=20) as c:
+                codes = [c.post("/v1/messages", json=REQ).status_code for _ in range(30)]
+            keys = [p["keys"] for p in httpx.get(f"{ccm.base_url}/api/status").json()["providers"]]
+    assert codes == [200] * 30
+    used = {k: sum(1 for r in up.requests if r.headers["x-api-key"] == k) for k in POOL}
+    assert used[POOL[1]] <= 2  # rested at its first 429
+    assert used[POOL[0]] + used[POOL[2]] == 30 and abs(used[POOL[0]] - used[POOL[2]]) <= 1
+    assert [k["state"] for k in keys[0]] == ["ok", "resting", "ok"]
+    assert not any(k in json.dumps(keys) for k in POOL)  # fingerprints only
+
+
+def test_every_key_limited_answers_at_once_and_asks_no_upstream(tmp_path: Path) -> None:
+    with FakeUpstream("anthropic") as up:
+        up.default = _limit(*POOL)
+        with (
+            running_ccm(_pool_config(tmp_path, up)) as ccm,
+            httpx.Client(base_url=ccm.base_url, timeout=20) as c,
+        ):
+            t0 = time.monotonic()
+            r = c.post("/v1/messages", json=REQ)
+            took = time.monotonic() - t0
+            assert r.status_code == 429 and took < 1, (r.status_code, took)
+            assert r.json()["error"]["type"] == "rate_limit_error"
+            assert 1 <= int(r.headers["retry-after"]) <= 30
+            asked = len(up.requests)
+            assert asked == 3
+            again = c.post("/v1/messages", json=REQ)
+            assert again.status_code == 429 and int(again.headers["retry-after"]) <= 30
+            assert len(up.requests) == asked  # resting: no upstream call
+
+
+def test_admin_echo_of_a_pool_keeps_its_keys(tmp_path: Path) -> None:
+    """The admin API shows a pool's literal keys masked; a provider echoed back with them
+    masked keeps the stored keys (and the file stays 0600: it holds literal keys)."""
+    with FakeUpstream("anthropic") as up:
+        cfg = _pool_config(tmp_path, up)
+        with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=20) as c:
+            (shown,) = c.get("/api/providers").json()
+            assert shown["api_keys"] == ["********", "********"]
+            assert not any(k in json.dumps(shown) for k in POOL)
+            shown["key_strategy"] = "fill-first"
+            r = c.put("/api/providers/p", json=shown)
+            assert r.status_code == 200, r.text
+            text = cfg.read_text()
+            assert all(k in text for k in POOL) and "********" not in text
+            assert (cfg.stat().st_mode & 0o777) == 0o600
+            shown["api_keys"] = ["********"]  # masked, but not the stored number of keys
+            assert c.put("/api/providers/p", json=shown).status_code == 400
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_answers_a_retry_cannot_fix_say_so(tmp_path: Path, fast_path: bool) -> None:
+    """Claude Code retries 4xx/5xx answers for minutes unless told `x-should-retry: false`."""
+    with FakeUpstream("anthropic") as up:
+        up.default = status(401)
+        cfg = _pool_config(tmp_path, up)
+        with (
+            running_ccm(cfg, fast_path=fast_path) as ccm,
+            httpx.Client(base_url=ccm.base_url, timeout=20) as c,
+        ):
+            bad = c.post("/v1/messages", content=b"{not json")
+            assert bad.status_code == 400 and bad.headers["x-should-retry"] == "false"
+            unknown = c.post("/v1/messages", json={**REQ, "model": "no-such-model-x"})
+            assert unknown.headers.get("x-should-retry") == "false"
+            refused = c.post("/v1/messages", json=REQ)  # every key of the pool: 401
+            assert refused.status_code == 401 and refused.headers["x-should-retry"] == "false"
+            assert refused.json()["error"]["type"] == "authentication_error"
+            assert len(up.requests) == 3
+            again = c.post("/v1/messages", json=REQ)  # removed keys: ccm answers itself
+            assert again.status_code == 401 and len(up.requests) == 3

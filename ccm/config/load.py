@@ -239,20 +239,23 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
             )
         for problem in registry.problems(p):
             out.append(diag(where, f"provider {p.name!r}: {problem}"))
+        out.extend(_validate_pool(p, where, diag))
         if not p.is_enabled:
             continue
-        if p.auth_type == "apikey" and pre.needs_key and not p.api_key:
+        if p.auth_type == "apikey" and pre.needs_key and not (p.api_key or p.api_keys):
             out.append(diag(where, f"provider {p.name!r} has no api_key", "warning"))
-        var = env_reference(p.api_key)
-        if var and p.auth_type == "apikey" and not os.environ.get(var):
-            out.append(
-                diag(
-                    (*where, "api_key"),
-                    f"provider {p.name!r}: environment variable ${var} is not set; "
-                    "requests to it will fail over",
-                    "warning",
+        keyed = [("api_key", p.api_key), *(("api_keys", k) for k in p.api_keys)]
+        for field_name, ref in keyed:
+            var = env_reference(ref)
+            if var and p.auth_type == "apikey" and not os.environ.get(var):
+                out.append(
+                    diag(
+                        (*where, field_name),
+                        f"provider {p.name!r}: environment variable ${var} is not set; "
+                        "requests to it will fail over",
+                        "warning",
+                    )
                 )
-            )
 
     names: set[str] = set()
     for i, m in enumerate(config.models):
@@ -270,6 +273,23 @@ def _validate(config: Config, diag: Any) -> list[Diagnostic]:
                         "unknown-provider",
                     )
                 )
+
+    if s.max_client_retry_after_s < 1:
+        out.append(
+            diag(
+                ("server", "max_client_retry_after_s"),
+                "server.max_client_retry_after_s must be at least 1 (seconds)",
+            )
+        )
+    url = config.state.url
+    if url and not env_reference(url) and urlsplit(url).scheme not in STATE_SCHEMES:
+        out.append(
+            diag(
+                ("state", "url"),
+                'state.url must be a Redis URL ("redis://host:port/db", rediss://, unix://) '
+                'or a "$VAR" holding one',
+            )
+        )
 
     r = config.router
     for key in ("auto_map_regex", "background_regex"):
@@ -334,6 +354,49 @@ def _client_auth_problems(
                 where,
                 f'provider {p.name!r}: auth_type = "client" sends the client\'s credential; '
                 "its api_key is never used",
+
+
+# ---- key pools and failover (ccm.providers.keys) ----
+KEY_STRATEGIES = ("round-robin", "fill-first", "least-used", "session")
+FAILOVER_WORDS = ("connect", "timeout", "4xx", "5xx")
+STATE_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _validate_pool(p: Any, where: Path_, diag: Any) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    if p.key_strategy is not None and p.key_strategy not in KEY_STRATEGIES:
+        out.append(
+            diag(
+                (*where, "key_strategy"),
+                f"provider {p.name!r}: key_strategy must be one of {', '.join(KEY_STRATEGIES)}"
+                + did_you_mean(p.key_strategy, list(KEY_STRATEGIES)),
+            )
+        )
+    if p.key_rest_ms is not None and p.key_rest_ms < 0:
+        out.append(diag((*where, "key_rest_ms"), f"provider {p.name!r}: key_rest_ms must be >= 0"))
+    for value in p.failover_on or ():
+        ok = (isinstance(value, int) and 400 <= value <= 599) or value in FAILOVER_WORDS
+        if not ok:
+            out.append(
+                diag(
+                    (*where, "failover_on"),
+                    f"provider {p.name!r}: failover_on takes HTTP statuses 400-599 and "
+                    f"{', '.join(repr(w) for w in FAILOVER_WORDS)}, not {value!r}",
+                )
+            )
+    if p.oauth_providers and p.auth_type != "oauth":
+        out.append(
+            diag(
+                (*where, "oauth_providers"),
+                f'provider {p.name!r}: oauth_providers needs auth_type = "oauth"',
+            )
+        )
+    if p.api_keys and p.auth_type == "oauth":
+        out.append(
+            diag(
+                (*where, "api_keys"),
+                f"provider {p.name!r}: api_keys is ignored for an OAuth provider "
+                "(oauth_providers lists its sign-ins)",
                 "warning",
             )
         )

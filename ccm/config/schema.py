@@ -42,6 +42,8 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=False):
     max_retry_wait_ms: int = 10_000  # ccm: longest wait, even if retry-after asks for more
     circuit_failures: int = 5  # ccm: consecutive retryable failures that open a circuit
     circuit_cooldown_ms: int = 30_000  # ccm: how long an open circuit is skipped
+    # ---- resilience (ccm): what a client is told to wait when ccm cannot serve now ----
+    max_client_retry_after_s: int = 30  # ccm: cap on the retry-after ccm answers with
 
 
 class RouterConfig(msgspec.Struct, forbid_unknown_fields=False):
@@ -80,6 +82,14 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=False):
     quirks: dict[str, Any] | None = (
         None  # ccm: overrides of the type's quirks (ccm.dialects.quirks)
     )
+    # ---- key pools (ccm, ccm.providers.keys) ----
+    api_keys: list[str] = msgspec.field(default_factory=list)  # ccm: several keys, one pool
+    oauth_providers: list[str] = msgspec.field(default_factory=list)  # ccm: several sign-ins
+    key_strategy: str | None = None  # ccm: round-robin (absent) | fill-first | least-used | session
+    key_rest_ms: int | None = (
+        None  # ccm: how long a 429'd key rests when the answer says not (60000)
+    )
+    failover_on: list[int | str] | None = None  # ccm: statuses/"5xx"/"connect"/"timeout"
 
     @property
     def is_enabled(self) -> bool:
@@ -149,6 +159,12 @@ class ClaudeCodeConfig(msgspec.Struct, forbid_unknown_fields=False):
 # ---- end [claude_code] ----
 
 
+class StateConfig(msgspec.Struct, forbid_unknown_fields=False):
+    """ccm: where breakers, key rests and locks live (ccm.state); read at start."""
+
+    url: str | None = None  # "redis://host:port/db" ($VAR allowed); none: in-process
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=False):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     router: RouterConfig = msgspec.field(default_factory=RouterConfig)
@@ -157,6 +173,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=False):
     ledger: LedgerConfig = msgspec.field(default_factory=LedgerConfig)  # ccm
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)  # ccm
     claude_code: ClaudeCodeConfig = msgspec.field(default_factory=ClaudeCodeConfig)  # ccm
+    state: StateConfig = msgspec.field(default_factory=StateConfig)  # ccm
 
     def provider(self, name: str) -> ProviderConfig | None:
         for p in self.providers:

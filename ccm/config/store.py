@@ -50,6 +50,7 @@ def holds_secret(doc: Mapping[str, Any]) -> bool:
     server = doc.get("server") or {}
     values = [server.get(k) for k in SECRET_KEYS]
     values += [p.get("api_key") for p in doc.get("providers") or []]
+    values += [k for p in doc.get("providers") or [] for k in p.get("api_keys") or []]  # key pools
     return any(isinstance(v, str) and v and env_reference(v) is None for v in values)
 
 

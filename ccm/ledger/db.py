@@ -36,7 +36,7 @@ COLUMNS = (
     "model",  # the logical model the rules chose
     "provider",  # the provider that answered (null when none did)
     "actual_model",  # the model id sent to that provider
-    "provider_key",  # fingerprint of the upstream key used (key pools; null until then)
+    "provider_key",  # fingerprint of the upstream key of the last attempt (key pools)
     "status",  # HTTP status sent to the client (499: the client went away)
     "error_type",  # Anthropic error type, or an SSE error event's type, or client_closed
     "stream",

@@ -335,7 +335,7 @@ class Ledger:
             "model": getattr(decision, "model", None),
             "provider": provider,
             "actual_model": actual,
-            "provider_key": None,
+            "provider_key": getattr(real[-1], "key", None) if real else None,
             "status": status,
             "error_type": err,
             "stream": 1 if kept is not None else 0,

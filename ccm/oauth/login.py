@@ -1,7 +1,10 @@
 """Signing in: start (authorization URL + state), finish (check state, exchange, save).
 
-The PKCE verifier never leaves this process: `start_login` keeps it in memory keyed by the
-state, for 10 minutes, and hands out only the URL and the state. `finish_login` accepts the
+The PKCE verifier never leaves ccm: `start_login` keeps it keyed by the state, for 10
+minutes, and hands out only the URL and the state. It is kept in memory, or, when several
+workers or instances must find it (the browser's callback may land on any of them), where all
+of them look (`LoginManager.shared`: Redis with [state] url, else a 0600 file beside the token
+file, `oauth_tokens.json.logins`). `finish_login` accepts the
 code as the redirect delivers it, as Anthropic's page shows it (``code#state``) or as a pasted
 callback URL; a state that is unknown, expired, already used, or differs from the one pasted
 with the code is refused before any token request is made.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import html
+import json
 import logging
 import os
 import threading
@@ -23,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -32,6 +37,7 @@ from ccm.oauth import pkce
 from ccm.oauth.flows import Flow, OAuthError, get_flow, is_local_uri
 from ccm.oauth.refresh import expiry, new_http_client, token_request
 from ccm.oauth.store import TokenRecord, TokenStore
+from ccm.state.files import file_lock_sync
 
 log = logging.getLogger("ccm.oauth")
 
@@ -91,8 +97,73 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
+class SharedLogins:
+    """Logins in progress where every worker finds them: a 0600 JSON file (state -> entry with
+    a wall-clock deadline) under a file lock. RedisLogins keeps them in Redis instead."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text() or "{}")
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write(self, data: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, self.path)
+
+    def put(self, state: str, entry: dict[str, Any], ttl: float) -> None:
+        with file_lock_sync(self.lock_path):
+            now = time.time()
+            data = {k: v for k, v in self._read().items() if v.get("deadline", 0) > now}
+            data[state] = {**entry, "deadline": now + ttl}
+            self._write(data)
+
+    def get(self, state: str) -> dict[str, Any] | None:
+        entry = self._read().get(state)
+        return entry if isinstance(entry, dict) else None
+
+    def take(self, state: str) -> dict[str, Any] | None:
+        with file_lock_sync(self.lock_path):
+            data = self._read()
+            entry = data.pop(state, None)
+            if entry is not None:
+                self._write(data)
+        return entry if isinstance(entry, dict) else None
+
+
+class RedisLogins:
+    """Logins in progress in Redis ([state] url): one key per state, with its TTL."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    def put(self, state: str, entry: dict[str, Any], ttl: float) -> None:
+        data = {**entry, "deadline": time.time() + ttl}
+        self.redis.set(f"ccm:login:{state}", json.dumps(data), ex=max(1, int(ttl)))
+
+    def get(self, state: str) -> dict[str, Any] | None:
+        raw = self.redis.get(f"ccm:login:{state}")
+        return json.loads(raw) if raw else None
+
+    def take(self, state: str) -> dict[str, Any] | None:
+        raw = self.redis.getdel(f"ccm:login:{state}")
+        return json.loads(raw) if raw else None
+
+
 class LoginManager:
-    """Logins in progress (verifiers by state). One per process is the norm: `default_manager`."""
+    """Logins in progress (verifiers by state). One per process is the norm: `default_manager`.
+    `shared` (SharedLogins / RedisLogins): keep them where other workers find them too."""
 
     def __init__(
         self,
@@ -106,6 +177,7 @@ class LoginManager:
         self.clock = clock
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
+        self.shared: SharedLogins | RedisLogins | None = None
 
     def _purge(self) -> None:
         now = self.clock()
@@ -133,16 +205,27 @@ class LoginManager:
         verifier = pkce.new_verifier()
         state = pkce.new_state()
         url = pkce.authorization_url(flow, redirect, state, pkce.challenge(verifier))
-        with self._lock:
-            self._purge()
-            self._pending[state] = _Pending(
-                flow=flow,
-                provider_id=provider_id,
-                redirect_uri=redirect,
-                verifier=verifier,
-                store=store or self.store or TokenStore(),
-                deadline=self.clock() + self.ttl,
-            )
+        token_store = store or self.store or TokenStore()
+        if self.shared is not None:
+            entry = {
+                "flow": flow.name,
+                "provider_id": provider_id,
+                "redirect_uri": redirect,
+                "verifier": verifier,
+                "store": str(token_store.path),
+            }
+            self.shared.put(state, entry, self.ttl)
+        else:
+            with self._lock:
+                self._purge()
+                self._pending[state] = _Pending(
+                    flow=flow,
+                    provider_id=provider_id,
+                    redirect_uri=redirect,
+                    verifier=verifier,
+                    store=token_store,
+                    deadline=self.clock() + self.ttl,
+                )
         return LoginSession(
             url=url,
             state=state,
@@ -154,15 +237,35 @@ class LoginManager:
         )
 
     def pending(self, state: str) -> bool:
+        if self.shared is not None:
+            entry = self.shared.get(state) if state else None
+            return entry is not None and entry.get("deadline", 0) > time.time()
         with self._lock:
             self._purge()
             return state in self._pending
 
     def cancel(self, state: str) -> None:
+        if self.shared is not None:
+            self.shared.take(state)
+            return
         with self._lock:
             self._pending.pop(state, None)
 
     def _take(self, state: str) -> _Pending:
+        if self.shared is not None:
+            entry = self.shared.take(state) if state else None
+            if entry is None:
+                raise OAuthError("unknown or already used sign-in (state); start the login again")
+            if entry.get("deadline", 0) <= time.time():
+                raise OAuthError("this sign-in has expired (10 minutes); start the login again")
+            return _Pending(
+                flow=get_flow(entry["flow"]).require_client(),
+                provider_id=entry["provider_id"],
+                redirect_uri=entry["redirect_uri"],
+                verifier=entry["verifier"],
+                store=TokenStore(entry["store"]),
+                deadline=entry["deadline"],
+            )
         with self._lock:
             entry = self._pending.pop(state, None) if state else None
             if entry is None:
@@ -496,6 +599,8 @@ __all__ = [
     "CallbackServer",
     "LoginManager",
     "LoginSession",
+    "RedisLogins",
+    "SharedLogins",
     "callback_page",
     "complete_callback",
     "default_manager",

@@ -5,15 +5,21 @@ callers of one token id share one refresh: an asyncio.Lock per (token file, toke
 event loop; whoever holds it refreshes, the others wait and then find the fresh token in the
 store. When that refresh fails, the callers that were already waiting get the same error
 instead of each trying again (a refresh token that the server rotates must be used once).
+
+Other processes too: inside the asyncio lock the refresher also holds a lock every worker and
+instance sees: the shared state's (`lock`, Redis with [state] url) or else a file lock beside
+the token file (`oauth_tokens.json.refresh.lock`, for `--workers N` on one machine). Whoever
+waited re-reads the token file, finds the fresh token and makes no refresh call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +35,10 @@ DEFAULT_EXPIRES_IN = 3600
 TOKEN_TIMEOUT = 30.0
 
 _Key = tuple[str, str]
+# a lock shared by every worker and instance: name, ttl -> async context yielding True when it
+# really is shared (ccm.state.SharedState.lock)
+SharedLock = Callable[[str, float], contextlib.AbstractAsyncContextManager[bool]]
+REFRESH_LOCK_S = 2 * TOKEN_TIMEOUT + 5
 
 
 class _Slot:
@@ -183,6 +193,7 @@ async def access_token(
     *,
     default_flow: str | None = None,
     margin: timedelta = REFRESH_MARGIN,
+    lock: SharedLock | None = None,
 ) -> str:
     """A valid access token for `provider_id`, refreshed first when it expires within `margin`.
 
@@ -194,7 +205,8 @@ async def access_token(
         raise _missing(provider_id, flow, default_flow)
     if not record.needs_refresh(margin=margin):
         return record.access_token
-    return (await _refresh_once(store, provider_id, flow, http, default_flow, margin)).access_token
+    fresh = await _refresh_once(store, provider_id, flow, http, default_flow, margin, lock)
+    return fresh.access_token
 
 
 async def refresh_token(
@@ -204,9 +216,29 @@ async def refresh_token(
     http: httpx.AsyncClient | None = None,
     *,
     default_flow: str | None = None,
+    lock: SharedLock | None = None,
 ) -> TokenRecord:
     """Refresh now, whatever the expiry (`ccm oauth refresh`, the admin's Refresh button)."""
-    return await _refresh_once(store, provider_id, flow, http, default_flow, None)
+    return await _refresh_once(store, provider_id, flow, http, default_flow, None, lock)
+
+
+@contextlib.asynccontextmanager
+async def _across_processes(
+    store: TokenStore, provider_id: str, lock: SharedLock | None
+) -> AsyncIterator[None]:
+    """The shared state's lock when it is shared (Redis), else a file lock beside the tokens."""
+    from ccm.state.files import file_lock
+
+    async with contextlib.AsyncExitStack() as stack:
+        shared = False
+        if lock is not None:
+            shared = await stack.enter_async_context(
+                lock(f"oauth-refresh:{provider_id}", REFRESH_LOCK_S)
+            )
+        if not shared:
+            path = store.path.with_name(store.path.name + ".refresh.lock")
+            await stack.enter_async_context(file_lock(path, REFRESH_LOCK_S))
+        yield
 
 
 async def _refresh_once(
@@ -216,10 +248,11 @@ async def _refresh_once(
     http: httpx.AsyncClient | None,
     default_flow: str | None,
     margin: timedelta | None,
+    lock: SharedLock | None = None,
 ) -> TokenRecord:
     slot = _slot(store, provider_id)
     arrived = time.monotonic()
-    async with slot.lock:
+    async with slot.lock, _across_processes(store, provider_id, lock):
         record = store.get(provider_id)
         if record is None:
             raise _missing(provider_id, flow, default_flow)

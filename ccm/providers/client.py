@@ -1,13 +1,14 @@
 """Upstream HTTP: one pooled transport per provider, its timeouts, and its credentials.
 
 What to send and how to read the answer is the dialect's business (ccm.dialects); the
-client knows where the provider is (its preset and config), how long to wait, and which
-credential the next attempt uses (`credential()`: the seam a key pool slots into).
+client knows where the provider is (its preset and config), how long to wait, which
+credential the next attempt uses (`credential()`: its key pool chooses, ccm.providers.keys)
+and which failures go on to the next provider (`failover_on`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,9 @@ from ccm.config.schema import ProviderConfig, ServerConfig, Timeouts
 from ccm.config.secrets import MissingSecret, resolve
 from ccm.dialects import registry
 from ccm.dialects.base import NO_CREDENTIAL, Credential, Dialect, Target
+from ccm.providers.keys import KeyPool, NoKey
 from ccm.providers.transport import LeanTransport
+from ccm.state import LocalState, SharedState
 
 DEFAULT_CONNECT_MS = 10_000
 DEFAULT_API_MS = 600_000
@@ -53,6 +56,25 @@ def limits(server: ServerConfig, provider: ProviderConfig) -> Limits:
     )
 
 
+class FailoverOn:
+    """Which failures of a provider go on to the next key or provider (`failover_on`); the
+    rest go back to the client as they came. Without the setting the dialect's verdict holds
+    (connect errors, timeouts, 401, 402, 403, 408, 429, 5xx)."""
+
+    def __init__(self, values: Iterable[int | str] | None) -> None:
+        self.configured = values is not None
+        vals = set(values or ())
+        self.statuses = frozenset(v for v in vals if isinstance(v, int))
+        self.classes = frozenset(int(v[0]) for v in vals if v in ("4xx", "5xx"))
+        self.connect = values is None or "connect" in vals
+        self.timeout = values is None or "timeout" in vals
+
+    def status(self, status: int, dialect_says: bool) -> bool:
+        if not self.configured:
+            return dialect_says
+        return status in self.statuses or status // 100 in self.classes
+
+
 def upstream_proxy(config: ProviderConfig, server: ServerConfig) -> str | None:
     """The provider's proxy, else the server's; "" turns it off; "$VAR" reads the environment
     (an unset variable means no proxy)."""
@@ -79,6 +101,7 @@ class ProviderClient:
         server: ServerConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        state: SharedState | None = None,
     ) -> None:
         pre = registry.preset(config.provider_type, config.auth_type)
         assert pre is not None, "config validation rejects unknown provider types"
@@ -91,6 +114,8 @@ class ProviderClient:
         self.headers = {**pre.headers, **config.headers}
         self.limits = limits(server, config)
         self.fingerprint = self.fingerprint_of(config, server)
+        self.keys = KeyPool(config, state if state is not None else LocalState())
+        self.failover_on = FailoverOn(config.failover_on)
         self.token_store: Any = None  # auth_type = "oauth": a ccm.oauth TokenStore (default file)
         self.token_source: Any = None  # Google ADC: anything with `async token() -> str`
         self.transport: httpx.AsyncBaseTransport = transport or LeanTransport(
@@ -138,23 +163,43 @@ class ProviderClient:
                 self._targets[model] = target
         return target
 
-    async def credential(self, client_headers: Mapping[str, str] | None = None) -> Credential:
-        """The credential for the next attempt: the client's own (`auth_type = "client"`,
-        read from `client_headers`), the API key ($ENV resolved now), an OAuth
-        access token (refreshed when due), or a Google ADC token. MissingSecret when there is
-        none: dispatch then fails over to the next provider."""
+    async def credential(
+        self,
+        client_headers: Mapping[str, str] | None = None,
+        *,
+        session: str | None = None,
+        tried: Iterable[str] = (),
+    ) -> Credential:
+        """The credential for the next attempt: a key of the pool ($ENV resolved now), an
+        OAuth access token (refreshed when due), or a Google ADC token. `session`: the
+        Claude Code session (the "session" strategy keeps its key); `tried`: fingerprints
+        this request already used. NoKey (a MissingSecret) when no key can serve: dispatch
+        then goes on to the next provider. `auth_type = "client"`: the client's own credential,
+        read from `client_headers` (no pool: ccm holds nothing to rest or remove)."""
         if self.config.auth_type == "client":
             return forwarded_credential(client_headers or {}, self.name)
-        if self.config.auth_type == "oauth":
-            return await self._oauth()
-        if self.preset.google_adc and not self.config.api_key:
+        if self.preset.google_adc and not self.keys:
             return await self._adc()
-        key = resolve(self.config.api_key, f"provider {self.name!r} api_key")
-        if self.preset.auth == "none" or (key is None and not self.preset.needs_key):
+        if self.preset.auth == "none":
             return NO_CREDENTIAL
-        if key is None:
-            raise MissingSecret(f"provider {self.name!r} has no api_key")
-        return Credential(key, "key")
+        if not self.keys:
+            if not self.preset.needs_key:
+                return NO_CREDENTIAL
+            raise NoKey(f"provider {self.name!r} has no api_key", "config")
+        skip = set(tried)
+        while True:
+            member = await self.keys.choose(session=session, tried=skip)
+            if member.kind == "oauth":
+                try:
+                    credential = await self._oauth(member.ref)
+                except MissingSecret as e:  # no token, or its refresh failed: a config fault
+                    self.keys.fault(member, str(e))
+                    skip.add(member.fp(self.name))
+                    continue
+            else:
+                credential = Credential(member.secret(self.name), "key")
+            self.keys.issued(member, credential.secret or "")
+            return credential
 
     async def _adc(self) -> Credential:
         if self.token_source is None:
@@ -166,12 +211,11 @@ class ProviderClient:
         except Exception as e:  # no credentials: this provider cannot be used now
             raise MissingSecret(f"provider {self.name!r}: no Google credentials ({e})") from None
 
-    async def _oauth(self) -> Credential:
+    async def _oauth(self, token_id: str) -> Credential:
         from ccm.oauth import OAuthError, TokenStore, access_token
 
         if self.token_store is None:
             self.token_store = TokenStore()
-        token_id = self.config.oauth_provider or self.name
         try:
             token = await access_token(
                 self.token_store,
@@ -179,6 +223,7 @@ class ProviderClient:
                 None,
                 self.http,
                 default_flow=registry.oauth_flow(self.config.provider_type),
+                lock=self.keys.state.lock,
             )
         except OAuthError as e:
             raise MissingSecret(f"provider {self.name!r}: {e}") from None
@@ -212,4 +257,12 @@ def forwarded_credential(headers: Mapping[str, str], provider: str) -> Credentia
 
 # ---- end auth_type = "client" ----
 
-__all__ = ["Limits", "MissingSecret", "ProviderClient", "forwarded_credential", "limits"]
+__all__ = [
+    "FailoverOn",
+    "Limits",
+    "MissingSecret",
+    "NoKey",
+    "ProviderClient",
+    "forwarded_credential",
+    "limits",
+]

@@ -29,11 +29,12 @@ def unusable(p: ProviderConfig) -> str | None:
     preset = registry.preset(p.provider_type)
     if preset is not None and not preset.needs_key:
         return None
-    var = env_reference(p.api_key)
-    if var and not os.environ.get(var):
-        return f"provider {p.name!r}: ${var} is not set"
-    if not p.api_key:
+    refs = [r for r in (p.api_key, *p.api_keys) if r]
+    if not refs:
         return f"provider {p.name!r} has no api_key"
+    unset = [v for r in refs if (v := env_reference(r)) and not os.environ.get(v)]
+    if len(unset) == len(refs):  # a pool serves while one of its keys is set
+        return f"provider {p.name!r}: ${unset[0]} is not set"
     return None
 
 

@@ -48,11 +48,15 @@ def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(state: State, *, watch: bool = True) -> Litestar:
+    async def fresh(_request: Request) -> None:
+        await state.fresh()  # an admin write through another worker: apply it first
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = None
         state.ledger.start()
+        await state.shared.start()  # Redis ([state] url): connect, load, subscribe
         if watch:
             from ccm.reload import watch as watch_files
 
@@ -81,6 +85,7 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
         },
         request_max_body_size=state.runtime.config.server.max_body_bytes,
         lifespan=[lifespan],
+        before_request=fresh,
         openapi_config=None,
         logging_config=None,  # ccm configures logging itself (cli start); never reconfigure the root logger
         debug=False,

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ccm.config.secrets import MissingSecret, resolve
-from ccm.dispatch import dispatch
+from ccm.dispatch import NO_RETRY, dispatch
 from ccm.ledger.recorder import NoTrail, Trail
 from ccm.rules.tokens import estimate_tokens
 from ccm.runtime import State
@@ -46,10 +46,18 @@ class Answer:
     attempts: list[Any] = field(default_factory=list)  # dispatch's Attempts, for the admin page
 
 
+# ccm's own answers that a retry cannot fix: Claude Code must not retry them (it would for
+# minutes); x-should-retry: false says so
+NO_RETRY_STATUSES = frozenset({400, 401, 403, 404, 413, 422, 431})
+
+
 def error_answer(
     status: int, message: str, kind: str | None = None, headers: dict[str, str] | None = None
 ) -> Answer:
-    return Answer(status, dict(headers or {}), error_body(status, message, kind))
+    out = dict(headers or {})
+    if status in NO_RETRY_STATUSES:
+        out.update(NO_RETRY)
+    return Answer(status, out, error_body(status, message, kind))
 
 
 class ClientGone(Exception):
@@ -177,6 +185,7 @@ async def handle_messages(
 ) -> Answer:
     """POST /v1/messages. `watch(work)` awaits work unless the client disconnects."""
     t0 = time.perf_counter()
+    await state.fresh()  # the config or rules file changed (another worker wrote it): reload
     body = admit(state, headers, header_bytes, raw)
     if isinstance(body, Answer):
         return body
@@ -291,6 +300,7 @@ async def handle_count_tokens(
     state: State, headers: Mapping[str, str], header_bytes: int, raw: bytes
 ) -> Answer:
     """POST /v1/messages/count_tokens: the provider's own count, else the offline estimate."""
+    await state.fresh()
     rt = state.runtime
     body = admit(state, headers, header_bytes, raw, needs_max_tokens=False)
     if isinstance(body, Answer):

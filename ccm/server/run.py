@@ -104,6 +104,14 @@ def bind(host: str, port: int) -> socket.socket:
 def serve(state: State, host: str, port: int, *, workers: int = 1, watch: bool = True) -> None:
     """Bind, then serve in the foreground until SIGTERM/SIGINT. Raises PortInUse."""
     sock = bind(host, port)
+    if workers > 1 and not state.runtime.config.state.url:
+        logging.getLogger("ccm").warning(
+            "%d workers without [state] url: circuit breakers and key rests are per worker "
+            "(each learns a rate limit or an outage on its own); OAuth refreshes and sign-ins "
+            "are shared through files beside the token file. Set [state] url = "
+            '"redis://..." to share them all (docs/deploy.md)',
+            workers,
+        )
     try:
         if workers > 1:
             from ccm.server.factory import CONFIG_ENV, WATCH_ENV
@@ -169,11 +177,15 @@ def _is_ccm(pid: int) -> bool:
 
 
 def write_pid(path: Path, address: str = "") -> None:
-    """The PID, and on a second line the host:port `ccm status` asks for /health."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{os.getpid()}\n{address}\n")
-    os.replace(tmp, path)
+    """The PID, and on a second line the host:port `ccm status` asks for /health. A config
+    folder mounted read-only (a container) gets none: `ccm stop` is then the container's."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(f"{os.getpid()}\n{address}\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        logging.getLogger("ccm").warning("no PID file %s (%s)", path, e.strerror or e)
 
 
 def remove_pid(path: Path) -> None:

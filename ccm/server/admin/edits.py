@@ -118,6 +118,7 @@ def _destination(data: dict[str, Any]) -> tuple[str, str]:
 
 def _masked(data: dict[str, Any]) -> list[str]:
     out = ["api_key"] if data.get("api_key") == REDACTED else []
+    out += [f"api_keys[{i}]" for i, k in enumerate(data.get("api_keys") or []) if k == REDACTED]
     out += [f"headers.{k}" for k, v in (data.get("headers") or {}).items() if v == REDACTED]
     if url_password(data.get("proxy")) == REDACTED:
         out.append("proxy password")
@@ -139,6 +140,15 @@ def with_stored_secrets(stored: dict[str, Any], data: dict[str, Any]) -> dict[st
     out = dict(data)
     if data.get("api_key") == REDACTED:
         out["api_key"] = stored.get("api_key")
+    keys = data.get("api_keys") or []
+    if REDACTED in keys:  # a key pool echoed back: each masked key is the stored one at its place
+        old_keys = list(stored.get("api_keys") or [])
+        if len(old_keys) != len(keys):
+            raise AdminError(
+                f"provider {data.get('name')!r}: api_keys has masked keys but not the stored "
+                "number of keys; give the keys again (or $ENV references)"
+            )
+        out["api_keys"] = [o if k == REDACTED else k for k, o in zip(keys, old_keys, strict=True)]
     headers = data.get("headers") or {}
     if headers:
         old = stored.get("headers") or {}

@@ -137,7 +137,9 @@ class OAuthController(Controller):
         )
         default = flow_for_provider_type(provider.provider_type) if provider else None
         try:
-            record = await refresh_token(tokens(), pid, None, default_flow=default)
+            record = await refresh_token(
+                tokens(), pid, None, default_flow=default, lock=ccm_state.shared.lock
+            )  # under the lock every instance's refresh takes (ccm.oauth.refresh)
         except OAuthError as e:
             raise AdminError(str(e)) from None
         return {

@@ -50,6 +50,7 @@ def _status(ccm_state: State) -> dict[str, Any]:
     for p in rt.config.providers:
         preset = provider_preset(p.provider_type, p.auth_type)
         fails = failures.get(p.name, [])
+        client = rt.clients.get(p.name)
         providers.append(
             {
                 "name": p.name,
@@ -62,6 +63,9 @@ def _status(ccm_state: State) -> dict[str, Any]:
                 "recent_failures": len(fails),
                 "last_error": fails[-1]["reason"] if fails else None,
                 "health": ccm_state.health.snapshot(p.name),
+                # key pool: each key by fingerprint, ok / resting until / removed: reason
+                "keys": client.keys.view() if client is not None else [],
+                "key_strategy": p.key_strategy or "round-robin",
             }
         )
     return {
@@ -74,4 +78,5 @@ def _status(ccm_state: State) -> dict[str, Any]:
         "providers": providers,
         "models": len(rt.config.models),
         "requests": len(ccm_state.recent),
+        "state": ccm_state.shared.describe(),  # in-process, or Redis (shared: reachable now)
     }

@@ -17,6 +17,7 @@ from ccm.dialects.registry import PRESETS
 def provider_view(p: ProviderConfig) -> dict[str, Any]:
     data = msgspec.to_builtins(p)
     data["api_key"] = redact(p.api_key)
+    data["api_keys"] = [redact(k) for k in p.api_keys]
     data["headers"] = {k: redact(v) for k, v in p.headers.items()}
     data["proxy"] = redact_url(p.proxy)
     data["enabled"] = p.is_enabled

@@ -488,7 +488,7 @@
       el("td", { class: "hide-narrow" }, p.dialect ?? ""),
       el("td", {}, p.enabled === false ? badge("disabled", "muted") : badge("enabled", "ok")),
       el("td", { class: "mono small hide-narrow wrap" }, p.base_url || ""),
-      el("td", {}, oauthProvider(p.name) ? oauthKeyDisplay(oauthProvider(p.name)) : keyStatusBadge(p.key_status)),
+      el("td", {}, oauthProvider(p.name) ? oauthKeyDisplay(oauthProvider(p.name)) : keyStatusBadge(p.key_status), keyLines(p.keys)),
       el("td", {}, circuitBadge(p.health)),
       el("td", { class: "num" }, p.recent_failures ? badge(String(p.recent_failures), "err") : el("span", { class: "muted" }, "0")),
       el("td", { class: "small wrap last-error" }, p.last_error ? el("span", { class: "text-err" }, p.last_error) : el("span", { class: "muted" }, "–")),
@@ -574,6 +574,21 @@
       h.consecutive_failures ? h.consecutive_failures + " in a row" : null,
     ].filter(Boolean).join(", ");
     return el("span", { class: "badge badge-" + cls, title: title || null }, h.circuit);
+  }
+
+  /** A key pool: one line per key, by fingerprint (never the key): ok, resting until, removed. */
+  function keyLines(keys) {
+    if (!Array.isArray(keys) || keys.length < 2 && !(keys[0] && keys[0].state !== "ok")) return null;
+    return el("div", { class: "small" }, ...keys.map((k) => {
+      const name = (k.fingerprint ? "fp:" + k.fingerprint : "") + (k.key ? " " + k.key : "");
+      let state = badge("ok", "ok");
+      if (k.state === "resting") {
+        const until = new Date(k.until * 1000).toLocaleTimeString();
+        state = badge("resting until " + until, "warn");
+      } else if (k.state === "removed") state = badge("removed: " + (k.reason || ""), "err");
+      else if (k.state === "fault") state = badge(k.reason || "fault", "err");
+      return el("div", { class: "key-line mono" }, name.trim() + " ", state);
+    }));
   }
 
   function keyStatusBadge(ks) {
