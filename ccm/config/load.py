@@ -354,6 +354,10 @@ def _client_auth_problems(
                 where,
                 f'provider {p.name!r}: auth_type = "client" sends the client\'s credential; '
                 "its api_key is never used",
+                "warning",
+            )
+        )
+    return out
 
 
 # ---- key pools and failover (ccm.providers.keys) ----
