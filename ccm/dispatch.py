@@ -372,8 +372,9 @@ def _failure_reply(
             status = 529
             message = f"every provider for model {model!r} has an open circuit; {tried}"
         return Reply(status, headers, body=error_body(status, message), attempts=attempts)
-    if failures and kinds <= {"removed", "config"}:
-        status = 401 if "removed" in kinds else 500
+    if failures and kinds <= {"removed", "config", "client"}:
+        # refused keys, or a client that sent no credential to forward: 401; else ccm's config
+        status = 401 if kinds & {"removed", "client"} else 500
         if status == 500:
             message = f"ccm configuration: {'; '.join(f.reason for f in failures)}"
         headers.update(NO_RETRY)

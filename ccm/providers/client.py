@@ -249,9 +249,10 @@ def forwarded_credential(headers: Mapping[str, str], provider: str) -> Credentia
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
     if token:
         return Credential(token, "client", header="authorization")
-    raise MissingSecret(
+    raise NoKey(
         f'provider {provider!r} forwards the client\'s credential (auth_type = "client") '
-        "and the request carried none (x-api-key or Authorization: Bearer)"
+        "and the request carried none (x-api-key or Authorization: Bearer)",
+        "client",
     )
 
 

@@ -164,7 +164,9 @@ def test_rows_carry_route_timing_and_request_id(config: Path) -> None:
     # the client's key is kept as a fingerprint only
     assert row["client_key"] and len(row["client_key"]) == 8
     assert "sk-client" not in json.dumps(dict(row))
-    assert row["provider_key"] is None  # key pools come later
+    from ccm.config.secrets import fingerprint
+
+    assert row["provider_key"] == fingerprint("sk-upstream")  # the upstream key, by fingerprint
 
 
 def test_read_only_ledger_path_loses_no_request(

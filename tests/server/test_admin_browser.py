@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -851,6 +852,7 @@ def test_usage_and_requests_views_and_the_overview(
             claude_code_request(client, "priced", SESSION_A, stream=i % 2 == 0)
         up.script(status(429))
         failover = claude_code_request(client, "glm", SESSION_B, stream=False)
+        time.sleep(1.1)  # the limited key rests for its retry-after, then primary serves again
         for i in range(14):
             claude_code_request(client, "glm", SESSION_B, stream=i % 2 == 1)
 

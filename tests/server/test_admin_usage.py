@@ -91,7 +91,8 @@ def api(ccm: RunningCCM, path: str, **params: Any) -> dict[str, Any]:
 
 def traffic(ccm: RunningCCM, anth: FakeUpstream) -> dict[str, str]:
     """6 sonnet (session A, priced), 4 gpt (session B) of which the first fails over from
-    anth (429) to oai, and one gpt that fails on both (session B). Returns request ids."""
+    anth (429) to oai, and one gpt that fails on both (session B). Returns request ids.
+    After a 429 the key rests for its retry-after (1 s): the 500s come after that."""
     ids = {}
     for i in range(6):
         r = send(ccm.base_url, "sonnet", SESSION_A, stream=i % 2 == 0)
@@ -100,6 +101,7 @@ def traffic(ccm: RunningCCM, anth: FakeUpstream) -> dict[str, str]:
     r = send(ccm.base_url, "gpt", SESSION_B, stream=False)
     assert r.status_code == 200, r.text
     ids["failover"] = r.headers["x-ccm-request-id"]
+    time.sleep(1.1)  # the limited key rests for its retry-after
     for i in range(3):
         anth.script(status(500))
         assert send(ccm.base_url, "gpt", SESSION_B, stream=i == 0).status_code == 200

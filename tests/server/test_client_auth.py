@@ -136,7 +136,8 @@ def test_no_client_credential_is_an_anthropic_error_naming_why(
             "messages": [{"role": "user", "content": "hi"}],
         },
     )
-    assert r.status_code == 502
+    assert r.status_code == 401, r.text
+    assert r.headers["x-should-retry"] == "false"
     err = r.json()
     assert err["type"] == "error"
     assert 'auth_type = "client"' in err["error"]["message"]
