@@ -48,12 +48,18 @@ def event_loop() -> str:
 
 
 def build_app(state: State, *, watch: bool = True, fast_path: bool = True) -> Any:
-    """The ASGI app one worker serves: the fast path in front of Litestar."""
-    from ccm.server.app import create_app
+    """The ASGI app one worker serves: the fast path in front of Litestar (built on first
+    need: fastpath.py says why)."""
     from ccm.server.fastpath import FastPath
 
-    app = create_app(state, watch=watch)
-    return FastPath(app, state) if fast_path else app
+    def litestar_app(lifespan: bool) -> Any:
+        from ccm.server.app import create_app
+
+        return create_app(state, watch=watch, lifespan=lifespan)
+
+    if not fast_path:
+        return litestar_app(True)
+    return FastPath(lambda: litestar_app(False), state, watch=watch)
 
 
 def server_config(app: Any, host: str, port: int, *, workers: int = 1) -> uvicorn.Config:
@@ -66,6 +72,7 @@ def server_config(app: Any, host: str, port: int, *, workers: int = 1) -> uvicor
         workers=workers,
         loop=event_loop(),
         http="httptools",
+        ws="none",  # no websocket routes: don't import a websocket stack
         lifespan="on",
         access_log=False,
         log_config=None,
