@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from ccm.runtime import State
+from ccm.server.protocol import CoalescingHttpToolsProtocol
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 KEEP_ALIVE_S = 75  # longer than Claude Code's idle gap between turns: connections are reused
@@ -71,7 +72,7 @@ def server_config(app: Any, host: str, port: int, *, workers: int = 1) -> uvicor
         port=port,
         workers=workers,
         loop=event_loop(),
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,  # httptools, one write per response (protocol.py)
         ws="none",  # no websocket routes: don't import a websocket stack
         lifespan="on",
         access_log=False,
