@@ -16,6 +16,7 @@ proxies never loads it. That first request waits for the build (a few hundred ms
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -75,6 +76,9 @@ class FastPath:
     def app(self) -> ASGIApp:
         if self._app is None:
             self._app = self._make_app()
+            # it lives as long as the process, like what start-up froze (run.tune_gc): keep
+            # full collections from rescanning its objects
+            gc.freeze()
         return self._app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
