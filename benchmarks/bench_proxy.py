@@ -1,30 +1,34 @@
-"""Proxy benchmark: the floor (load generator straight to a fast fake upstream) against the
-same load through ccm, for both dialects, two body sizes, stream and non-stream.
+"""Proxy benchmark: the floor (the load generator straight to a fast fake upstream), ccm, and
+claude-code-router side by side, in interleaved rounds, with the ratios per round.
 
-    python benchmarks/bench_proxy.py [--requests 2000] [--concurrency 20] [--json out.json]
-                                     [--ccr | --no-ccr] [--ledger-off | --no-ledger-off]
-                                     [--only SUBSTRING ...] [--rounds N]
+    python benchmarks/bench_proxy.py                     # the table for docs/performance.md
+    python benchmarks/bench_proxy.py --markdown out.md --json out.json
+    python benchmarks/bench_proxy.py --only "small json" --no-ccr --transport aiohttp=aiohttp
+    python benchmarks/bench_proxy.py --tree base=/tmp/ccm-main   # another source tree's ccm
 
-Everything runs on 127.0.0.1; upstream, ccm and the load generator share the machine, so
-compare the ratios within one run, not absolute figures across machines. Prints requests/s,
-p50/p99 latency, the ratio to the floor, added time to first byte for streams, ccm's RSS idle
-and after load, and ccm start-up time to its first served request.
+Everything runs on 127.0.0.1: upstream, ccm, CCR and the load generator share the machine, so
+compare ratios within one run, never absolute figures across runs. Every case (both dialects,
+a one-line body and the 76 KB Claude Code turn, JSON and stream, concurrency 1 and
+--concurrency) is measured in --rounds rounds; in each round every target (floor, ccm, ccm with
+the ledger and metrics off, CCR, any --tree/--transport variant) gets one --seconds load, one
+after the other, so machine noise lands on all of them alike. A target's figure is the median
+over the rounds; a ratio is the median of the per-round ratios (target / floor in that round).
+"added p50" and "added TTFB" are the medians of (target - floor) per round.
 
-With --ccr (the default where `node` and `npm` are found) the same cases (same bodies, request
-counts and concurrency, same fake upstream) also run through claude-code-router 2.0.0 (see
-benchmarks/ccr.py; installed into benchmarks/.ccr on first use), printed as a third row with
-the ccm/CCR requests-per-second and p50 ratios (rps ratio > 1 and p50 ratio < 1 favour ccm),
-plus CCR's RSS (its whole node process tree) next to ccm's. Before measuring, CCR gets a
-one-time warm-up (1000 requests per small body, 100 per 70KB body) for Node's JIT. CCR
-selects the Anthropic upstream by the body's model field ("anth,bench-model"), since it has no
-header rules; the OpenAI case uses the unchanged body through CCR's Router.default.
+Targets:
+- floor: the fake upstream directly (benchmarks/fast_upstream.py);
+- ccm: `ccm start` with its defaults (usage ledger and metrics on);
+- ccm off (--ledger-off, default on): the same with `[ledger]` and `[metrics]` disabled;
+- CCR (--ccr, default where node and npm are found): claude-code-router 2.0.0 on the same
+  upstream (benchmarks/ccr.py installs it into benchmarks/.ccr), warmed up once for Node's JIT;
+- --tree LABEL=PATH: ccm from another source tree (PYTHONPATH=PATH, this venv), ledger on;
+- --transport LABEL=NAME: this ccm with another upstream transport (benchmarks/ccm_variant.py:
+  lean, httpcore, aiohttp).
 
-With --ledger-off (the default) a second ccm runs with `[ledger] enabled = false` and
-`[metrics] enabled = false`, and every case also goes through it: an "off" row and the on/off
-requests-per-second ratio show what the usage ledger and the metrics cost (ccm's defaults have
-both on). With --rounds N the on and off loads alternate N times and each keeps its best run,
-which damps the noise of a shared machine. --only limits the run to the cases whose name
-("anthropic small json", "openai 70KB stream", ...) contains one of the given strings.
+Also printed: ccm's CPU time per request (user + system of its whole process, from /proc: far
+less disturbed than req/s by other load), RSS idle (after one request per case kind) and after
+the whole run, start-up to the first served request, the load average before and after, and the
+issue-17 targets against this run. --markdown writes the tables docs/performance.md shows.
 """
 
 from __future__ import annotations
@@ -35,11 +39,14 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -54,10 +61,9 @@ SMALL = {
     "max_tokens": 256,
     "messages": [{"role": "user", "content": "Say hello."}],
 }
-
-
-CCR_WARMUP_SMALL = 1000  # one-time CCR warm-up per body before measuring (see main)
-CCR_WARMUP_70KB = 100
+CCR_WARMUP = {"small": 1000, "70KB": 100}  # one-time CCR warm-up per body (Node's JIT)
+WARMUP = 100  # requests per target before each case's rounds
+DIALECT_PATH = {"anthropic": "/v1/messages", "openai": "/v1/chat/completions"}
 
 
 def free_port() -> int:
@@ -71,6 +77,16 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def wait_http(url: str, timeout: float = 20) -> float:
@@ -118,80 +134,318 @@ base_url = "http://127.0.0.1:{upstream_port}/v1"
     )
 
 
-def start_ccm(cfg: Path, port: int, home: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ccm.cli",
-            "start",
-            "--config",
-            str(cfg),
-            "--port",
-            str(port),
-            "--no-watch",
-        ],
+@dataclass
+class Target:
+    label: str
+    kind: str  # "floor" | "ccm" | "ccr"
+    port: int
+    proc: subprocess.Popen | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def rss_kb(self) -> int:
+        if self.proc is None:
+            return 0
+        if self.kind == "ccr":
+            return ccr_peer.tree_rss_kb(self.proc.pid)
+        return rss_kb(self.proc.pid)
+
+
+def start_ccm(
+    label: str,
+    up_port: int,
+    home: Path,
+    *,
+    ledger: bool = True,
+    tree: Path | None = None,
+    transport: str | None = None,
+) -> Target:
+    home.mkdir(parents=True)
+    cfg = home / "config.toml"
+    ccm_config(up_port, cfg, ledger=ledger)
+    port = free_port()
+    env = {**os.environ, "HOME": str(home)}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    head = [sys.executable, "-m", "ccm.cli"]
+    if transport is not None:
+        head = [sys.executable, str(ROOT / "benchmarks/ccm_variant.py"), transport]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [*head, "start", "--config", str(cfg), "--port", str(port), "--no-watch"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "HOME": str(home)},
+        stderr=(home / "ccm.log").open("wb"),
+        env=env,
+        cwd=tree or ROOT,
     )
+    target = Target(label, "ccm", port, proc)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health")
+        httpx.post(
+            f"http://127.0.0.1:{port}/v1/messages", json=SMALL, timeout=10
+        ).raise_for_status()
+    except Exception:
+        proc.terminate()
+        print((home / "ccm.log").read_text()[-3000:], file=sys.stderr)
+        raise
+    target.info["start_to_first_request_s"] = round(time.monotonic() - t0, 3)
+    return target
 
 
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, every thread) a process has used: what ccm spends per
-    request, less disturbed than req/s by other load on a shared machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def idle_rss(target: Target) -> None:
+    """RSS once every kind of request (dialect, stream or not) has been served once."""
+    for dialect in DIALECT_PATH:
+        for stream in (False, True):
+            httpx.post(
+                f"http://127.0.0.1:{target.port}/v1/messages",
+                json=dict(SMALL, stream=stream),
+                headers={"x-bench-dialect": dialect},
+                timeout=10,
+            ).raise_for_status()
+    time.sleep(0.3)
+    target.info["rss_idle_kb"] = target.rss_kb()
 
 
-def geomean(values: list[float]) -> float:
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def geomean(values: list[float]) -> float | None:
+    values = [v for v in values if v and v == v]
+    if not values:
+        return None
     prod = 1.0
     for x in values:
         prod *= x
-    return round(prod ** (1 / len(values)), 3)
+    return prod ** (1 / len(values))
 
 
-def best(results: list[Result]) -> Result:
-    return max(results, key=lambda r: r.rps)
+@dataclass
+class Row:
+    case: str
+    conc: int
+    runs: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # label -> per round
+    skipped: dict[str, str] = field(default_factory=dict)  # label -> why
+
+    def med(self, label: str, key: str) -> float:
+        return median([r[key] for r in self.runs.get(label, [])])
+
+    def ratio(self, label: str, over: str = "floor", key: str = "rps") -> float:
+        """Median over the rounds of label / over (the same round's figures)."""
+        a, b = self.runs.get(label, []), self.runs.get(over, [])
+        return median([x[key] / y[key] for x, y in zip(a, b, strict=False) if y[key]])
+
+    def added(self, label: str, key: str) -> float:
+        a, b = self.runs.get(label, []), self.runs.get("floor", [])
+        return median([x[key] - y[key] for x, y in zip(a, b, strict=False)])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "concurrency": self.conc,
+            "runs": self.runs,
+            "skipped": self.skipped,
+        }
 
 
-def fmt(r: dict) -> str:
-    return f"{r['rps']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['ttfb_p50_ms']:>8.2f}"
-
-
-def ratio(a: float, b: float) -> float | None:
-    return round(a / b, 3) if b else None
-
-
-def fmt_ratio(r: float | None) -> str:
-    return f"{r:.3f}" if r is not None else "  n/a"
-
-
-def non_200(label: str, res: Result) -> str | None:
+def measure(
+    target: Target, path: str, body: bytes, conc: int, seconds: float, headers: dict[str, str]
+) -> dict[str, float]:
+    c0 = cpu_s(target.pid) if target.kind == "ccm" and target.pid else None
+    res: Result = asyncio.run(
+        run("127.0.0.1", target.port, path, body, 10**9, conc, headers, max_seconds=seconds)
+    )
+    out: dict[str, float] = dict(res.summary())
     bad = {k: v for k, v in res.statuses.items() if k != 200}
     if res.errors or bad:
-        return f"{label}: {res.errors} errors, statuses {res.statuses}"
-    return None
+        out["anomaly"] = 1
+        print(f"  warning: {target.label}: {res.errors} errors, statuses {res.statuses}")
+    if c0 is not None and target.pid:
+        out["cpu_us_per_request"] = round(
+            (cpu_s(target.pid) - c0) / max(1, len(res.latencies)) * 1e6, 1
+        )
+    return out
+
+
+def fmt_num(x: float | None, spec: str = ".0f") -> str:
+    return "–" if x is None or x != x else format(x, spec)
+
+
+def tables(rows: list[Row], targets: list[Target], meta: dict[str, Any]) -> str:
+    labels = [t.label for t in targets]
+    has_ccr = "CCR" in labels
+    out = []
+    head = "| case | c | floor req/s | ccm req/s | ccm / floor | ccm +p50 ms | ccm +TTFB ms | ccm CPU µs/req |"
+    sep = "|---|---|---|---|---|---|---|---|"
+    if has_ccr:
+        head += " CCR req/s | CCR / floor | CCR +p50 ms | **ccm / CCR** |"
+        sep += "---|---|---|---|"
+    out += [head, sep]
+    for r in rows:
+        line = (
+            f"| {r.case} | {r.conc} | {fmt_num(r.med('floor', 'rps'))} | {fmt_num(r.med('ccm', 'rps'))} "
+            f"| {fmt_num(r.ratio('ccm'), '.3f')} | {fmt_num(r.added('ccm', 'p50_ms'), '.3f')} "
+            f"| {fmt_num(r.added('ccm', 'ttfb_p50_ms'), '.3f')} | {fmt_num(r.med('ccm', 'cpu_us_per_request'))} |"
+        )
+        if has_ccr:
+            if "CCR" in r.skipped:
+                line += f" cannot serve: {r.skipped['CCR']} | | | |"
+            else:
+                line += (
+                    f" {fmt_num(r.med('CCR', 'rps'))} | {fmt_num(r.ratio('CCR'), '.3f')} "
+                    f"| {fmt_num(r.added('CCR', 'p50_ms'), '.2f')} | **{fmt_num(r.ratio('ccm', 'CCR'), '.2f')}** |"
+                )
+        out.append(line)
+    if "ccm off" in labels:
+        out += [
+            "",
+            "| case | c | ccm req/s (ledger+metrics on) | off | on / off | +p50 on−off ms | CPU µs/req on | off | CPU on / off |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            on_cpu, off_cpu = (
+                r.med("ccm", "cpu_us_per_request"),
+                r.med("ccm off", "cpu_us_per_request"),
+            )
+            p50 = median(
+                [
+                    a["p50_ms"] - b["p50_ms"]
+                    for a, b in zip(r.runs["ccm"], r.runs["ccm off"], strict=False)
+                ]
+            )
+            out.append(
+                f"| {r.case} | {r.conc} | {fmt_num(r.med('ccm', 'rps'))} | {fmt_num(r.med('ccm off', 'rps'))} "
+                f"| {fmt_num(r.ratio('ccm', 'ccm off'), '.3f')} | {fmt_num(p50, '.3f')} | {fmt_num(on_cpu)} "
+                f"| {fmt_num(off_cpu)} | {fmt_num(on_cpu / off_cpu if off_cpu else None, '.3f')} |"
+            )
+    variants = [t.label for t in targets if t.kind == "ccm" and t.label not in ("ccm", "ccm off")]
+    if variants:
+        head = "| case | c | ccm / floor |"
+        sep = "|---|---|---|"
+        for v in variants:
+            head += f" {v} / floor | {v} / ccm | {v} CPU µs/req |"
+            sep += "---|---|---|"
+        out += ["", head, sep]
+        for r in rows:
+            line = f"| {r.case} | {r.conc} | {fmt_num(r.ratio('ccm'), '.3f')} |"
+            for v in variants:
+                line += (
+                    f" {fmt_num(r.ratio(v), '.3f')} | {fmt_num(r.ratio(v, 'ccm'), '.3f')} "
+                    f"| {fmt_num(r.med(v, 'cpu_us_per_request'))} |"
+                )
+            out.append(line)
+    out.append("")
+    for t in targets:
+        if t.kind == "floor":
+            continue
+        i = t.info
+        out.append(
+            f"{t.label}: RSS idle {i.get('rss_idle_kb', 0) / 1024:.1f} MB, after the run "
+            f"{i.get('rss_after_kb', 0) / 1024:.1f} MB; start to first served request "
+            f"{i.get('start_to_first_request_s', '?')} s{i.get('note', '')}  "
+        )
+    ratios = {
+        label: geomean([r.ratio(label, "CCR") for r in rows if "CCR" not in r.skipped])
+        for label in ("ccm",)
+        if has_ccr
+    }
+    if ratios.get("ccm"):
+        out.append(
+            f"Geometric mean over the cases CCR served: ccm / CCR req/s {ratios['ccm']:.2f}.  "
+        )
+    out.append(
+        f"{meta['rounds']} rounds of {meta['seconds']} s per target and case; load average "
+        f"before {meta['load_before']}, after {meta['load_after']}; {meta['cpus']} CPUs, shared by "
+        f"the load generator, the fake upstream and every target."
+    )
+    out += ["", *targets_check(rows, targets)]
+    return "\n".join(out)
+
+
+def targets_check(rows: list[Row], targets: list[Target]) -> list[str]:
+    """Issue 17's targets against this run."""
+    by = {(r.case, r.conc): r for r in rows}
+    conc = max((r.conc for r in rows), default=1)
+    ccm = next((t for t in targets if t.label == "ccm"), None)
+    lines = ["| target (issue 17) | this run | met |", "|---|---|---|"]
+
+    def add(what: str, value: float | None, ok: bool | None, spec: str = ".3f") -> None:
+        lines.append(
+            f"| {what} | {fmt_num(value, spec)} | {'yes' if ok else ('no' if ok is not None else '–')} |"
+        )
+
+    def get(case: str, c: int) -> Row | None:
+        return by.get((case, c))
+
+    if r := get("openai small json", conc):
+        v = r.ratio("ccm")
+        add(f"c{conc} small translated ≥ 0.35 of floor req/s", v, v >= 0.35)
+    for d in ("openai", "anthropic"):
+        if r := get(f"{d} 70KB json", conc):
+            v = r.ratio("ccm")
+            add(f"c{conc} 76 KB {d} ≥ 0.50 of floor req/s", v, v >= 0.5)
+    if r := get("openai small json", 1):
+        v = r.added("ccm", "p50_ms")
+        add("c1 added p50 translated ≤ 0.25 ms", v, v <= 0.25)
+    if r := get("anthropic small json", 1):
+        v = r.added("ccm", "p50_ms")
+        add("c1 added p50 pass-through ≤ 0.20 ms", v, v <= 0.2)
+    for d in ("anthropic", "openai"):
+        if r := get(f"{d} small stream", 1):
+            v = r.added("ccm", "ttfb_p50_ms")
+            add(f"c1 added TTFB {d} stream ≤ 0.30 ms", v, v <= 0.3)
+    if ccm is not None:
+        idle = ccm.info.get("rss_idle_kb", 0) / 1024
+        after = ccm.info.get("rss_after_kb", 0) / 1024
+        add("RSS idle ≤ 52 MB (ledger and metrics on)", idle, idle <= 52, ".1f")
+        add("RSS after the run ≤ 60 MB (ledger and metrics on)", after, after <= 60, ".1f")
+    small = [r.ratio("ccm", "CCR") for r in rows if "small" in r.case and r.runs.get("CCR")]
+    big = [r.ratio("ccm", "CCR") for r in rows if "70KB" in r.case and r.runs.get("CCR")]
+    if small:
+        add("ccm / CCR req/s ≥ 3 on small bodies (lowest case)", min(small), min(small) >= 3, ".2f")
+    if big:
+        add("ccm / CCR req/s ≥ 25 on the 76 KB turn (lowest case)", min(big), min(big) >= 25, ".2f")
+    return lines
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--concurrency", type=int, default=20)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--seconds", type=float, default=1.0, help="length of one load (default 1 s)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per case (default 3)")
+    ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--markdown", type=Path, help="also write the tables to this file")
     ap.add_argument(
         "--ledger-off",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also run every case through a ccm with the ledger and metrics off",
+        help="also run a ccm with the ledger and metrics off (default on)",
     )
-    ap.add_argument("--only", nargs="*", default=None, help="run only cases containing these")
-    ap.add_argument("--rounds", type=int, default=1, help="alternate on/off loads N times")
     ap.add_argument(
         "--ccr",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="also run the load through claude-code-router 2.0.0 (default: on if node/npm exist)",
+        help="also run claude-code-router 2.0.0 (default: on if node/npm exist)",
+    )
+    ap.add_argument("--only", nargs="*", default=None, help="run only cases containing these")
+    ap.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="also run ccm from another source tree (e.g. an export of main)",
+    )
+    ap.add_argument(
+        "--transport",
+        action="append",
+        default=[],
+        metavar="LABEL=NAME",
+        help="also run this ccm with another upstream transport (lean, httpcore, aiohttp)",
     )
     args = ap.parse_args()
     if args.ccr is None:
@@ -199,257 +453,150 @@ def main() -> None:
     elif args.ccr and not ccr_peer.node_available():
         ap.error("--ccr needs node and npm on PATH")
 
-    up_port, ccm_port = free_port(), free_port()
-    up = subprocess.Popen([sys.executable, str(ROOT / "benchmarks/fast_upstream.py"), str(up_port)])
+    meta: dict[str, Any] = {
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+        "concurrency": args.concurrency,
+        "cpus": os.cpu_count(),
+        "load_before": loadavg(),
+    }
     tmp = Path(tempfile.mkdtemp(prefix="ccm-bench-"))
-    cfg = tmp / "config.toml"
-    ccm_config(up_port, cfg)
-    procs = [up]
-    results: dict = {"requests": args.requests, "concurrency": args.concurrency, "cases": []}
-    ccr_info: dict = {"enabled": False}
-    ccr_proc = None
-    ccr_port = 0
-    ccr_ok: dict[str, str] = {}  # "anthropic 70KB json" -> "ok" | why CCR cannot serve it
-    if args.ccr:
-        entry = ccr_peer.ensure_ccr()
-        if entry is None:
-            ccr_info["skipped"] = "npm install of claude-code-router failed"
-        else:
-            ccr_info.update(
-                enabled=True,
-                package=f"{ccr_peer.PACKAGE}@{ccr_peer.installed_version()}",
-                node=ccr_peer.node_version(),
-                routing=ccr_peer.ROUTING,
-            )
-    else:
-        ccr_info["skipped"] = "--no-ccr" if ccr_peer.node_available() else "node/npm not found"
-    results["ccr"] = ccr_info
+    up_port = free_port()
+    up = subprocess.Popen([sys.executable, str(ROOT / "benchmarks/fast_upstream.py"), str(up_port)])
+    targets: list[Target] = [Target("floor", "floor", up_port, up)]
+    ccr_ok: dict[str, str] = {}
     try:
         time.sleep(0.3)
-        t0 = time.monotonic()
-        ccm = start_ccm(cfg, ccm_port, tmp)
-        procs.append(ccm)
-        wait_http(f"http://127.0.0.1:{ccm_port}/health")
-        httpx.post(
-            f"http://127.0.0.1:{ccm_port}/v1/messages", json=SMALL, timeout=10
-        ).raise_for_status()
-        results["ccm_start_to_first_request_s"] = round(time.monotonic() - t0, 3)
-        results["ccm_rss_idle_kb"] = rss_kb(ccm.pid)
-        off_port = 0
-        off_proc = None
+        targets.append(start_ccm("ccm", up_port, tmp / "ccm"))
         if args.ledger_off:
-            off_port = free_port()
-            off_dir = tmp / "ledger-off"
-            off_dir.mkdir()
-            ccm_config(up_port, off_dir / "config.toml", ledger=False)
-            off_proc = start_ccm(off_dir / "config.toml", off_port, off_dir)
-            procs.append(off_proc)
-            wait_http(f"http://127.0.0.1:{off_port}/health")
-            results["ccm_ledger_off_rss_idle_kb"] = rss_kb(off_proc.pid)
-
-        if ccr_info["enabled"]:
-            ccr_port = free_port()
-            t0 = time.monotonic()
-            ccr_proc = ccr_peer.start_ccr(up_port, ccr_port, tmp / "ccr-home", entry)
-            procs.append(ccr_proc)
-            httpx.post(
-                f"http://127.0.0.1:{ccr_port}/v1/messages", json=SMALL, timeout=10
-            ).raise_for_status()
-            ccr_info["start_to_first_request_s"] = round(time.monotonic() - t0, 3)
-            ccr_info["verify_small"] = ccr_peer.verify(ccr_port, SMALL, TEXT)
-            ccr_info["verify_70KB"] = ccr_peer.verify(ccr_port, bodies()["70KB"], TEXT)
-            for size, key in (("small", "verify_small"), ("70KB", "verify_70KB")):
-                for case, res in ccr_info[key].items():
-                    dialect, kind = case.split()
-                    ccr_ok[f"{dialect} {size} {kind}"] = res
-            ccr_info["rss_idle_kb"] = ccr_peer.tree_rss_kb(ccr_proc.pid)
-            # Node's JIT needs more than the 100-request per-case warm-up (the first CCR cases
-            # otherwise run at about half their steady rate), so warm CCR once on every body
-            # it will serve before anything is measured; ccm keeps the per-case warm-up only.
-            warm = {"small": CCR_WARMUP_SMALL, "70KB": CCR_WARMUP_70KB}
-            t0 = time.monotonic()
-            for dialect in ("anthropic", "openai"):
+            targets.append(start_ccm("ccm off", up_port, tmp / "off", ledger=False))
+        for spec in args.tree:
+            label, _, path = spec.partition("=")
+            targets.append(start_ccm(label, up_port, tmp / label, tree=Path(path).resolve()))
+        for spec in args.transport:
+            label, _, name = spec.partition("=")
+            targets.append(start_ccm(label, up_port, tmp / label, transport=name))
+        for t in targets[1:]:
+            idle_rss(t)
+        if args.ccr:
+            entry = ccr_peer.ensure_ccr()
+            if entry is None:
+                print("ccr: npm install of claude-code-router failed; running without it")
+            else:
+                port = free_port()
+                t0 = time.monotonic()
+                proc = ccr_peer.start_ccr(up_port, port, tmp / "ccr-home", entry)
+                t = Target("CCR", "ccr", port, proc)
+                targets.append(t)
+                httpx.post(
+                    f"http://127.0.0.1:{port}/v1/messages", json=SMALL, timeout=10
+                ).raise_for_status()
+                t.info["start_to_first_request_s"] = round(time.monotonic() - t0, 3)
+                t.info["rss_idle_kb"] = t.rss_kb()
+                t.info["note"] = (
+                    f" (node process tree; {ccr_peer.PACKAGE}@{ccr_peer.installed_version()}, "
+                    f"node {ccr_peer.node_version()})"
+                )
                 for size, body in bodies().items():
-                    for stream in (False, True):
-                        if ccr_ok.get(f"{dialect} {size} {'stream' if stream else 'json'}") != "ok":
-                            continue
-                        wb = ccr_peer.request_body(dict(body, stream=stream), dialect)
-                        asyncio.run(
-                            run(
-                                "127.0.0.1",
-                                ccr_port,
-                                "/v1/messages",
-                                json.dumps(wb).encode(),
-                                warm[size],
-                                args.concurrency,
-                            )
+                    for case, res in ccr_peer.verify(port, body, TEXT).items():
+                        dialect, kind = case.split()
+                        ccr_ok[f"{dialect} {size} {kind}"] = res
+                for case, ok in ccr_ok.items():  # Node's JIT: warm once on every body it serves
+                    if ok != "ok":
+                        continue
+                    dialect, size, kind = case.split()
+                    b = ccr_peer.request_body(
+                        dict(bodies()[size], stream=kind == "stream"), dialect
+                    )
+                    asyncio.run(
+                        run(
+                            "127.0.0.1",
+                            port,
+                            "/v1/messages",
+                            json.dumps(b).encode(),
+                            CCR_WARMUP[size],
+                            args.concurrency,
                         )
-            ccr_info["warmup"] = {
-                "requests_per_body": warm,
-                "concurrency": args.concurrency,
-                "seconds": round(time.monotonic() - t0, 1),
-            }
+                    )
 
-        print(
-            f"{'case':<34} {'':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ttfb ms':>8}   ratio  +p50 ms  +ttfb ms"
-            + ("   ccm/ccr rps   p50" if ccr_info["enabled"] else "")
-        )
-        anomalies: list[str] = []
-        for dialect, path in (("anthropic", "/v1/messages"), ("openai", "/v1/chat/completions")):
+        rows: list[Row] = []
+        for dialect, path in DIALECT_PATH.items():
             for size, body in bodies().items():
                 for stream in (False, True):
-                    b = dict(body, stream=stream)
-                    direct_body = json.dumps(dict(b, model="bench-model")).encode()
-                    proxy_body = json.dumps(b).encode()
                     name = f"{dialect} {size} {'stream' if stream else 'json'}"
                     if args.only and not any(o in name for o in args.only):
                         continue
+                    b = dict(body, stream=stream)
+                    payload = {
+                        "floor": (path, json.dumps(dict(b, model="bench-model")).encode(), {}),
+                        "ccm": (
+                            "/v1/messages",
+                            json.dumps(b).encode(),
+                            {"x-bench-dialect": dialect},
+                        ),
+                        "ccr": (
+                            "/v1/messages",
+                            json.dumps(ccr_peer.request_body(b, dialect)).encode(),
+                            {},
+                        ),
+                    }
                     for conc in sorted({1, args.concurrency}):
-                        n = max(200, args.requests // (5 if conc == 1 else 1))
-                        asyncio.run(run("127.0.0.1", up_port, path, direct_body, 100, conc))  # warm
-                        floor: Result = asyncio.run(
-                            run("127.0.0.1", up_port, path, direct_body, n, conc)
-                        )
-                        hdr = {"x-bench-dialect": dialect}
-                        ports = [ccm_port] + ([off_port] if off_proc is not None else [])
-                        for port in ports:
+                        row = Row(name, conc)
+                        live = []
+                        for t in targets:
+                            if t.kind == "ccr" and ccr_ok.get(name) != "ok":
+                                row.skipped[t.label] = ccr_ok.get(name, "not verified")
+                                continue
+                            live.append(t)
+                            p, data, hdr = payload[t.kind]
                             asyncio.run(
-                                run("127.0.0.1", port, "/v1/messages", proxy_body, 100, conc, hdr)
+                                run("127.0.0.1", t.port, p, data, WARMUP, conc, hdr, max_seconds=5)
                             )
-                        runs: dict[int, list[Result]] = {p: [] for p in ports}
-                        cpu: dict[int, list[float]] = {p: [] for p in ports}  # s per request
-                        pids = {ccm_port: ccm.pid, off_port: off_proc.pid if off_proc else 0}
-                        for _ in range(max(1, args.rounds)):  # on and off alternate
-                            for port in ports:
-                                c0 = cpu_s(pids[port])
-                                res = asyncio.run(
-                                    run("127.0.0.1", port, "/v1/messages", proxy_body, n, conc, hdr)
+                            row.runs[t.label] = []
+                        for _ in range(args.rounds):
+                            for t in live:
+                                p, data, hdr = payload[t.kind]
+                                row.runs[t.label].append(
+                                    measure(t, p, data, conc, args.seconds, hdr)
                                 )
-                                cpu[port].append(
-                                    (cpu_s(pids[port]) - c0) / max(1, len(res.latencies))
-                                )
-                                runs[port].append(res)
-                        via: Result = best(runs[ccm_port])
-                        f, v = floor.summary(), via.summary()
-                        row = {
-                            "case": name,
-                            "concurrency": conc,
-                            "direct": f,
-                            "ccm": v,
-                            "rps_ratio": round(v["rps"] / f["rps"], 3) if f["rps"] else None,
-                            "added_p50_ms": round(v["p50_ms"] - f["p50_ms"], 3),
-                            "added_ttfb_ms": round(v["ttfb_p50_ms"] - f["ttfb_p50_ms"], 3),
-                        }
-                        for label, res in (("direct", floor), ("ccm", via)):
-                            if bad := non_200(f"{name} c{conc} {label}", res):
-                                anomalies.append(bad)
-                        results["cases"].append(row)
-                        print(
-                            f"{name:<34} c{conc:<3} {'direct':>0}\n{'':<34} {'':>4} {fmt(f)}\n{'':<34} {'ccm':>4} {fmt(v)}   {row['rps_ratio']:.3f} {row['added_p50_ms']:>8.2f} {row['added_ttfb_ms']:>8.2f}"
+                        rows.append(row)
+                        summary = "  ".join(
+                            f"{t.label} {row.med(t.label, 'rps'):.0f}"
+                            + ("" if t.kind == "floor" else f" ({row.ratio(t.label):.3f})")
+                            for t in live
                         )
-                        if off_proc is not None:
-                            off = best(runs[off_port])
-                            if bad := non_200(f"{name} c{conc} ccm ledger off", off):
-                                anomalies.append(bad)
-                            o = off.summary()
-                            cpu_on = min(cpu[ccm_port]) * 1e6
-                            cpu_off = min(cpu[off_port]) * 1e6
-                            row.update(
-                                ccm_ledger_off=o,
-                                ledger_on_off_rps_ratio=ratio(v["rps"], o["rps"]),
-                                ledger_added_p50_ms=round(v["p50_ms"] - o["p50_ms"], 3),
-                                ccm_cpu_us_per_request=round(cpu_on, 1),
-                                ccm_ledger_off_cpu_us_per_request=round(cpu_off, 1),
-                                ledger_cpu_ratio=ratio(cpu_on, cpu_off),
-                            )
-                            print(
-                                f"{'':<34} {'off':>4} {fmt(o)}   ledger+metrics on/off: req/s {fmt_ratio(row['ledger_on_off_rps_ratio'])}, "
-                                f"+p50 {row['ledger_added_p50_ms']:.3f} ms, ccm CPU/request {cpu_on:.0f}/{cpu_off:.0f} us = {fmt_ratio(row['ledger_cpu_ratio'])}"
-                            )
-                        if not ccr_info["enabled"]:
-                            continue
-                        if ccr_ok.get(name) != "ok":
-                            row["ccr_skipped"] = ccr_ok.get(name, "not verified")
-                            print(f"{'':<34} {'ccr':>4} cannot serve: {row['ccr_skipped']}")
-                            anomalies.append(f"{name} c{conc} ccr: {row['ccr_skipped']}")
-                            continue
-                        ccr_body = json.dumps(ccr_peer.request_body(b, dialect)).encode()
-                        asyncio.run(run("127.0.0.1", ccr_port, "/v1/messages", ccr_body, 100, conc))
-                        peer: Result = asyncio.run(
-                            run("127.0.0.1", ccr_port, "/v1/messages", ccr_body, n, conc)
-                        )
-                        if bad := non_200(f"{name} c{conc} ccr", peer):
-                            anomalies.append(bad)
-                        c = peer.summary()
-                        row.update(
-                            ccr=c,
-                            ccr_rps_ratio=ratio(c["rps"], f["rps"]),
-                            ccr_added_p50_ms=round(c["p50_ms"] - f["p50_ms"], 3),
-                            ccr_added_ttfb_ms=round(c["ttfb_p50_ms"] - f["ttfb_p50_ms"], 3),
-                            ccm_ccr_rps_ratio=ratio(v["rps"], c["rps"]),
-                            ccm_ccr_p50_ratio=ratio(v["p50_ms"], c["p50_ms"]),
-                        )
-                        print(
-                            f"{'':<34} {'ccr':>4} {fmt(c)}   {fmt_ratio(row['ccr_rps_ratio'])} {row['ccr_added_p50_ms']:>8.2f} {row['ccr_added_ttfb_ms']:>8.2f}"
-                            f"   {fmt_ratio(row['ccm_ccr_rps_ratio']):>11} {fmt_ratio(row['ccm_ccr_p50_ratio']):>5}"
-                        )
-        results["ccm_rss_after_kb"] = rss_kb(ccm.pid)
-        if off_proc is not None:
-            results["ccm_ledger_off_rss_after_kb"] = rss_kb(off_proc.pid)
-            ratios = [
-                r["ledger_on_off_rps_ratio"]
-                for r in results["cases"]
-                if r.get("ledger_on_off_rps_ratio")
-            ]
-            if ratios:
-                prod = 1.0
-                for x in ratios:
-                    prod *= x
-                results["ledger_on_off_rps_geomean"] = round(prod ** (1 / len(ratios)), 3)
-                print(
-                    f"ledger+metrics on/off req/s over {len(ratios)} cases (geometric mean): {results['ledger_on_off_rps_geomean']:.3f}; "
-                    f"RSS with them off: idle {results['ccm_ledger_off_rss_idle_kb'] / 1024:.1f} MB, after load {results['ccm_ledger_off_rss_after_kb'] / 1024:.1f} MB"
+                        print(f"{name:<24} c{conc:<3} req/s: {summary}", flush=True)
+        for t in targets[1:]:
+            t.info["rss_after_kb"] = t.rss_kb()
+        meta["load_after"] = loadavg()
+        text = tables(rows, targets, meta)
+        print()
+        print(text)
+        if args.markdown:
+            args.markdown.write_text(text + "\n")
+        if args.json:
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "meta": meta,
+                        "targets": {t.label: t.info for t in targets},
+                        "rows": [r.to_json() for r in rows],
+                    },
+                    indent=2,
                 )
-        print(f"ccm start to first served request: {results['ccm_start_to_first_request_s']} s")
-        print(
-            f"ccm RSS idle {results['ccm_rss_idle_kb'] / 1024:.1f} MB, after load {results['ccm_rss_after_kb'] / 1024:.1f} MB"
-        )
-        if ccr_proc is not None:
-            ccr_info["rss_after_kb"] = ccr_peer.tree_rss_kb(ccr_proc.pid)
-            served = [r for r in results["cases"] if "ccr" in r]
-            for key in ("ccm_ccr_rps_ratio", "ccm_ccr_p50_ratio"):
-                vals = [r[key] for r in served if r.get(key)]
-                if vals:  # geometric mean over the served cases
-                    prod = 1.0
-                    for x in vals:
-                        prod *= x
-                    ccr_info[f"geomean_{key}"] = round(prod ** (1 / len(vals)), 3)
-            print(
-                f"ccr ({ccr_info['package']}, node {ccr_info['node']}) start to first served request: {ccr_info['start_to_first_request_s']} s"
             )
-            print(
-                f"ccr RSS (node process tree) idle {ccr_info['rss_idle_kb'] / 1024:.1f} MB, after load {ccr_info['rss_after_kb'] / 1024:.1f} MB"
-            )
-            if served:
-                print(
-                    f"ccm/ccr over {len(served)} cases (geometric mean): req/s {fmt_ratio(ccr_info.get('geomean_ccm_ccr_rps_ratio'))}, p50 {fmt_ratio(ccr_info.get('geomean_ccm_ccr_p50_ratio'))}"
-                )
-        elif not ccr_info["enabled"]:
-            print(f"ccr: not run ({ccr_info.get('skipped')})")
-        results["anomalies"] = anomalies
-        for a in anomalies:
-            print(f"warning: {a}")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
+        for t in targets:
+            if t.proc is not None:
+                t.proc.terminate()
+        for t in targets:
+            if t.proc is None:
+                continue
             try:
-                p.wait(10)
+                t.proc.wait(10)
             except subprocess.TimeoutExpired:
-                p.kill()
+                t.proc.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -73,7 +73,10 @@ async def run(
     total: int,
     concurrency: int,
     headers: dict[str, str] | None = None,
+    max_seconds: float | None = None,
 ) -> Result:
+    """`total` requests over `concurrency` keep-alive connections; with `max_seconds`, fewer
+    if that time runs out first (a slow peer's run stays bounded)."""
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     request = (
         f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\n{extra}"
@@ -81,11 +84,12 @@ async def run(
     ).encode() + body
     result = Result()
     remaining = [total]
+    stop_at = time.perf_counter() + max_seconds if max_seconds else float("inf")
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         try:
-            while remaining[0] > 0:
+            while remaining[0] > 0 and time.perf_counter() < stop_at:
                 remaining[0] -= 1
                 t0 = time.perf_counter()
                 writer.write(request)

@@ -89,20 +89,11 @@ def start(
 ) -> None:
     """Start the proxy in the foreground (writes a default config on first start)."""
     import os
-    import signal
 
     from ccm.config.load import ensure_config
-    from ccm.runtime import State, build_runtime
-    from ccm.server.run import (
-        PortInUse,
-        pid_path,
-        read_pid,
-        remove_pid,
-        serve,
-        setup_logging,
-        tune_gc,
-        write_pid,
-    )
+    from ccm.runtime import build_runtime
+    from ccm.server.run import pid_path, read_pid, setup_logging
+    from ccm.server.serve import command
 
     path = (config or default_config_path()).expanduser().absolute()
     if ensure_config(path):
@@ -117,8 +108,7 @@ def start(
         _print_diagnostics(e.diagnostics)
         raise typer.Exit(1) from None
     _print_diagnostics(runtime.router.warnings)
-    pidfile = pid_path(path)
-    running = read_pid(pidfile)
+    running = read_pid(pid_path(path))
     if running and running != os.getpid():
         typer.echo(f"ccm is already running for {path} (pid {running}); `ccm stop` first", err=True)
         raise typer.Exit(1)
@@ -126,17 +116,11 @@ def start(
     typer.echo(
         f"ccm {__version__} on http://{bind_host}:{bind_port}  config {path}  rules {runtime.router.rules_file.path}"
     )
-    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal: exit cleanly then
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    tune_gc()
-    write_pid(pidfile, f"{bind_host}:{bind_port}")
-    try:
-        serve(State(path, runtime), bind_host, bind_port, workers=workers, watch=watch)
-    except PortInUse as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        remove_pid(pidfile)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the server runs without this CLI's imports (ccm/server/serve.py says why); same PID
+    argv = command(path, bind_host, bind_port, watch=watch, workers=workers)
+    os.execv(argv[0], argv)
 
 
 @app.command()

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-import json_repair
 import msgspec
 
 from ccm.dialects.base import Translated, TranslationError, Usage
@@ -436,6 +435,8 @@ def tool_input(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _repaired(text: str) -> Any:
+    import json_repair  # only for broken arguments: ~1 MB of RSS most processes never need
+
     try:
         return json_repair.loads(text)
     except Exception:  # the library's own failure: treat as not repairable

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import random
 import re
-import uuid
 from typing import Any
 
 import msgspec
@@ -64,12 +64,15 @@ def own_thinking(block: Any, dialect: str) -> tuple[str, Any] | None:
 
 # --------------------------------------------------------------------------- tool-use ids
 
+_random_bits = random.Random().getrandbits  # seeded from os.urandom once, per process
 _VALID_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 _MAPPED = "toolu_ccm_"
 
 
 def new_id(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex[:24]
+    """A fresh id (unique, not secret): 96 random bits from the process's generator, which
+    unlike uuid4 makes no system call per id (one per request showed in the profile)."""
+    return f"{prefix}{_random_bits(96):024x}"
 
 
 def to_anthropic_id(upstream_id: str | None, prefix: str = "toolu_") -> str:

@@ -121,10 +121,10 @@ def browser_refusal(headers: Mapping[str, str], server: ServerConfig) -> str | N
     loopback with no client key: there, a page on any site (or a DNS-rebound name) could
     otherwise spend the user's provider keys through it, since a text/plain POST needs no CORS
     preflight. Browsers send Origin with every POST; programs (Claude Code, SDKs) send none."""
-    if server.api_key or not binds_loopback(server):
-        return None
     origin = headers.get("origin")
-    if origin and not is_local_host(_origin_host(origin), server):
+    if not origin or server.api_key or not binds_loopback(server):
+        return None
+    if not is_local_host(_origin_host(origin), server):
         return f"requests from web pages are refused (Origin {origin[:100]!r})"
     return None
 

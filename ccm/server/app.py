@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -13,6 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from ccm.runtime import State
 from ccm.server.admin import admin_routes
 from ccm.server.catalog import catalog_routes
+from ccm.server.lifespan import serving
 from ccm.server.metrics_route import metrics_routes
 from ccm.server.proxy import error_response, proxy_routes
 
@@ -47,29 +47,17 @@ def _internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, f"internal error in ccm: {type(exc).__name__}")
 
 
-def create_app(state: State, *, watch: bool = True) -> Litestar:
+def create_app(state: State, *, watch: bool = True, lifespan: bool = True) -> Litestar:
+    """The Litestar app. `lifespan=False` when the layer in front of it (the fast path, which
+    builds this app on its first request for a route of its own) runs start-up and shutdown."""
+
     async def fresh(_request: Request) -> None:
         await state.fresh()  # an admin write through another worker: apply it first
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = None
-        state.ledger.start()
-        await state.shared.start()  # Redis ([state] url): connect, load, subscribe
-        if watch:
-            from ccm.reload import watch as watch_files
-
-            task = asyncio.create_task(watch_files(state, stop))
-        try:
+    @asynccontextmanager
+    async def running(_app: Litestar) -> AsyncIterator[None]:
+        async with serving(state, watch=watch):
             yield
-        finally:
-            stop.set()
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-            await state.aclose()
 
     return Litestar(
         route_handlers=[
@@ -84,7 +72,7 @@ def create_app(state: State, *, watch: bool = True) -> Litestar:
             Exception: _internal_error,
         },
         request_max_body_size=state.runtime.config.server.max_body_bytes,
-        lifespan=[lifespan],
+        lifespan=[running] if lifespan else [],
         before_request=fresh,
         openapi_config=None,
         logging_config=None,  # ccm configures logging itself (cli start); never reconfigure the root logger

@@ -18,6 +18,7 @@ from litestar.response import Stream
 from ccm.claude.catalogue import Offered, offered_models
 from ccm.runtime import State
 from ccm.server.chat_completions import handle_chat_completions
+from ccm.server.fastpath import health_answer
 from ccm.server.messages import (
     Answer,
     authorized,
@@ -119,23 +120,8 @@ def proxy_routes(state: State) -> list[Any]:
 
     @get("/health")
     async def health(request: Request) -> Response:
-        """Up or not, for anyone (load balancers, Docker); the rest only for an admin: a reload
-        error quotes the config, and versions and paths are nobody else's business."""
-        from ccm import __version__
-        from ccm.server.access import is_admin
-
-        rt = state.runtime
-        info: dict[str, Any] = {"status": "ok", "service": "ccm"}
         peer = request.client.host if request.client else None
-        if is_admin(request.headers, peer, rt.config.server)[0]:
-            info |= {
-                "version": __version__,
-                "rules_version": rt.version,
-                "rules": rt.router.rules_file.path,
-                "last_reload_error": state.last_error,
-                "uptime_s": round(time.time() - state.started_at, 1),
-            }
-        return Response(content=_encode(info), media_type="application/json")
+        return to_response(health_answer(state, request.headers, peer))
 
     @head("/", status_code=200)
     async def head_root() -> None:

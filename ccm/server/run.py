@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from ccm.runtime import State
+from ccm.server.protocol import CoalescingHttpToolsProtocol
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 KEEP_ALIVE_S = 75  # longer than Claude Code's idle gap between turns: connections are reused
@@ -48,12 +49,18 @@ def event_loop() -> str:
 
 
 def build_app(state: State, *, watch: bool = True, fast_path: bool = True) -> Any:
-    """The ASGI app one worker serves: the fast path in front of Litestar."""
-    from ccm.server.app import create_app
+    """The ASGI app one worker serves: the fast path in front of Litestar (built on first
+    need: fastpath.py says why)."""
     from ccm.server.fastpath import FastPath
 
-    app = create_app(state, watch=watch)
-    return FastPath(app, state) if fast_path else app
+    def litestar_app(lifespan: bool) -> Any:
+        from ccm.server.app import create_app
+
+        return create_app(state, watch=watch, lifespan=lifespan)
+
+    if not fast_path:
+        return litestar_app(True)
+    return FastPath(lambda: litestar_app(False), state, watch=watch)
 
 
 def server_config(app: Any, host: str, port: int, *, workers: int = 1) -> uvicorn.Config:
@@ -65,7 +72,8 @@ def server_config(app: Any, host: str, port: int, *, workers: int = 1) -> uvicor
         port=port,
         workers=workers,
         loop=event_loop(),
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,  # httptools, one write per response (protocol.py)
+        ws="none",  # no websocket routes: don't import a websocket stack
         lifespan="on",
         access_log=False,
         log_config=None,

@@ -101,7 +101,7 @@ def test_only_the_standard_library_on_its_path(config: Path) -> None:
         "from ccm.__main__ import main\n"
         "try: main()\n"
         "except SystemExit: pass\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "heavy = sorted(m for m, mod in sys.modules.items() if mod is not None and m.split('.')[0] in "
         "('typer', 'click', 'msgspec', 'litestar', 'httpx', 'uvicorn', 'tomlkit', 'lark', 'prometheus_client'))\n"
         "print('HEAVY', heavy)"
     )
