@@ -1,15 +1,51 @@
-"""Configs that point ccm at fake upstreams, for the proxy tests."""
+"""Config TOML for tests (the one way to write it: `provider`, `model_toml`, `write_config`),
+and configs that point ccm at fake upstreams (`provider_toml`, `proxied`)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import anthropic
+import tomlkit
 
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import RunningCCM, running_ccm
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        inline = tomlkit.inline_table()
+        inline.update(value)
+        return inline.as_string()
+    return tomlkit.item(value).as_string()
+
+
+def toml_table(header: str, fields: Mapping[str, Any]) -> str:
+    """One `[[header]]` table, a `key = value` line per field (values written as TOML)."""
+    lines = [f"[[{header}]]", *(f"{k} = {_toml_value(v)}" for k, v in fields.items())]
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def provider(name: str, provider_type: str, **fields: Any) -> str:
+    """A `[[providers]]` table: `provider("zai", "z.ai", api_key="k", models=["glm-*"])`."""
+    return toml_table("providers", {"name": name, "provider_type": provider_type, **fields})
+
+
+MappingSpec = tuple[str, str] | tuple[str, str, Mapping[str, Any]]
+
+
+def model_toml(name: str, *mappings: MappingSpec, **fields: Any) -> str:
+    """A `[[models]]` table and its mappings, each `(provider, actual_model)` or
+    `(provider, actual_model, {more fields})`, with priorities 1, 2, ... in the order given
+    (a field in the mapping's dict overrides its priority)."""
+    out = toml_table("models", {"name": name, **fields})
+    for i, (provider_name, actual, *more) in enumerate(mappings, 1):
+        entry = {"provider": provider_name, "actual_model": actual, "priority": i}
+        out += toml_table("models.mappings", {**entry, **(more[0] if more else {})})
+    return out
 
 
 def provider_toml(name: str, up: FakeUpstream, *, key: str = "sk-upstream", extra: str = "") -> str:
@@ -21,21 +57,7 @@ def provider_toml(name: str, up: FakeUpstream, *, key: str = "sk-upstream", extr
         ptype, base = "anthropic", up.base_url
     else:
         ptype, base = "openai", f"{up.base_url}/v1"
-    return f'''
-[[providers]]
-name = "{name}"
-provider_type = "{ptype}"
-api_key = "{key}"
-base_url = "{base}"
-{extra}
-'''
-
-
-def model_toml(name: str, *mappings: tuple[str, str]) -> str:
-    out = f'\n[[models]]\nname = "{name}"\n'
-    for i, (provider, actual) in enumerate(mappings, 1):
-        out += f'[[models.mappings]]\nprovider = "{provider}"\nactual_model = "{actual}"\npriority = {i}\n'
-    return out
+    return provider(name, ptype, api_key=key, base_url=base) + extra + "\n"
 
 
 def write_config(path: Path, body: str, *, server: str = "", router: str = "") -> Path:
@@ -80,16 +102,27 @@ def proxied(
     tmp_path: Path,
     *chain: tuple[str, FakeUpstream, str],
     keys: dict[str, str] | None = None,
+    extras: dict[str, str] | None = None,
     extra: str = "",
+    server: str = "",
     router: str = 'default = "m"',
     fast_path: bool = True,
 ) -> Iterator[RunningCCM]:
-    """ccm in front of fakes: one provider per (name, fake, actual model), in that order the
-    chain of the model "m" (the default route)."""
-    providers = "".join(
-        provider_toml(name, up, key=(keys or {}).get(name, "sk-upstream")) for name, up, _ in chain
+    """ccm in front of fakes: one provider per name in `chain` of (name, fake, actual model),
+    whose entries in that order are the chain of the model "m" (the default route). `keys` and
+    `extras` give a provider its API key and more TOML (`[providers.timeouts]`, ...); `extra`
+    adds to the file, `server` to its [server] table."""
+    providers = {name: up for name, up, _ in chain}
+    text = "".join(
+        provider_toml(
+            name,
+            up,
+            key=(keys or {}).get(name, "sk-upstream"),
+            extra=(extras or {}).get(name, ""),
+        )
+        for name, up in providers.items()
     )
-    models = model_toml("m", *((name, actual) for name, _, actual in chain))
-    cfg = write_config(tmp_path / "config.toml", providers + models + extra, router=router)
+    text += model_toml("m", *((name, actual) for name, _, actual in chain)) + extra
+    cfg = write_config(tmp_path / "config.toml", text, server=server, router=router)
     with running_ccm(cfg, fast_path=fast_path) as running:
         yield running

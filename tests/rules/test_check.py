@@ -16,30 +16,15 @@ from ccm.rules.chain import Resolver
 from ccm.rules.check import check_rules
 from ccm.rules.compile import compile_rules
 from ccm.rules.parse import parse_rules
+from tests.proxy_setup import model_toml, provider
 
 RULES = "r.rules"  # the name every inline rules text is parsed as
 
-CONFIG = """\
-[[providers]]
-name = "zai"
-provider_type = "z.ai"
-api_key = "k"
-models = ["glm-*"]
-
-[[providers]]
-name = "anthropic"
-provider_type = "anthropic"
-api_key = "k"
-models = ["claude-*"]
-
-[[models]]
-name = "fast"
-
-[[models.mappings]]
-provider = "zai"
-actual_model = "glm-4.5-air"
-priority = 1
-"""
+CONFIG = (
+    provider("zai", "z.ai", api_key="k", models=["glm-*"])
+    + provider("anthropic", "anthropic", api_key="k", models=["claude-*"])
+    + model_toml("fast", ("zai", "glm-4.5-air"))
+)
 
 
 @pytest.fixture(scope="module")
@@ -555,7 +540,8 @@ def test_cli_check_warnings_do_not_fail(tmp_path: Path) -> None:
     result = _ccm("check", "--config", cfg, "--rules", rules_path, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout
-    assert f"{cfg}:10:1: warning:" in result.stderr and "$CCM_TEST_UNSET_VAR" in result.stderr
+    line = config[: config.index("$CCM_TEST_UNSET_VAR")].count("\n") + 1
+    assert f"{cfg}:{line}:1: warning:" in result.stderr and "$CCM_TEST_UNSET_VAR" in result.stderr
     assert "unknown key `server.colour`" in result.stderr
 
 
