@@ -60,9 +60,9 @@ def provider_toml(name: str, up: FakeUpstream, *, key: str = "sk-upstream", extr
     return provider(name, ptype, api_key=key, base_url=base) + extra + "\n"
 
 
-def write_config(path: Path, body: str, *, server: str = "", router: str = "") -> Path:
-    path.write_text(
-        f"""[server]
+def config_text(body: str, *, server: str = "", router: str = "") -> str:
+    """A whole config: test-sized timeouts, `server` and `router` lines, then `body`."""
+    return f"""[server]
 host = "127.0.0.1"
 port = 13456
 {server}
@@ -76,7 +76,10 @@ api_timeout_ms = 10000
 [router]
 {router}
 {body}"""
-    )
+
+
+def write_config(path: Path, body: str, *, server: str = "", router: str = "") -> Path:
+    path.write_text(config_text(body, server=server, router=router))
     return path
 
 

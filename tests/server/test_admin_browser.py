@@ -18,9 +18,11 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from tests import proxy_setup
 from tests.fakes.oauth_server import FakeOAuthServer
 from tests.fakes.upstream import FakeUpstream, reply_text, status
 from tests.harness import RunningCCM, running_ccm
+from tests.proxy_setup import model_toml, provider, provider_toml
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -112,38 +114,7 @@ def up() -> Iterator[FakeUpstream]:
 
 
 def config_text(body: str = "", router: str = "", server: str = "") -> str:
-    return f"""{COMMENT}
-[server]
-host = "127.0.0.1"
-port = 13456
-{server}
-
-[server.timeouts]
-connect_timeout_ms = 2000
-first_byte_timeout_ms = 3000
-idle_timeout_ms = 3000
-api_timeout_ms = 10000
-
-[router]
-{router}
-{body}"""
-
-
-def fake_provider(name: str, up: FakeUpstream, key: str) -> str:
-    return f"""
-[[providers]]
-name = "{name}"  # points at the fake upstream
-provider_type = "openai"
-api_key = "{key}"
-base_url = "{up.base_url}/v1"
-"""
-
-
-def model(name: str, *mappings: tuple[str, str]) -> str:
-    out = f'\n[[models]]\nname = "{name}"\n'
-    for i, (provider, actual) in enumerate(mappings, 1):
-        out += f'[[models.mappings]]\nprovider = "{provider}"\nactual_model = "{actual}"\npriority = {i}\n'
-    return out
+    return f"{COMMENT}\n" + proxy_setup.config_text(body, router=router, server=server)
 
 
 def open_tab(page: Any, ccm: RunningCCM, tab: str) -> None:
@@ -278,7 +249,7 @@ def test_rules_errors_show_at_their_line_and_block_save(
     rules.write_text(RULES)
     cfg.write_text(
         config_text(
-            fake_provider("fake", up, "sk-x") + model("fake-model", ("fake", "gpt-x")),
+            provider_toml("fake", up, key="sk-x") + model_toml("fake-model", ("fake", "gpt-x")),
             router='rules = "ccm.rules"',
         )
     )
@@ -356,10 +327,10 @@ def test_every_tab_renders_without_console_errors(
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         config_text(
-            fake_provider("primary", up, "$CCM_BROWSER_TEST_KEY")
-            + fake_provider("backup", up, "sk-literal")
-            + model("glm-4.6", ("primary", "glm-4.6"), ("backup", "z-ai/glm-4.6"))
-            + model("glm-4.5-air", ("backup", "z-ai/glm-4.5-air")),
+            provider_toml("primary", up, key="$CCM_BROWSER_TEST_KEY")
+            + provider_toml("backup", up, key="sk-literal")
+            + model_toml("glm-4.6", ("primary", "glm-4.6"), ("backup", "z-ai/glm-4.6"))
+            + model_toml("glm-4.5-air", ("backup", "z-ai/glm-4.5-air")),
             router='default = "glm-4.6"\nbackground = "glm-4.5-air"',
         )
     )
@@ -760,7 +731,9 @@ def test_dns_rebinding_page_is_refused(browser: Any, up: FakeUpstream, tmp_path:
     write nothing and spend nothing. The same calls from http://127.0.0.1 work."""
     cfg = tmp_path / "config.toml"
     cfg.write_text(
-        config_text(fake_provider("p", up, "sk-REBIND-TARGET-KEY") + model("m", ("p", "gpt-x")))
+        config_text(
+            provider_toml("p", up, key="sk-REBIND-TARGET-KEY") + model_toml("m", ("p", "gpt-x"))
+        )
     )
     calls = """async () => {
         const out = {};
@@ -800,15 +773,9 @@ def test_dns_rebinding_page_is_refused(browser: Any, up: FakeUpstream, tmp_path:
 
 SESSION_A = "5f0c8a9e-aaaa-4d5e-9c1a-000000000001"
 SESSION_B = "5f0c8a9e-bbbb-4d5e-9c1a-000000000002"
-PRICED_MODEL = """
-[[models]]
-name = "priced"
-[[models.mappings]]
-provider = "primary"
-actual_model = "gpt-priced"
-priority = 1
-price = {input = 3.0, output = 15.0}
-"""
+PRICED_MODEL = model_toml(
+    "priced", ("primary", "gpt-priced", {"price": {"input": 3.0, "output": 15.0}})
+)
 
 
 def claude_code_request(client: httpx.Client, model: str, session: str, stream: bool) -> Any:
@@ -839,10 +806,10 @@ def test_usage_and_requests_views_and_the_overview(
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         config_text(
-            fake_provider("primary", up, "sk-a")
-            + fake_provider("backup", up, "sk-b")
+            provider_toml("primary", up, key="sk-a")
+            + provider_toml("backup", up, key="sk-b")
             + PRICED_MODEL
-            + model("glm", ("primary", "glm-up"), ("backup", "glm-backup")),
+            + model_toml("glm", ("primary", "glm-up"), ("backup", "glm-backup")),
             router='default = "glm"',
         )
     )
@@ -944,7 +911,7 @@ def test_usage_views_say_so_when_the_ledger_is_off(
 
     cfg = tmp_path / "config.toml"
     cfg.write_text(
-        config_text(fake_provider("p", up, "sk-x") + model("m", ("p", "gpt-x")))
+        config_text(provider_toml("p", up, key="sk-x") + model_toml("m", ("p", "gpt-x")))
         + "\n[ledger]\nenabled = false\n"
     )
     with running_ccm(cfg) as ccm:
@@ -968,37 +935,25 @@ def test_usage_views_say_so_when_the_ledger_is_off(
 # ---------------------------------------------------------------- 7. the page as a user finds it
 
 
-PROVIDERS_FILE = """# hand-written: this comment must survive the admin page
-[server]
-host = "127.0.0.1"
-port = 13456
-
-[[providers]]
-name = "env-set"
-provider_type = "openai-compatible"
-api_key = "$CCM_PAGE_SET_KEY"
-base_url = "{base}/v1/a-rather-long-path/that/makes/the/base/url/column/wide"
-
-[[providers]]
-name = "env-typo"
-provider_type = "openai-compatible"
-api_key = "$CCM_PAGE_TYPO_KEY"
-base_url = "{base}/v1"
-
-[[providers]]
-name = "literal"
-provider_type = "openai-compatible"
-api_key = "sk-literal-never-shown"
-base_url = "{base}/v1"
-
-[[models]]
-name = "m"
-
-[[models.mappings]]
-provider = "env-set"
-actual_model = "gpt-x"
-priority = 1
-"""
+def providers_file(base: str) -> str:
+    """Three providers as a user might have left them: a key set, a key whose variable is
+    misspelt, a literal key."""
+    return (
+        f'{COMMENT}\n[server]\nhost = "127.0.0.1"\nport = 13456\n'
+        + provider(
+            "env-set",
+            "openai-compatible",
+            api_key="$CCM_PAGE_SET_KEY",
+            base_url=f"{base}/v1/a-rather-long-path/that/makes/the/base/url/column/wide",
+        )
+        + provider(
+            "env-typo", "openai-compatible", api_key="$CCM_PAGE_TYPO_KEY", base_url=f"{base}/v1"
+        )
+        + provider(
+            "literal", "openai-compatible", api_key="sk-literal-never-shown", base_url=f"{base}/v1"
+        )
+        + model_toml("m", ("env-set", "gpt-x"))
+    )
 
 
 def test_providers_at_800px_keys_switch_errors_and_new_blocks(
@@ -1009,7 +964,7 @@ def test_providers_at_800px_keys_switch_errors_and_new_blocks(
     monkeypatch.setenv("CCM_PAGE_SET_KEY", "sk-from-env")
     monkeypatch.delenv("CCM_PAGE_TYPO_KEY", raising=False)
     cfg = tmp_path / "config.toml"
-    original = PROVIDERS_FILE.format(base=up.base_url)
+    original = providers_file(up.base_url)
     cfg.write_text(original)
     page.set_viewport_size({"width": 800, "height": 900})
     with running_ccm(cfg) as ccm:
@@ -1113,7 +1068,7 @@ def test_rules_saved_from_router_lose_the_header_and_the_slots_come_back(
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         config_text(
-            fake_provider("p", up, "sk-x") + model("big", ("p", "gpt-big")),
+            provider_toml("p", up, key="sk-x") + model_toml("big", ("p", "gpt-big")),
             router='default = "big"',
         )
     )
@@ -1158,7 +1113,9 @@ def test_test_sender_streams_with_a_spinner_and_a_toast(
     from playwright.sync_api import expect
 
     cfg = tmp_path / "config.toml"
-    cfg.write_text(config_text(fake_provider("p", up, "sk-x") + model("m", ("p", "gpt-x"))))
+    cfg.write_text(
+        config_text(provider_toml("p", up, key="sk-x") + model_toml("m", ("p", "gpt-x")))
+    )
     with running_ccm(cfg) as ccm:
         open_tab(page, ccm, "test")
         page.fill("#test-model", "m")

@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, reply_text, status
 from tests.harness import RunningCCM, running_ccm
-from tests.proxy_setup import provider_toml, write_config
+from tests.proxy_setup import model_toml, provider_toml, write_config
 
 USAGE = {"input_tokens": 12, "output_tokens": 9}
 SESSION_A = "5f0c8a9e-aaaa-4d5e-9c1a-000000000001"
@@ -42,26 +42,9 @@ def oai() -> Iterator[FakeUpstream]:
         yield fake
 
 
-MODELS = """
-[[models]]
-name = "sonnet"
-[[models.mappings]]
-provider = "anth"
-actual_model = "claude-upstream-1"
-priority = 1
-price = {input = 3.0, output = 15.0}
-
-[[models]]
-name = "gpt"
-[[models.mappings]]
-provider = "anth"
-actual_model = "claude-upstream-2"
-priority = 1
-[[models.mappings]]
-provider = "oai"
-actual_model = "gpt-upstream-2"
-priority = 2
-"""
+MODELS = model_toml(
+    "sonnet", ("anth", "claude-upstream-1", {"price": {"input": 3.0, "output": 15.0}})
+) + model_toml("gpt", ("anth", "claude-upstream-2"), ("oai", "gpt-upstream-2"))
 
 
 def config(tmp_path: Path, anth: FakeUpstream, oai: FakeUpstream, extra: str = "") -> Path:
