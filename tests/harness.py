@@ -29,6 +29,10 @@ class RunningCCM:
     server: uvicorn.Server
     loop: asyncio.AbstractEventLoop | None = None
 
+    def client(self, timeout: float = 20) -> httpx.Client:
+        """An httpx client for this ccm (close it, or use it in a `with`)."""
+        return httpx.Client(base_url=self.base_url, timeout=timeout)
+
     def reload(self) -> bool:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(self.state.reload(), self.loop).result(10)

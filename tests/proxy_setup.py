@@ -4,15 +4,32 @@ and configs that point ccm at fake upstreams (`provider_toml`, `proxied`)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import anthropic
+import pytest
 import tomlkit
 
-from tests.fakes.upstream import FakeUpstream
+from tests.fakes.upstream import FakeUpstream, Step
 from tests.harness import RunningCCM, running_ccm
+
+
+def upstream_fixture(
+    kind: str | Callable[[], FakeUpstream] = "anthropic", default: Step | None = None
+) -> Any:
+    """A pytest fixture that gives each test a started fake upstream and stops it after:
+    `up = upstream_fixture("openai")` (a FakeUpstream of that dialect) or
+    `gem = upstream_fixture(FakeGemini)`; `default` answers what no script does."""
+
+    def fake() -> Iterator[FakeUpstream]:
+        with FakeUpstream(kind) if isinstance(kind, str) else kind() as up:
+            if default is not None:
+                up.default = default
+            yield up
+
+    return pytest.fixture(fake)
 
 
 def _toml_value(value: Any) -> str:
@@ -100,8 +117,7 @@ def sdk(base_url: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=base_url, api_key="sk-client", max_retries=0, timeout=20)
 
 
-@contextlib.contextmanager
-def proxied(
+def chain_config(
     tmp_path: Path,
     *chain: tuple[str, FakeUpstream, str],
     keys: dict[str, str] | None = None,
@@ -109,12 +125,12 @@ def proxied(
     extra: str = "",
     server: str = "",
     router: str = 'default = "m"',
-    fast_path: bool = True,
-) -> Iterator[RunningCCM]:
-    """ccm in front of fakes: one provider per name in `chain` of (name, fake, actual model),
-    whose entries in that order are the chain of the model "m" (the default route). `keys` and
-    `extras` give a provider its API key and more TOML (`[providers.timeouts]`, ...); `extra`
-    adds to the file, `server` to its [server] table."""
+) -> Path:
+    """tmp_path/config.toml for ccm in front of fakes: one provider per name in `chain` of
+    (name, fake, actual model), whose entries in that order are the chain of the model "m"
+    (the default route). `keys` and `extras` give a provider its API key and more TOML
+    (`[providers.timeouts]`, `proxy = ""`); `extra` adds to the file (more models, [ledger]),
+    `server` to its [server] table."""
     providers = {name: up for name, up, _ in chain}
     text = "".join(
         provider_toml(
@@ -126,6 +142,16 @@ def proxied(
         for name, up in providers.items()
     )
     text += model_toml("m", *((name, actual) for name, _, actual in chain)) + extra
-    cfg = write_config(tmp_path / "config.toml", text, server=server, router=router)
-    with running_ccm(cfg, fast_path=fast_path) as running:
+    return write_config(tmp_path / "config.toml", text, server=server, router=router)
+
+
+@contextlib.contextmanager
+def proxied(
+    tmp_path: Path,
+    *chain: tuple[str, FakeUpstream, str],
+    fast_path: bool = True,
+    **options: Any,
+) -> Iterator[RunningCCM]:
+    """A running ccm on `chain_config(tmp_path, *chain, **options)`."""
+    with running_ccm(chain_config(tmp_path, *chain, **options), fast_path=fast_path) as running:
         yield running

@@ -56,6 +56,7 @@ from tests.fakes.gemini_upstream import (
     status,
     tool_use_loop_script,
 )
+from tests.proxy_setup import upstream_fixture
 
 REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
 SCHEMA_KEYS = gemini_schema._SCHEMA_KEYS
@@ -1039,10 +1040,7 @@ def test_property_stream_equals_non_stream(
 # =========================================================================== the fake
 
 
-@pytest.fixture
-def gem() -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        yield fake
+gem = upstream_fixture(FakeGemini)
 
 
 def parse_sse_payloads(raw: bytes) -> list[str]:

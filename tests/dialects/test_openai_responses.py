@@ -57,6 +57,7 @@ from tests.fakes.responses_upstream import (
     tool_loop,
 )
 from tests.fakes.upstream import Recorded
+from tests.proxy_setup import upstream_fixture
 
 REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
 
@@ -1154,10 +1155,7 @@ def test_property_any_delta_split_and_interleaving_gives_the_same_message(
 # =========================================================================== the fake
 
 
-@pytest.fixture
-def up() -> Iterator[FakeResponsesUpstream]:
-    with FakeResponsesUpstream() as fake:
-        yield fake
+up = upstream_fixture(FakeResponsesUpstream)
 
 
 @pytest.fixture

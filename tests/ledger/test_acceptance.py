@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, reply_text
 from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
+from tests.proxy_setup import model_toml, provider_toml, upstream_fixture, write_config
 
 USAGE = {"input_tokens": 12, "output_tokens": 9}
 SESSION_A = "5f0c8a9e-aaaa-4d5e-9c1a-000000000001"
@@ -26,18 +26,8 @@ def user_id(session: str) -> str:
     return json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": session})
 
 
-@pytest.fixture
-def anth():
-    with FakeUpstream("anthropic") as fake:
-        fake.default = reply_text("hello", usage=USAGE)
-        yield fake
-
-
-@pytest.fixture
-def oai():
-    with FakeUpstream("openai") as fake:
-        fake.default = reply_text("hello", usage=USAGE)
-        yield fake
+anth = upstream_fixture("anthropic", reply_text("hello", usage=USAGE))
+oai = upstream_fixture("openai", reply_text("hello", usage=USAGE))
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from tests import proxy_setup
 from tests.fakes.oauth_server import FakeOAuthServer
 from tests.fakes.upstream import FakeUpstream, reply_text, status
 from tests.harness import RunningCCM, running_ccm
-from tests.proxy_setup import model_toml, provider, provider_toml
+from tests.proxy_setup import model_toml, provider, provider_toml, upstream_fixture
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -106,11 +106,7 @@ def token_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture
-def up() -> Iterator[FakeUpstream]:
-    with FakeUpstream("openai") as fake:
-        fake.default = reply_text(ANSWER)
-        yield fake
+up = upstream_fixture("openai", reply_text(ANSWER))
 
 
 def config_text(body: str = "", router: str = "", server: str = "") -> str:

@@ -21,19 +21,10 @@ from tests.fakes.upstream import (
     status,
 )
 from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, sdk, write_config
+from tests.proxy_setup import model_toml, provider_toml, sdk, upstream_fixture, write_config
 
-
-@pytest.fixture
-def up():
-    with FakeUpstream("anthropic") as fake:
-        yield fake
-
-
-@pytest.fixture
-def backup():
-    with FakeUpstream("anthropic") as fake:
-        yield fake
+up = upstream_fixture("anthropic")
+backup = upstream_fixture("anthropic")
 
 
 @pytest.fixture(params=["fast-path", "litestar"])

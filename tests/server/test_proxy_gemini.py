@@ -3,6 +3,7 @@ fake Gemini API, and Vertex AI with a (fake) token source."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -19,13 +20,17 @@ from tests.fakes.gemini_upstream import (
     status,
 )
 from tests.harness import running_ccm
-from tests.proxy_setup import TOOLS, model_toml, provider_toml, proxied, sdk, write_config
+from tests.proxy_setup import (
+    TOOLS,
+    model_toml,
+    provider_toml,
+    proxied,
+    sdk,
+    upstream_fixture,
+    write_config,
+)
 
-
-@pytest.fixture
-def up():
-    with FakeGemini(require_key="g-key") as fake:
-        yield fake
+up = upstream_fixture(functools.partial(FakeGemini, require_key="g-key"))
 
 
 @pytest.fixture

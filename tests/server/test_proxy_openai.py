@@ -19,19 +19,18 @@ from tests.fakes.upstream import (
     status,
 )
 from tests.harness import running_ccm
-from tests.proxy_setup import TOOLS, model_toml, provider_toml, proxied, sdk, write_config
+from tests.proxy_setup import (
+    TOOLS,
+    model_toml,
+    provider_toml,
+    proxied,
+    sdk,
+    upstream_fixture,
+    write_config,
+)
 
-
-@pytest.fixture
-def up():
-    with FakeUpstream("openai") as fake:
-        yield fake
-
-
-@pytest.fixture
-def backup():
-    with FakeUpstream("openai") as fake:
-        yield fake
+up = upstream_fixture("openai")
+backup = upstream_fixture("openai")
 
 
 @pytest.fixture

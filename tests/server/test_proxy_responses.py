@@ -19,19 +19,18 @@ from tests.fakes.responses_upstream import (
     tool_loop,
 )
 from tests.harness import running_ccm
-from tests.proxy_setup import TOOLS, model_toml, provider_toml, proxied, sdk, write_config
+from tests.proxy_setup import (
+    TOOLS,
+    model_toml,
+    provider_toml,
+    proxied,
+    sdk,
+    upstream_fixture,
+    write_config,
+)
 
-
-@pytest.fixture
-def up():
-    with FakeResponsesUpstream() as fake:
-        yield fake
-
-
-@pytest.fixture
-def backup():
-    with FakeResponsesUpstream() as fake:
-        yield fake
+up = upstream_fixture(FakeResponsesUpstream)
+backup = upstream_fixture(FakeResponsesUpstream)
 
 
 @pytest.fixture

@@ -15,17 +15,13 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, reply_text, respond
 from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
+from tests.proxy_setup import model_toml, provider_toml, upstream_fixture, write_config
 
 REQ = {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 UPSTREAM_KEY = "sk-proj-UPSTREAMSECRET0123456789"
 
 
-@pytest.fixture
-def up():
-    with FakeUpstream("openai") as fake:
-        fake.default = reply_text("pong")
-        yield fake
+up = upstream_fixture("openai", reply_text("pong"))
 
 
 def _config(tmp_path: Path, up: FakeUpstream, *, server: str = "", extra: str = "") -> Path:
