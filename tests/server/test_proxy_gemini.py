@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.claude_cli import CLAUDE, run_claude
 from tests.fakes.gemini_upstream import (
     FakeGemini,
     reply_function_call,
@@ -173,24 +171,3 @@ def test_errors_are_anthropic_shaped(ccm, up: FakeGemini) -> None:
         and r.json()["type"] == "error"
         and "bad schema" in r.json()["error"]["message"]
     )
-
-
-@pytest.mark.skipif(
-    CLAUDE is None and not os.environ.get("CI"), reason="Claude Code CLI not installed"
-)
-def test_claude_code_tool_loop_through_gemini(tmp_path: Path) -> None:
-    from tests.fakes.gemini_upstream import tool_use_loop_script
-
-    with FakeGemini() as up:
-        up.default = tool_use_loop_script("echo hello-from-tool", require_offered=True)
-        cfg = write_config(
-            tmp_path / "config.toml",
-            provider_toml("gem", up) + model_toml("coder", ("gem", "gemini-2.5-pro")),
-            router='default = "coder"',
-        )
-        with running_ccm(cfg) as ccm:
-            result = run_claude(tmp_path, ccm.base_url)
-            assert "done: hello-from-tool" in result["result"]
-        assert "hello-from-tool" in json.dumps(
-            list(up.generation_requests())[-1].json["contents"][-1]
-        )

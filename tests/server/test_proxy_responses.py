@@ -3,30 +3,22 @@ through ccm to a fake Responses API."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.claude_cli import CLAUDE, run_claude
 from tests.fakes.responses_upstream import (
     FakeResponsesUpstream,
     fail,
     reply_function_call,
     reply_reasoning,
     reply_text,
-    tool_loop,
 )
-from tests.harness import running_ccm
 from tests.proxy_setup import (
     TOOLS,
-    model_toml,
-    provider_toml,
     proxied,
     sdk,
     upstream_fixture,
-    write_config,
 )
 
 up = upstream_fixture(FakeResponsesUpstream)
@@ -104,20 +96,3 @@ def test_failed_before_output_fails_over_even_when_streaming(
         model="claude-x", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
     ) as s:
         assert "".join(s.text_stream) == "backup answered"
-
-
-@pytest.mark.skipif(
-    CLAUDE is None and not os.environ.get("CI"), reason="Claude Code CLI not installed"
-)
-def test_claude_code_tool_loop_through_responses(tmp_path: Path) -> None:
-    with FakeResponsesUpstream() as up:
-        up.default = tool_loop("echo hello-from-tool", require_offered=True)
-        cfg = write_config(
-            tmp_path / "config.toml",
-            provider_toml("resp", up) + model_toml("coder", ("resp", "gpt-5-codex")),
-            router='default = "coder"',
-        )
-        with running_ccm(cfg) as ccm:
-            result = run_claude(tmp_path, ccm.base_url)
-            assert "done: hello-from-tool" in result["result"]
-        assert "hello-from-tool" in json.dumps(up.requests[-1].json["input"])
