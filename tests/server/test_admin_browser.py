@@ -6,7 +6,6 @@ Screenshots of every tab go to test-output/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
@@ -22,6 +21,7 @@ from tests import proxy_setup
 from tests.fakes.oauth_server import FakeOAuthServer
 from tests.fakes.upstream import FakeUpstream, reply_text, status
 from tests.harness import RunningCCM, running_ccm
+from tests.ledger.traffic import SESSION_A, SESSION_B, send
 from tests.proxy_setup import model_toml, provider, provider_toml, upstream_fixture
 
 CHROMIUM = "/usr/bin/chromium"
@@ -767,25 +767,13 @@ def test_dns_rebinding_page_is_refused(browser: Any, up: FakeUpstream, tmp_path:
 
 # ---------------------------------------------------------------- 6. usage and requests views
 
-SESSION_A = "5f0c8a9e-aaaa-4d5e-9c1a-000000000001"
-SESSION_B = "5f0c8a9e-bbbb-4d5e-9c1a-000000000002"
 PRICED_MODEL = model_toml(
     "priced", ("primary", "gpt-priced", {"price": {"input": 3.0, "output": 15.0}})
 )
 
 
 def claude_code_request(client: httpx.Client, model: str, session: str, stream: bool) -> Any:
-    user_id = json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": session})
-    r = client.post(
-        "/v1/messages",
-        json={
-            "model": model,
-            "max_tokens": 50,
-            "stream": stream,
-            "metadata": {"user_id": user_id},
-            "messages": [{"role": "user", "content": "hi"}],
-        },
-    )
+    r = send(str(client.base_url).rstrip("/"), model, session, stream, max_tokens=50)
     assert r.status_code == 200, r.text
     return r
 

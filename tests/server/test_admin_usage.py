@@ -4,7 +4,6 @@ real traffic to fake upstreams (stream and not, two sessions, a failover, a fail
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,17 +13,11 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, reply_text, status
 from tests.harness import RunningCCM, running_ccm
+from tests.ledger.traffic import SESSION_A, SESSION_B, USAGE, send
 from tests.proxy_setup import model_toml, provider_toml, upstream_fixture, write_config
 
-USAGE = {"input_tokens": 12, "output_tokens": 9}
-SESSION_A = "5f0c8a9e-aaaa-4d5e-9c1a-000000000001"
-SESSION_B = "5f0c8a9e-bbbb-4d5e-9c1a-000000000002"
 # 3 $/M in, 15 $/M out: 12 * 3e-6 + 9 * 15e-6 = 0.000036 + 0.000135 per request
 PRICED = 0.000171
-
-
-def user_id(session: str) -> str:
-    return json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": session})
 
 
 anth = upstream_fixture("anthropic", reply_text("hello", usage=USAGE))
@@ -42,17 +35,6 @@ def config(tmp_path: Path, anth: FakeUpstream, oai: FakeUpstream, extra: str = "
         provider_toml("anth", anth) + provider_toml("oai", oai) + MODELS + extra,
         router='default = "sonnet"',
     )
-
-
-def send(base: str, model: str, session: str, stream: bool) -> httpx.Response:
-    body = {
-        "model": model,
-        "max_tokens": 100,
-        "stream": stream,
-        "metadata": {"user_id": user_id(session)},
-        "messages": [{"role": "user", "content": "hi"}],
-    }
-    return httpx.post(f"{base}/v1/messages", json=body, timeout=10)
 
 
 def api(ccm: RunningCCM, path: str, **params: Any) -> dict[str, Any]:
