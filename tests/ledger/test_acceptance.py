@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.fakes.upstream import FakeUpstream, reply_text
-from tests.harness import running_ccm
+from tests.harness import running_ccm, wait_until
 from tests.ledger import traffic
 from tests.ledger.traffic import SESSION_A, SESSION_B, USAGE
 from tests.proxy_setup import model_toml, provider_toml, upstream_fixture, write_config
@@ -174,7 +174,6 @@ def test_client_gone_mid_stream_is_a_499_row(
     config: Path, anth: FakeUpstream, fast_path: bool
 ) -> None:
     import sqlite3
-    import time
 
     from tests.fakes.upstream import slow_chunks
 
@@ -185,9 +184,7 @@ def test_client_gone_mid_stream_is_a_499_row(
             for chunk in r.iter_raw():
                 if b"message_start" in chunk:
                     break  # hang up after the first event
-        deadline = time.monotonic() + 5
-        while ccm.state.ledger.in_flight and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: not ccm.state.ledger.in_flight, 5, what="the request to end")
         assert ccm.state.ledger.flush()
     db = sqlite3.connect(config.parent / "usage.db")
     status, err, stream, inp, ttfb = db.execute(
