@@ -1,12 +1,70 @@
-"""Inputs the dialect tests share: a tool-loop history and hypothesis strategies for any
-request body a client might send."""
+"""What the dialect tests share: the example requests, a tool-loop history, hypothesis
+strategies for any request body a client might send, and the checks every translator's
+answer and stream must pass."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from anthropic.types import Message as AnthropicMessage
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from tests.anthropic_events import accumulate, check_events
+
+REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
+
+
+def load(name: str) -> dict[str, Any]:
+    """An example request from examples/requests."""
+    return json.loads((REQUESTS / name).read_text())
+
+
+def check_message(msg: dict) -> AnthropicMessage:
+    """A whole answer as the Anthropic SDK reads it, with a message id and role."""
+    parsed = AnthropicMessage.model_validate(msg)
+    assert msg["id"].startswith("msg_")
+    assert msg["type"] == "message" and msg["role"] == "assistant"
+    return parsed
+
+
+def blocks_of(snapshot: Any) -> list[dict]:
+    return [b.to_dict() for b in snapshot.content]
+
+
+def split(text: str, cuts: list[int]) -> list[str]:
+    """`text` cut at the `cuts` (taken modulo its length), empty pieces included."""
+    points = sorted({c % (len(text) + 1) for c in cuts})
+    pieces, last = [], 0
+    for p in points:
+        pieces.append(text[last:p])
+        last = p
+    pieces.append(text[last:])
+    return pieces
+
+
+def translate_all(
+    tr: Any,
+    events: list[str],
+    *,
+    late: str,
+    check: Callable[[bytes], list[dict]] = check_events,
+) -> tuple[list[dict], Any]:
+    """Feed a stream translator every upstream event, then finish: its Anthropic events
+    (checked by `check`) and the message the SDK accumulates from them. A second finish and
+    a `late` event after the end add nothing."""
+    out: list[bytes] = []
+    for e in events:
+        out += tr.event(e)
+    out += tr.finish()
+    assert tr.started
+    assert tr.finish() == [] and tr.event(late) == []  # idempotent; nothing after the end
+    payloads = check(b"".join(out))
+    return payloads, accumulate(payloads)
+
 
 # a user turn, an assistant turn with reasoning, text and two calls, and a user turn that
 # answers them out of order (one an error) between two texts

@@ -11,12 +11,10 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from anthropic.types import Message as AnthropicMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,8 +35,12 @@ from tests.anthropic_events import check_events as _check_events
 from tests.dialects.cases import (
     NEVER_CRASHES,
     TWO_CALLS,
+    blocks_of,
     bodies,
+    check_message,
     json_values,
+    load,
+    translate_all,
 )
 from tests.fakes.gemini_upstream import (
     COUNT_TOKENS,
@@ -58,12 +60,7 @@ from tests.fakes.gemini_upstream import (
 )
 from tests.proxy_setup import upstream_fixture
 
-REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
 SCHEMA_KEYS = gemini_schema._SCHEMA_KEYS
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((REQUESTS / name).read_text())
 
 
 def schema_nodes(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -637,13 +634,6 @@ def gemini_response(
     return json.dumps(body).encode()
 
 
-def check_message(msg: dict) -> AnthropicMessage:
-    parsed = AnthropicMessage.model_validate(msg)
-    assert msg["id"].startswith("msg_")
-    assert msg["type"] == "message" and msg["role"] == "assistant"
-    return parsed
-
-
 USAGE = {
     "promptTokenCount": 1000,
     "cachedContentTokenCount": 800,
@@ -809,19 +799,12 @@ def check_events(raw: bytes) -> list[dict]:
 def run(
     chunks: list[str], *, model: str = "claude-opus-4-8", estimate: int = 0
 ) -> tuple[list[dict], Any]:
-    tr = StreamTranslator(model, estimate)
-    out: list[bytes] = []
-    for c in chunks:
-        out += tr.event(c)
-    out += tr.finish()
-    assert tr.started
-    assert tr.finish() == [] and tr.event(chunk([{"text": "late"}])) == []  # idempotent
-    payloads = check_events(b"".join(out))
-    return payloads, accumulate(payloads)
-
-
-def blocks_of(snapshot: Any) -> list[dict]:
-    return [b.to_dict() for b in snapshot.content]
+    return translate_all(
+        StreamTranslator(model, estimate),
+        chunks,
+        late=chunk([{"text": "late"}]),
+        check=check_events,
+    )
 
 
 PARTIAL = {"promptTokenCount": 120, "totalTokenCount": 120}

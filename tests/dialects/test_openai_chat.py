@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-from anthropic.types import Message as AnthropicMessage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,15 +23,17 @@ from ccm.dialects.openai_chat import (
 )
 from ccm.dialects.registry import PRESETS
 from ccm.dialects.roundtrip import sign, to_upstream_id
-from tests.anthropic_events import accumulate, check_events
 from tests.dialects.cases import (
     IMAGE_RESULT,
     NEVER_CRASHES,
     TWO_CALLS,
+    blocks_of,
     bodies,
+    check_message,
+    load,
+    split,
+    translate_all,
 )
-
-REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
 
 
 def _of(provider: str) -> dict[str, Any]:
@@ -43,10 +43,6 @@ def _of(provider: str) -> dict[str, Any]:
 
 RC = sign("chat", {"f": "reasoning_content"})  # the signature of reasoning_content reasoning
 RS = sign("chat", {"f": "reasoning"})  # ... of `reasoning` reasoning
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((REQUESTS / name).read_text())
 
 
 # =========================================================================== request
@@ -303,13 +299,6 @@ def completion(
     return json.dumps(body).encode()
 
 
-def check_message(msg: dict) -> AnthropicMessage:
-    parsed = AnthropicMessage.model_validate(msg)
-    assert msg["id"].startswith("msg_")
-    assert msg["type"] == "message" and msg["role"] == "assistant"
-    return parsed
-
-
 def test_response_text_and_usage_with_cache() -> None:
     usage = {
         "prompt_tokens": 1000,
@@ -503,19 +492,7 @@ USAGE = {
 def run(
     chunks: list[str], *, model: str = "claude-opus-4-8", estimate: int = 0
 ) -> tuple[list[dict], Any]:
-    tr = StreamTranslator(model, estimate)
-    out: list[bytes] = []
-    for c in chunks:
-        out += tr.event(c)
-    out += tr.finish()
-    assert tr.started
-    assert tr.finish() == []  # idempotent
-    payloads = check_events(b"".join(out))
-    return payloads, accumulate(payloads)
-
-
-def blocks_of(snapshot: Any) -> list[dict]:
-    return [b.to_dict() for b in snapshot.content]
+    return translate_all(StreamTranslator(model, estimate), chunks, late=chunk({"content": "late"}))
 
 
 def test_stream_text() -> None:
@@ -773,16 +750,6 @@ json_objects = st.dictionaries(
     ),
     max_size=5,
 )
-
-
-def split(text: str, cuts: list[int]) -> list[str]:
-    points = sorted({c % (len(text) + 1) for c in cuts})
-    pieces, last = [], 0
-    for p in points:
-        pieces.append(text[last:p])
-        last = p
-    pieces.append(text[last:])
-    return pieces
 
 
 @given(

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from anthropic.types import Message as AnthropicMessage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +32,12 @@ from tests.dialects.cases import (
     IMAGE_RESULT,
     NEVER_CRASHES,
     TWO_CALLS,
+    blocks_of,
     bodies,
+    check_message,
+    load,
+    split,
+    translate_all,
 )
 from tests.fakes.responses_upstream import (
     CODEX_PATH,
@@ -59,8 +62,6 @@ from tests.fakes.responses_upstream import (
 from tests.fakes.upstream import Recorded
 from tests.proxy_setup import upstream_fixture
 
-REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
-
 
 def _of(provider: str) -> dict[str, Any]:
     """The keyword arguments that build a request for a provider type (or the Codex backend)."""
@@ -71,10 +72,6 @@ def _of(provider: str) -> dict[str, Any]:
 
 RE = sign("resp", {"e": "gAAAA"})  # a reasoning item's signature (the fake's encrypted_content)
 R0 = sign("resp", {})  # ... of one that came without encrypted_content
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((REQUESTS / name).read_text())
 
 
 def _req(messages: list, model: str = "gpt-4.1", **extra: Any) -> dict[str, Any]:
@@ -475,13 +472,6 @@ USAGE = {
 }
 
 
-def check_message(msg: dict) -> AnthropicMessage:
-    parsed = AnthropicMessage.model_validate(msg)
-    assert msg["id"].startswith("msg_")
-    assert msg["type"] == "message" and msg["role"] == "assistant"
-    return parsed
-
-
 def test_response_text_and_usage_with_cache() -> None:
     msg = response_from_responses(response([message("Hello", " world")], usage=USAGE), "claude-x")
     check_message(msg)
@@ -682,20 +672,7 @@ def args_delta(n: int, delta: str, item_id: str = "fc_1") -> str:
 def run(
     events: list[str], *, model: str = "claude-opus-4-8", estimate: int = 0
 ) -> tuple[list[dict], Any]:
-    tr = StreamTranslator(model, estimate)
-    out: list[bytes] = []
-    for e in events:
-        out += tr.event(e)
-    out += tr.finish()
-    assert tr.started
-    assert tr.finish() == []  # idempotent
-    assert tr.event(created()) == []  # nothing after the end
-    payloads = check_events(b"".join(out))
-    return payloads, accumulate(payloads)
-
-
-def blocks_of(snapshot: Any) -> list[dict]:
-    return [b.to_dict() for b in snapshot.content]
+    return translate_all(StreamTranslator(model, estimate), events, late=created())
 
 
 MSG_ADDED = {"id": "msg_1", "type": "message", "role": "assistant", "content": []}
@@ -1088,16 +1065,6 @@ item_specs = st.lists(
 )
 
 
-def split(text: str, cuts: list[int]) -> list[str]:
-    points = sorted({c % (len(text) + 1) for c in cuts})
-    pieces, last = [], 0
-    for p in points:
-        pieces.append(text[last:p])
-        last = p
-    pieces.append(text[last:])
-    return [p for p in pieces if p]
-
-
 @given(
     item_specs,
     st.lists(st.lists(st.integers(0, 10_000), max_size=6), min_size=4, max_size=4),
@@ -1115,12 +1082,12 @@ def test_property_any_delta_split_and_interleaving_gives_the_same_message(
     for n, (kind, value) in enumerate(specs):
         if kind == "text":
             headers.append(added(n, dict(MSG_ADDED, id=f"msg_{n}")))
-            queues.append([text_delta(n, p, f"msg_{n}") for p in split(value, cuts[n])])
+            queues.append([text_delta(n, p, f"msg_{n}") for p in split(value, cuts[n]) if p])
             finals.append(dict(message(value), id=f"msg_{n}"))
             expected.append({"type": "text", "text": value})
         elif kind == "thinking":
             headers.append(added(n, {"id": f"rs_{n}", "type": "reasoning", "summary": []}))
-            queues.append([summary_delta(n, p, 0, f"rs_{n}") for p in split(value, cuts[n])])
+            queues.append([summary_delta(n, p, 0, f"rs_{n}") for p in split(value, cuts[n]) if p])
             finals.append(dict(reasoning(value), id=f"rs_{n}"))
             expected.append(
                 {"type": "thinking", "thinking": value, "signature": RE if send_done else R0}
@@ -1129,7 +1096,7 @@ def test_property_any_delta_split_and_interleaving_gives_the_same_message(
             args = json.dumps(value, ensure_ascii=False)
             fc = {"id": f"fc_{n}", "type": "function_call", "call_id": f"c{n}", "name": f"T{n}"}
             headers.append(added(n, dict(fc, arguments="")))
-            queues.append([args_delta(n, p, f"fc_{n}") for p in split(args, cuts[n])])
+            queues.append([args_delta(n, p, f"fc_{n}") for p in split(args, cuts[n]) if p])
             finals.append(dict(fc, arguments=args))
             expected.append({"type": "tool_use", "id": f"c{n}", "name": f"T{n}", "input": value})
     events = [created(), *headers]
