@@ -170,3 +170,30 @@ IMAGE_RESULT: list[dict[str, Any]] = [
         ],
     },
 ]
+
+
+# Claude Code's thinking / output_config -> the reasoning effort an OpenAI-style upstream gets
+THINKING_EFFORT = [
+    ({"type": "enabled", "budget_tokens": 1024}, None, "low"),
+    ({"type": "enabled", "budget_tokens": 4096}, None, "medium"),
+    ({"type": "enabled", "budget_tokens": 16383}, None, "medium"),
+    ({"type": "enabled", "budget_tokens": 16384}, None, "high"),
+    ({"type": "enabled"}, None, "medium"),
+    ({"type": "adaptive"}, None, "medium"),
+    ({"type": "adaptive"}, {"effort": "low"}, "low"),
+    ({"type": "adaptive"}, {"effort": "max"}, "high"),
+    ({"type": "disabled"}, {"effort": "high"}, None),
+    (None, None, None),
+]
+
+# tool-call arguments for the stream-splitting properties
+json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+json_objects = st.dictionaries(
+    st.text(max_size=6),
+    st.recursive(
+        json_scalars,
+        lambda i: st.lists(i, max_size=3) | st.dictionaries(st.text(max_size=4), i, max_size=3),
+        max_leaves=8,
+    ),
+    max_size=5,
+)

@@ -26,10 +26,12 @@ from ccm.dialects.roundtrip import sign, to_upstream_id
 from tests.dialects.cases import (
     IMAGE_RESULT,
     NEVER_CRASHES,
+    THINKING_EFFORT,
     TWO_CALLS,
     blocks_of,
     bodies,
     check_message,
+    json_objects,
     load,
     split,
     translate_all,
@@ -123,26 +125,13 @@ def test_reasoning_effort_per_provider() -> None:
     assert "reasoning" not in ds and "reasoning_effort" not in ds
 
 
-@pytest.mark.parametrize(
-    ("thinking", "output_config", "effort"),
-    [
-        ({"type": "enabled", "budget_tokens": 1024}, None, "low"),
-        ({"type": "enabled", "budget_tokens": 4096}, None, "medium"),
-        ({"type": "enabled", "budget_tokens": 16383}, None, "medium"),
-        ({"type": "enabled", "budget_tokens": 16384}, None, "high"),
-        ({"type": "adaptive"}, None, "medium"),
-        ({"type": "adaptive"}, {"effort": "low"}, "low"),
-        ({"type": "adaptive"}, {"effort": "max"}, "high"),
-        ({"type": "disabled"}, {"effort": "high"}, None),
-    ],
-)
-def test_thinking_to_effort(thinking: dict, output_config: dict | None, effort: str | None) -> None:
-    body: dict[str, Any] = {
-        "model": "x",
-        "max_tokens": 100,
-        "messages": [{"role": "user", "content": "hi"}],
-        "thinking": thinking,
-    }
+@pytest.mark.parametrize(("thinking", "output_config", "effort"), THINKING_EFFORT)
+def test_thinking_to_effort(
+    thinking: dict | None, output_config: dict | None, effort: str | None
+) -> None:
+    body: dict[str, Any] = {"max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    if thinking:
+        body["thinking"] = thinking
     if output_config:
         body["output_config"] = output_config
     req = request_to_openai(body, "o4-mini", stream=False)
@@ -739,17 +728,6 @@ def test_stream_error_chunk_raises() -> None:
 
 
 # --- property: argument splitting and interleaving never change the result
-
-json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
-json_objects = st.dictionaries(
-    st.text(max_size=6),
-    st.recursive(
-        json_scalars,
-        lambda i: st.lists(i, max_size=3) | st.dictionaries(st.text(max_size=4), i, max_size=3),
-        max_leaves=8,
-    ),
-    max_size=5,
-)
 
 
 @given(

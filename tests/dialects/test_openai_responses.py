@@ -31,10 +31,12 @@ from tests.anthropic_events import accumulate, check_events
 from tests.dialects.cases import (
     IMAGE_RESULT,
     NEVER_CRASHES,
+    THINKING_EFFORT,
     TWO_CALLS,
     blocks_of,
     bodies,
     check_message,
+    json_objects,
     load,
     split,
     translate_all,
@@ -312,21 +314,7 @@ def test_system_string_empty_system_and_empty_turns() -> None:
     assert req["input"][1]["content"] == [{"type": "output_text", "text": "plain"}]
 
 
-@pytest.mark.parametrize(
-    ("thinking", "output_config", "effort"),
-    [
-        ({"type": "enabled", "budget_tokens": 1024}, None, "low"),
-        ({"type": "enabled", "budget_tokens": 4096}, None, "medium"),
-        ({"type": "enabled", "budget_tokens": 16383}, None, "medium"),
-        ({"type": "enabled", "budget_tokens": 16384}, None, "high"),
-        ({"type": "enabled"}, None, "medium"),
-        ({"type": "adaptive"}, None, "medium"),
-        ({"type": "adaptive"}, {"effort": "low"}, "low"),
-        ({"type": "adaptive"}, {"effort": "max"}, "high"),
-        ({"type": "disabled"}, {"effort": "high"}, None),
-        (None, None, None),
-    ],
-)
+@pytest.mark.parametrize(("thinking", "output_config", "effort"), THINKING_EFFORT)
 def test_thinking_to_reasoning(
     thinking: dict | None, output_config: dict | None, effort: str | None
 ) -> None:
@@ -1044,16 +1032,6 @@ def fake_request(body: dict[str, Any]) -> Recorded:
 # --- property: however the upstream cuts its deltas and orders its items, the result is
 # the same
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
-json_objects = st.dictionaries(
-    st.text(max_size=6),
-    st.recursive(
-        json_scalars,
-        lambda i: st.lists(i, max_size=3) | st.dictionaries(st.text(max_size=4), i, max_size=3),
-        max_leaves=8,
-    ),
-    max_size=5,
-)
 item_specs = st.lists(
     st.one_of(
         st.tuples(st.just("text"), st.text(min_size=1, max_size=20)),
