@@ -68,6 +68,7 @@ from tests.fakes.upstream import (
     hang,
     respond,
     status,
+    tool_loop_step,
 )
 
 __all__ = [
@@ -478,15 +479,14 @@ def tool_loop(command: str, *, require_offered: bool = False, other_text: str = 
     ``require_offered=True`` a request without a ``Bash`` function gets
     ``reply_text(other_text)``. Use as ``up.default = tool_loop("ls")``."""
 
-    def choose(req: Recorded) -> Step:
-        output = last_function_output(req.json)
-        if output is not None:
-            return reply_text("done: " + output)
-        if require_offered and not _offers(req.json, "Bash"):
-            return reply_text(other_text)
-        return reply_function_call("Bash", {"command": command})
-
-    return dynamic(choose)
+    return tool_loop_step(
+        last_function_output,
+        _offers,
+        reply_text,
+        reply_function_call("Bash", {"command": command}),
+        require_offered=require_offered,
+        other_text=other_text,
+    )
 
 
 # --------------------------------------------------------------------------
