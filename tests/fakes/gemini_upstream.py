@@ -463,23 +463,15 @@ def _declares(body: Any, name: str) -> bool:
     return False
 
 
-def tool_use_loop_script(
-    command: str, *, require_offered: bool = False, other_text: str = "ok"
-) -> Step:
+def tool_use_loop_script(command: str, **options: Any) -> Step:
     """Behave like a model in a Claude Code tool loop: if the last user turn carries a
     functionResponse -> ``reply_text("done: " + its content)``; else
     ``reply_function_call("Bash", {"command": command, "description": "run"})``.
     With ``require_offered=True``, requests that declare no ``Bash`` function get
     ``reply_text(other_text)``. Use as ``up.default = tool_use_loop_script("ls")``."""
 
-    return tool_loop_step(
-        last_function_response,
-        _declares,
-        reply_text,
-        reply_function_call("Bash", {"command": command, "description": "run"}),
-        require_offered=require_offered,
-        other_text=other_text,
-    )
+    bash = reply_function_call("Bash", {"command": command, "description": "run"})
+    return tool_loop_step(last_function_response, _declares, reply_text, bash, **options)
 
 
 # --------------------------------------------------------------------------

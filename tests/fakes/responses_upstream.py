@@ -474,19 +474,13 @@ def _offers(body: Any, name: str) -> bool:
     return any(isinstance(t, dict) and t.get("name") == name for t in tools or ())
 
 
-def tool_loop(command: str, *, require_offered: bool = False, other_text: str = "ok") -> Step:
+def tool_loop(command: str, **options: Any) -> Step:
     """Behave like a model in a Claude Code tool loop (see the module doc). With
     ``require_offered=True`` a request without a ``Bash`` function gets
     ``reply_text(other_text)``. Use as ``up.default = tool_loop("ls")``."""
 
-    return tool_loop_step(
-        last_function_output,
-        _offers,
-        reply_text,
-        reply_function_call("Bash", {"command": command}),
-        require_offered=require_offered,
-        other_text=other_text,
-    )
+    bash = reply_function_call("Bash", {"command": command})
+    return tool_loop_step(last_function_output, _offers, reply_text, bash, **options)
 
 
 # --------------------------------------------------------------------------

@@ -865,9 +865,7 @@ def _offers_tool(body: Any, name: str) -> bool:
     return False
 
 
-def tool_use_loop_script(
-    command: str, *, require_offered: bool = False, other_text: str = "ok"
-) -> Step:
+def tool_use_loop_script(command: str, **options: Any) -> Step:
     """Behave like a model in a Claude Code tool loop: if the last user turn carries a
     tool result -> ``reply_text("done: " + its text)``; else
     ``reply_tool_call("Bash", {"command": command, "description": "run"})``.
@@ -876,14 +874,8 @@ def tool_use_loop_script(
     background calls) get ``reply_text(other_text)`` instead of a tool call.
     Use as ``up.default = tool_use_loop_script("ls")`` (or inside ``up.script``)."""
 
-    return tool_loop_step(
-        last_tool_result,
-        _offers_tool,
-        reply_text,
-        reply_tool_call("Bash", {"command": command, "description": "run"}),
-        require_offered=require_offered,
-        other_text=other_text,
-    )
+    bash = reply_tool_call("Bash", {"command": command, "description": "run"})
+    return tool_loop_step(last_tool_result, _offers_tool, reply_text, bash, **options)
 
 
 def tool_loop_step(
@@ -892,8 +884,8 @@ def tool_loop_step(
     text: Callable[[str], Step],
     call: Step,
     *,
-    require_offered: bool,
-    other_text: str,
+    require_offered: bool = False,
+    other_text: str = "ok",
 ) -> Step:
     """A model in a Claude Code tool loop, for any dialect's fake: when `tool_output` finds a
     tool's output in the request, `text("done: " + output)`; else the Bash `call` (or, with
