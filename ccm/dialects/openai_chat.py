@@ -708,17 +708,11 @@ class ChatDialect(common.Translated):
 
     name = NAME
     stream_class = StreamTranslator
-
-    def payload(self, job: Job, target: Target) -> dict[str, Any]:
-        return request_to_openai(
-            self.request_body(job, target), target.model, stream=job.stream, quirks=target.quirks
-        )
+    to_upstream = staticmethod(request_to_openai)
+    from_upstream = staticmethod(response_from_openai)
 
     def url(self, job: Job, target: Target) -> str:
         return target.base_url + "/chat/completions"
-
-    def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
-        return response_from_openai(raw, requested_model)
 
 
 CHAT = ChatDialect()
