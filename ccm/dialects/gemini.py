@@ -95,13 +95,13 @@ from ccm.dialects import common, roundtrip
 from ccm.dialects import quirks as q
 from ccm.dialects.base import Call, Credential, Job, Target, Verdict, classify, json_call
 from ccm.dialects.gemini_schema import clean_schema
+from ccm.wire.common import error_message
 from ccm.wire.gemini import (
     Candidate,
     GenerateContentResponse,
     Part,
     StreamChunk,
     UsageMetadata,
-    error_message,
 )
 
 __all__ = [

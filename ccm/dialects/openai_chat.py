@@ -77,6 +77,7 @@ from ccm.dialects import quirks as q
 from ccm.dialects.base import Job, Target
 from ccm.dialects.quirks import searches
 from ccm.wire.claude_code import session_id, stable_user
+from ccm.wire.common import error_message
 from ccm.wire.openai_chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -85,7 +86,6 @@ from ccm.wire.openai_chat import (
     Message,
     ToolCall,
     Usage,
-    error_message,
 )
 
 __all__ = [

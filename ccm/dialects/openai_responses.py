@@ -93,12 +93,12 @@ from ccm.dialects import common, roundtrip, websearch
 from ccm.dialects import quirks as q
 from ccm.dialects.base import Call, Credential, Job, Target
 from ccm.wire.claude_code import session_id
+from ccm.wire.common import error_message
 from ccm.wire.openai_responses import (
     OutputItem,
     Response,
     StreamEvent,
     Usage,
-    error_message,
 )
 
 __all__ = [

@@ -24,13 +24,7 @@ from typing import Any
 
 import msgspec
 
-Number = int | float
-
-
-class ErrorInfo(msgspec.Struct):
-    message: str | None = None
-    type: str | None = None
-    code: Any = None
+from ccm.wire.common import ErrorInfo, Number
 
 
 class FunctionCall(msgspec.Struct):
@@ -119,12 +113,3 @@ class ChatCompletionChunk(msgspec.Struct):
     choices: list[ChunkChoice] | None = None
     usage: Usage | None = None
     error: ErrorInfo | str | None = None
-
-
-def error_message(error: ErrorInfo | str) -> str:
-    """A readable message from an upstream `error` field."""
-    if isinstance(error, str):
-        return error
-    parts = [p for p in (error.type, str(error.code) if error.code is not None else None) if p]
-    msg = error.message or "unknown error"
-    return f"{msg} ({', '.join(parts)})" if parts else msg

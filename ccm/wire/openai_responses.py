@@ -27,14 +27,7 @@ from typing import Any
 
 import msgspec
 
-Number = int | float
-
-
-class ErrorInfo(msgspec.Struct):
-    message: str | None = None
-    type: str | None = None
-    code: Any = None
-    param: Any = None
+from ccm.wire.common import ErrorInfo, Number
 
 
 class ContentPart(msgspec.Struct):
@@ -138,14 +131,3 @@ class StreamEvent(msgspec.Struct):
     message: str | None = None
     param: Any = None
     error: ErrorInfo | str | None = None
-
-
-def error_message(error: ErrorInfo | str | None, fallback: str = "unknown error") -> str:
-    """A readable message from an upstream `error` field."""
-    if error is None:
-        return fallback
-    if isinstance(error, str):
-        return error or fallback
-    parts = [p for p in (error.type, str(error.code) if error.code is not None else None) if p]
-    msg = error.message or fallback
-    return f"{msg} ({', '.join(dict.fromkeys(parts))})" if parts else msg
