@@ -1,4 +1,6 @@
-"""What the translated upstreams' wire shapes share: token counts that may come as floats, and
+"""What the translated upstreams' wire shapes share: token counts that may come as floats, the
+OpenAI usage details (Chat's `prompt_tokens_details` and Responses' `input_tokens_details`
+hold cached tokens; `completion_tokens_details` / `output_tokens_details` reasoning tokens), and
 the `error` object (OpenAI's `message`/`type`/`code`/`param`, Google's `code`/`message`/
 `status`) with one readable message made from it."""
 
@@ -9,6 +11,14 @@ from typing import Any
 import msgspec
 
 Number = int | float
+
+
+class CachedTokensDetails(msgspec.Struct):
+    cached_tokens: Number | None = None
+
+
+class ReasoningTokensDetails(msgspec.Struct):
+    reasoning_tokens: Number | None = None
 
 
 class ErrorInfo(msgspec.Struct):

@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from ccm.wire.common import ErrorInfo, Number
+from ccm.wire.common import CachedTokensDetails, ErrorInfo, Number, ReasoningTokensDetails
 
 
 class FunctionCall(msgspec.Struct):
@@ -69,20 +69,12 @@ class ChunkChoice(msgspec.Struct):
     matched_stop: str | int | None = None
 
 
-class PromptTokensDetails(msgspec.Struct):
-    cached_tokens: Number | None = None
-
-
-class CompletionTokensDetails(msgspec.Struct):
-    reasoning_tokens: Number | None = None
-
-
 class Usage(msgspec.Struct):
     prompt_tokens: Number | None = None
     completion_tokens: Number | None = None
     total_tokens: Number | None = None
-    prompt_tokens_details: PromptTokensDetails | None = None
-    completion_tokens_details: CompletionTokensDetails | None = None
+    prompt_tokens_details: CachedTokensDetails | None = None
+    completion_tokens_details: ReasoningTokensDetails | None = None
     prompt_cache_hit_tokens: Number | None = None  # DeepSeek
     cached_tokens: Number | None = None  # Moonshot / Kimi
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from ccm.wire.common import ErrorInfo, Number
+from ccm.wire.common import CachedTokensDetails, ErrorInfo, Number, ReasoningTokensDetails
 
 
 class ContentPart(msgspec.Struct):
@@ -70,20 +70,12 @@ class SearchAction(msgspec.Struct):
     sources: list[SearchSource] | None = None
 
 
-class InputTokensDetails(msgspec.Struct):
-    cached_tokens: Number | None = None
-
-
-class OutputTokensDetails(msgspec.Struct):
-    reasoning_tokens: Number | None = None
-
-
 class Usage(msgspec.Struct):
     input_tokens: Number | None = None
     output_tokens: Number | None = None
     total_tokens: Number | None = None
-    input_tokens_details: InputTokensDetails | None = None
-    output_tokens_details: OutputTokensDetails | None = None
+    input_tokens_details: CachedTokensDetails | None = None
+    output_tokens_details: ReasoningTokensDetails | None = None
 
     @property
     def cached(self) -> int | None:
