@@ -21,6 +21,7 @@ from tests.harness import running_ccm
 from tests.proxy_setup import (
     TOOLS,
     model_toml,
+    provider,
     provider_toml,
     proxied,
     sdk,
@@ -121,14 +122,13 @@ def test_vertex_ai_with_a_token_source(tmp_path: Path) -> None:
         up.default = reply_text("from vertex")
         cfg = write_config(
             tmp_path / "config.toml",
-            f'''
-[[providers]]
-name = "vx"
-provider_type = "vertex-ai"
-project_id = "proj"
-location = "us-central1"
-base_url = "{up.vertex_base_url()}"
-'''
+            provider(
+                "vx",
+                "vertex-ai",
+                project_id="proj",
+                location="us-central1",
+                base_url=up.vertex_base_url(),
+            )
             + model_toml("m", ("vx", "gemini-2.5-flash")),
             router='default = "m"',
         )
