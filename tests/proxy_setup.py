@@ -11,6 +11,7 @@ from typing import Any
 import anthropic
 import pytest
 import tomlkit
+from anthropic.types import Message
 
 from tests.fakes.upstream import FakeUpstream, Step
 from tests.harness import RunningCCM, running_ccm
@@ -143,6 +144,33 @@ def chain_config(
     )
     text += model_toml("m", *((name, actual) for name, _, actual in chain)) + extra
     return write_config(tmp_path / "config.toml", text, server=server, router=router)
+
+
+def ask(client: anthropic.Anthropic, stream: bool, **request: Any) -> Message:
+    """One Messages request through the SDK, streamed (the message the stream adds up to) or
+    not."""
+    if stream:
+        with client.messages.stream(**request) as s:
+            return s.get_final_message()
+    return client.messages.create(**request)
+
+
+def tool_answered(message: Message, content: Any, **result: Any) -> list[dict[str, Any]]:
+    """The turns that answer `message`'s first tool call with `content`: the assistant turn
+    as the SDK gave it back, then the user's tool_result (with any more `result` fields)."""
+    call = next(b for b in message.content if b.type == "tool_use")
+    return [
+        {
+            "role": "assistant",
+            "content": [b.model_dump(exclude_none=True) for b in message.content],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": call.id, "content": content, **result}
+            ],
+        },
+    ]
 
 
 @contextlib.contextmanager

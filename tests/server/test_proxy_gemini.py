@@ -20,11 +20,13 @@ from tests.fakes.gemini_upstream import (
 from tests.harness import running_ccm
 from tests.proxy_setup import (
     TOOLS,
+    ask,
     model_toml,
     provider,
     provider_toml,
     proxied,
     sdk,
+    tool_answered,
     upstream_fixture,
     write_config,
 )
@@ -56,13 +58,16 @@ def test_text_and_what_reaches_gemini(ccm, up: FakeGemini) -> None:
 
 def test_stream_with_thinking(ccm, up: FakeGemini) -> None:
     up.script(reply_thinking("pondering", "the answer"))
-    with sdk(ccm.base_url).messages.stream(
+    question = [{"role": "user", "content": "q"}]
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    final = ask(
+        sdk(ccm.base_url),
+        True,
         model="claude-x",
         max_tokens=50,
-        messages=[{"role": "user", "content": "q"}],
-        thinking={"type": "enabled", "budget_tokens": 1024},
-    ) as s:
-        final = s.get_final_message()
+        messages=question,
+        thinking=thinking,
+    )
     assert [b.type for b in final.content] == ["thinking", "text"]
     assert final.content[1].text == "the answer"
     req = next(up.generation_requests())
@@ -77,13 +82,7 @@ def test_tool_use_round_trip(ccm, up: FakeGemini) -> None:
     first = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
     call = next(b for b in first.content if b.type == "tool_use")
     assert first.stop_reason == "tool_use" and call.input == {"command": "ls"}
-    msgs += [
-        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
-        {
-            "role": "user",
-            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "a.txt"}],
-        },
-    ]
+    msgs += tool_answered(first, "a.txt")
     second = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
     assert second.content[0].text == "listed"
     sent = list(up.generation_requests())[-1].json["contents"]

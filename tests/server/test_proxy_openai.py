@@ -21,10 +21,12 @@ from tests.fakes.upstream import (
 from tests.harness import running_ccm
 from tests.proxy_setup import (
     TOOLS,
+    ask,
     model_toml,
     provider_toml,
     proxied,
     sdk,
+    tool_answered,
     upstream_fixture,
     write_config,
 )
@@ -63,13 +65,14 @@ def test_text_non_stream(ccm, up: FakeUpstream) -> None:
 
 def test_streaming_text_and_thinking(ccm, up: FakeUpstream) -> None:
     up.script(reply_thinking("let me think", "the answer is 4"))
-    with sdk(ccm.base_url).messages.stream(
+    final = ask(
+        sdk(ccm.base_url),
+        True,
         model="claude-opus-4-8",
         max_tokens=50,
         messages=[{"role": "user", "content": "2+2?"}],
         thinking={"type": "adaptive"},
-    ) as s:
-        final = s.get_final_message()
+    )
     kinds = [b.type for b in final.content]
     assert kinds == ["thinking", "text"]
     assert final.content[0].thinking == "let me think"
@@ -87,26 +90,13 @@ def test_tool_use_round_trip(ccm, up: FakeUpstream, stream: bool) -> None:
     )
     client = sdk(ccm.base_url)
     msgs: list = [{"role": "user", "content": "say hi with bash"}]
-    if stream:
-        with client.messages.stream(
-            model="claude-m", max_tokens=50, tools=TOOLS, messages=msgs
-        ) as s:
-            first = s.get_final_message()
-    else:
-        first = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
+    model = "claude-m" if stream else "claude-x"
+    first = ask(client, stream, model=model, max_tokens=50, tools=TOOLS, messages=msgs)
     assert first.stop_reason == "tool_use"
     call = next(b for b in first.content if b.type == "tool_use")
     assert (call.name, call.input) == ("Bash", {"command": "echo hi"})
     assert up.requests[0].json["tools"][0]["function"]["name"] == "Bash"
-    msgs += [
-        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
-        {
-            "role": "user",
-            "content": [
-                {"type": "tool_result", "tool_use_id": call.id, "content": "hi", "is_error": False}
-            ],
-        },
-    ]
+    msgs += tool_answered(first, "hi", is_error=False)
     second = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
     assert second.content[0].text == "it printed hi"
     sent = up.requests[1].json["messages"]

@@ -16,8 +16,10 @@ from tests.fakes.responses_upstream import (
 )
 from tests.proxy_setup import (
     TOOLS,
+    ask,
     proxied,
     sdk,
+    tool_answered,
     upstream_fixture,
 )
 
@@ -48,13 +50,16 @@ def test_text_non_stream(ccm, up: FakeResponsesUpstream) -> None:
 
 def test_stream_reasoning_then_text(ccm, up: FakeResponsesUpstream) -> None:
     up.script(reply_reasoning("thinking it over", "final text"))
-    with sdk(ccm.base_url).messages.stream(
+    question = [{"role": "user", "content": "q"}]
+    thinking = {"type": "adaptive"}
+    final = ask(
+        sdk(ccm.base_url),
+        True,
         model="claude-x",
         max_tokens=50,
-        messages=[{"role": "user", "content": "q"}],
-        thinking={"type": "adaptive"},
-    ) as s:
-        final = s.get_final_message()
+        messages=question,
+        thinking=thinking,
+    )
     assert [b.type for b in final.content] == ["thinking", "text"]
     assert final.content[1].text == "final text"
 
@@ -64,22 +69,10 @@ def test_tool_use_round_trip(ccm, up: FakeResponsesUpstream, stream: bool) -> No
     up.script(reply_function_call("Bash", {"command": "pwd"}), reply_text("in /tmp"))
     client = sdk(ccm.base_url)
     msgs: list = [{"role": "user", "content": "where am I"}]
-    if stream:
-        with client.messages.stream(
-            model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs
-        ) as s:
-            first = s.get_final_message()
-    else:
-        first = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
+    first = ask(client, stream, model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
     call = next(b for b in first.content if b.type == "tool_use")
     assert first.stop_reason == "tool_use" and call.input == {"command": "pwd"}
-    msgs += [
-        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
-        {
-            "role": "user",
-            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "/tmp"}],
-        },
-    ]
+    msgs += tool_answered(first, "/tmp")
     second = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
     assert second.content[0].text == "in /tmp"
     items = up.requests[1].json["input"]
