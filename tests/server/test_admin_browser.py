@@ -6,6 +6,7 @@ Screenshots of every tab go to test-output/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
@@ -113,6 +114,15 @@ def config_text(body: str = "", router: str = "", server: str = "") -> str:
     return f"{COMMENT}\n" + proxy_setup.config_text(body, router=router, server=server)
 
 
+@contextlib.contextmanager
+def served(tmp_path: Path, body: str = "", **sections: str) -> Iterator[RunningCCM]:
+    """A ccm on tmp_path/config.toml written by config_text(body, **sections)."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config_text(body, **sections))
+    with running_ccm(cfg) as ccm:
+        yield ccm
+
+
 def open_tab(page: Any, ccm: RunningCCM, tab: str) -> None:
     page.goto(f"{ccm.base_url}/#{tab}")
     page.locator(f"#tab-{tab}").wait_for(state="visible")
@@ -147,9 +157,7 @@ def test_add_provider_and_model_then_send_a_test_message(
 ) -> None:
     from playwright.sync_api import expect
 
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(config_text())
-    with running_ccm(cfg) as ccm:
+    with served(tmp_path) as ccm:
         open_tab(page, ccm, "providers")
         expect(page.locator("#prov-table tbody")).to_contain_text("No providers yet")
         page.fill("#prov-name", "fake")
@@ -205,7 +213,7 @@ def test_add_provider_and_model_then_send_a_test_message(
         )
         assert sent.headers["authorization"] == "Bearer sk-literal-from-page"
 
-        text = cfg.read_text()
+        text = ccm.config_path.read_text()
         assert text.startswith(COMMENT + "\n")
         doc = tomllib.loads(text)
         (prov,) = doc["providers"]
@@ -220,7 +228,7 @@ def test_add_provider_and_model_then_send_a_test_message(
             ("gpt-first", 1),
             ("gpt-second", 2),
         ]
-        assert cfg.stat().st_mode & 0o777 == 0o600  # it now holds a literal key
+        assert ccm.config_path.stat().st_mode & 0o777 == 0o600  # it now holds a literal key
         no_page_error(page)
     assert page.console.page_errors() == []
 
@@ -478,9 +486,7 @@ def assert_fits(page: Any, where: str) -> None:
 def test_admin_token_is_asked_for_and_sent(page: Any, up: FakeUpstream, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(config_text(server='admin_token = "let-me-in"'))
-    with running_ccm(cfg) as ccm:
+    with served(tmp_path, server='admin_token = "let-me-in"') as ccm:
         open_tab(page, ccm, "overview")
         expect(page.locator("#overview-msg")).to_contain_text("admin token required")
         expect(page.locator("#conn")).to_have_text("not authorised")
@@ -498,7 +504,7 @@ def test_admin_token_is_asked_for_and_sent(page: Any, up: FakeUpstream, tmp_path
         toast(page, "Saved provider")
 
         # a config broken by hand: the old one keeps serving, Overview says why, prominently
-        cfg.write_text(cfg.read_text() + "\n[[providers]]\nname = 3\n")
+        ccm.config_path.write_text(ccm.config_path.read_text() + "\n[[providers]]\nname = 3\n")
         r = httpx.post(
             f"{ccm.base_url}/api/reload", json={}, headers={"authorization": "Bearer let-me-in"}
         )
@@ -543,9 +549,7 @@ def test_oauth_sign_in_for_a_provider(
             )
 
         page.context.route(f"{fake.authorize_url}?*", approve)
-        cfg = tmp_path / "config.toml"
-        cfg.write_text(config_text())
-        with running_ccm(cfg) as ccm:
+        with served(tmp_path) as ccm:
             open_tab(page, ccm, "providers")
             page.fill("#prov-name", "claude-sub")
             page.select_option("#prov-type", "anthropic")
@@ -610,7 +614,7 @@ def test_oauth_sign_in_for_a_provider(
             expect(row).to_contain_text("OAuth")
             expect(row).to_contain_text("valid")
 
-            doc = tomllib.loads(cfg.read_text())
+            doc = tomllib.loads(ccm.config_path.read_text())
             (prov,) = doc["providers"]
             assert prov["name"] == "claude-sub" and prov["provider_type"] == "anthropic"
             assert prov["auth_type"] == "oauth" and prov["oauth_provider"] == "claude-sub"
@@ -662,9 +666,7 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
         monkeypatch.delenv("CCM_OAUTH_CHATGPT_CLIENT_ID", raising=False)
         # a browser that blocks pop-ups, as harshly as it can: window.open throws
         page.add_init_script("window.open = () => { throw new Error('pop-up blocked'); };")
-        cfg = tmp_path / "config.toml"
-        cfg.write_text(config_text())
-        with running_ccm(cfg) as ccm:
+        with served(tmp_path) as ccm:
             open_tab(page, ccm, "providers")
             page.fill("#prov-name", "gem")
             page.select_option("#prov-type", "gemini")
@@ -698,7 +700,7 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
             expect(page.locator("#prov-oauth-step")).to_be_hidden()
             page.click("#prov-save")
             toast(page, "Saved provider")
-            (prov,) = tomllib.loads(cfg.read_text())["providers"]
+            (prov,) = tomllib.loads(ccm.config_path.read_text())["providers"]
             assert prov["auth_type"] == "oauth" and prov["oauth_provider"] == "gem"
 
             # back to a key: the OAuth settings leave the file
@@ -710,7 +712,7 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
             page.fill("#prov-key", "$GEM_KEY")
             page.click("#prov-save")
             toast(page, "Saved provider")
-            (prov,) = tomllib.loads(cfg.read_text())["providers"]
+            (prov,) = tomllib.loads(ccm.config_path.read_text())["providers"]
             assert prov["api_key"] == "$GEM_KEY"
             assert "auth_type" not in prov and "oauth_provider" not in prov
             no_page_error(page)
@@ -787,17 +789,17 @@ def test_usage_and_requests_views_and_the_overview(
     from playwright.sync_api import expect
 
     up.default = reply_text(ANSWER, usage={"input_tokens": 12, "output_tokens": 9})
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        config_text(
+    with (
+        served(
+            tmp_path,
             provider_toml("primary", up, key="sk-a")
             + provider_toml("backup", up, key="sk-b")
             + PRICED_MODEL
             + model_toml("glm", ("primary", "glm-up"), ("backup", "glm-backup")),
             router='default = "glm"',
-        )
-    )
-    with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=10) as client:
+        ) as ccm,
+        httpx.Client(base_url=ccm.base_url, timeout=10) as client,
+    ):
         for i in range(40):
             claude_code_request(client, "priced", SESSION_A, stream=i % 2 == 0)
         up.script(status(429))
@@ -810,7 +812,7 @@ def test_usage_and_requests_views_and_the_overview(
         expect(page.locator("#st-cost-today-sub")).to_contain_text("55 requests")
         expect(page.locator("#st-cost-today-sub")).to_contain_text("15 without a price")
         expect(page.locator("#st-cost-week")).to_have_text("$0.00684")
-        expect(page.locator("#connect-code")).to_have_text(f"ccm code --config {cfg}")
+        expect(page.locator("#connect-code")).to_have_text(f"ccm code --config {ccm.config_path}")
         env = page.locator("#connect-env")
         expect(env).to_have_text(
             f"ANTHROPIC_BASE_URL={ccm.base_url} ANTHROPIC_AUTH_TOKEN=ccm-local "
@@ -1049,14 +1051,11 @@ def test_rules_saved_from_router_lose_the_header_and_the_slots_come_back(
 ) -> None:
     from playwright.sync_api import expect
 
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        config_text(
-            provider_toml("p", up, key="sk-x") + model_toml("big", ("p", "gpt-big")),
-            router='default = "big"',
-        )
-    )
-    with running_ccm(cfg) as ccm:
+    with served(
+        tmp_path,
+        provider_toml("p", up, key="sk-x") + model_toml("big", ("p", "gpt-big")),
+        router='default = "big"',
+    ) as ccm:
         open_tab(page, ccm, "rules")
         ta = page.locator("#rules-text")
         expect(ta).to_have_value(re.compile(r"^# generated from \[router\]"))
@@ -1071,7 +1070,7 @@ def test_rules_saved_from_router_lose_the_header_and_the_slots_come_back(
         assert "generated from [router]" not in saved
         assert saved.endswith("# edited in the page\n") and "default to" in saved
         expect(ta).to_have_value(saved)
-        assert tomllib.loads(cfg.read_text())["router"]["rules"] == "ccm.rules"
+        assert tomllib.loads(ccm.config_path.read_text())["router"]["rules"] == "ccm.rules"
         expect(page.locator("#router-card")).to_be_hidden()
         note = page.locator("#rules-file-note")
         expect(note).to_be_visible()
@@ -1080,13 +1079,13 @@ def test_rules_saved_from_router_lose_the_header_and_the_slots_come_back(
         # the way back: [router] rules goes, the slots route again and their card is back
         page.click("#rules-use-router")
         toast(page, "The [router] slots route again")
-        assert "rules" not in tomllib.loads(cfg.read_text())["router"]
+        assert "rules" not in tomllib.loads(ccm.config_path.read_text())["router"]
         assert rules.read_text() == saved  # left on disk, unused
         expect(page.locator("#router-card")).to_be_visible()
         expect(page.locator("#router-fields input[name='default']")).to_have_value("big")
         expect(ta).to_have_value(re.compile(r"^# generated from \[router\]"))
         expect(note).to_be_hidden()
-        assert cfg.read_text().startswith(COMMENT + "\n")
+        assert ccm.config_path.read_text().startswith(COMMENT + "\n")
         no_page_error(page)
     assert page.console.page_errors() == []
 
@@ -1096,11 +1095,9 @@ def test_test_sender_streams_with_a_spinner_and_a_toast(
 ) -> None:
     from playwright.sync_api import expect
 
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        config_text(provider_toml("p", up, key="sk-x") + model_toml("m", ("p", "gpt-x")))
-    )
-    with running_ccm(cfg) as ccm:
+    with served(
+        tmp_path, provider_toml("p", up, key="sk-x") + model_toml("m", ("p", "gpt-x"))
+    ) as ccm:
         open_tab(page, ccm, "test")
         page.fill("#test-model", "m")
         expect(page.locator("#test-stream")).not_to_be_checked()
