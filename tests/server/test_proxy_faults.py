@@ -3,6 +3,7 @@ and `ccm start` / `ccm stop` as a real process."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -16,8 +17,12 @@ import httpx
 import pytest
 
 from ccm.server.run import pid_path
+from tests.fakes import gemini_upstream, responses_upstream
+from tests.fakes.gemini_upstream import FakeGemini
+from tests.fakes.responses_upstream import FakeResponsesUpstream
 from tests.fakes.upstream import (
     FakeUpstream,
+    cut_stream,
     hang,
     reply_text,
     respond,
@@ -235,3 +240,42 @@ def test_non_stream_chain_of_hanging_providers_has_one_deadline(tmp_path: Path) 
         assert r.status_code == 504
         assert elapsed < 1.5, f"4 hanging providers took {elapsed:.1f}s (one deadline is 0.6s)"
         assert "deadline" in r.json()["error"]["message"]
+
+
+# a stream cut after the answer began, per dialect: the fake, and its cut after some content
+CUTS = {
+    "anthropic": (
+        functools.partial(FakeUpstream, "anthropic"),
+        cut_stream(after_events=4, text="partial answer here"),
+    ),
+    "openai": (
+        functools.partial(FakeUpstream, "openai"),
+        cut_stream(after_events=3, text="a partial answer that is long"),
+    ),
+    "gemini": (FakeGemini, gemini_upstream.cut_stream(after_chunks=2, text="a partial answer")),
+    "responses": (
+        FakeResponsesUpstream,
+        responses_upstream.cut_stream(after_events=5, text="a partial answer that is long"),
+    ),
+}
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "litestar"])
+@pytest.mark.parametrize("dialect", CUTS)
+def test_cut_mid_stream_ends_with_error_event(
+    tmp_path: Path, dialect: str, fast_path: bool
+) -> None:
+    """Once the client has the answer's start, a cut upstream ends its stream with an error
+    event naming the provider, never a message_stop."""
+    fake, cut = CUTS[dialect]
+    with fake() as up:
+        up.script(cut)
+        chain = ("primary", up, "m-1")
+        with proxied(tmp_path, chain, fast_path=fast_path) as ccm, ccm.client() as c:
+            r = c.post("/v1/messages", json={**REQ, "stream": True})
+    lines = r.text.rstrip().splitlines()
+    assert r.status_code == 200 and "event: message_start" in lines
+    assert lines[-2] == "event: error"
+    last = json.loads(lines[-1][len("data: ") :])
+    assert last["type"] == "error" and "primary" in last["error"]["message"]
+    assert "message_stop" not in r.text
