@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from tests.fakes.responses_upstream import FakeResponsesUpstream
 from tests.fakes.upstream import (
     FakeUpstream,
     cut_stream,
+    garbage,
     hang,
     reply_text,
     respond,
@@ -31,7 +33,15 @@ from tests.fakes.upstream import (
     status,
 )
 from tests.harness import ccm_process, free_port, running_ccm
-from tests.proxy_setup import chain_config, model_toml, provider_toml, proxied, write_config
+from tests.proxy_setup import (
+    ask,
+    chain_config,
+    model_toml,
+    provider_toml,
+    proxied,
+    sdk,
+    write_config,
+)
 
 REQ = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -279,3 +289,30 @@ def test_cut_mid_stream_ends_with_error_event(
     last = json.loads(lines[-1][len("data: ") :])
     assert last["type"] == "error" and "primary" in last["error"]["message"]
     assert "message_stop" not in r.text
+
+
+HI = [{"role": "user", "content": "hi"}]
+
+# what goes wrong before the first byte of an answer: the next provider answers instead
+FAULTS = {
+    "503": status(503),
+    "401": status(401),
+    "garbage": garbage(),
+    "cut-before-first-event": cut_stream(after_events=0),
+}
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "litestar"])
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("dialect", ["anthropic", "openai"])
+def test_a_fault_before_the_answer_fails_over_to_the_backup(
+    tmp_path: Path, dialect: Literal["anthropic", "openai"], fault: str, fast_path: bool
+) -> None:
+    with FakeUpstream(dialect) as up, FakeUpstream(dialect) as backup:
+        up.script(FAULTS[fault])
+        backup.script(reply_text("backup answer"))
+        chain = (("primary", up, "up-1"), ("backup", backup, "backup-1"))
+        with proxied(tmp_path, *chain, fast_path=fast_path) as ccm:
+            answer = ask(sdk(ccm.base_url), True, model="claude-x", max_tokens=5, messages=HI)
+        assert answer.content[0].text == "backup answer"
+    assert [r.json["model"] for r in backup.requests] == ["backup-1"]
