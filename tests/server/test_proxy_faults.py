@@ -1,5 +1,6 @@
 """Failover along a three-provider chain, idle and per-provider timeouts, client disconnects,
-and `ccm start` / `ccm stop` as a real process."""
+a fault before the answer and a cut after it on each dialect, and `ccm start` / `ccm stop` as a
+real process."""
 
 from __future__ import annotations
 
