@@ -133,6 +133,15 @@ def click_tab(page: Any, tab: str) -> None:
     page.locator(f"#tab-{tab}").wait_for(state="visible")
 
 
+def new_model(page: Any, name: str, provider: str, actual_model: str) -> None:
+    """On the Models tab, start a new model: its name and the first mapping's provider and
+    upstream model (not saved yet)."""
+    click_tab(page, "models")
+    page.fill("#model-name", name)
+    page.locator("#map-table select.map-provider").nth(0).select_option(provider)
+    page.locator("#map-table input.map-model").nth(0).fill(actual_model)
+
+
 def toast(page: Any, text: str, kind: str = "ok") -> str:
     """Wait for a toast of this kind saying `text`; return its text and clear the toasts (so
     the next call waits for a new one)."""
@@ -178,10 +187,7 @@ def test_add_provider_and_model_then_send_a_test_message(
         page.click("#prov-save")
         toast(page, "Saved provider")
 
-        click_tab(page, "models")
-        page.fill("#model-name", "fake-model")
-        page.locator("#map-table select.map-provider").nth(0).select_option("fake")
-        page.locator("#map-table input.map-model").nth(0).fill("gpt-second")
+        new_model(page, "fake-model", "fake", "gpt-second")
         page.click("#map-add")
         page.locator("#map-table select.map-provider").nth(1).select_option("fake")
         page.locator("#map-table input.map-model").nth(1).fill("gpt-first")
@@ -1023,10 +1029,7 @@ def test_providers_at_800px_keys_switch_errors_and_new_blocks(
         page.fill("#prov-base", f"{up.base_url}/v1")
         page.click("#prov-save")
         toast(page, "Saved provider")
-        click_tab(page, "models")
-        page.fill("#model-name", "m2")
-        page.locator("#map-table select.map-provider").nth(0).select_option("added")
-        page.locator("#map-table input.map-model").nth(0).fill("gpt-y")
+        new_model(page, "m2", "added", "gpt-y")
         page.click("#model-save")
         toast(page, "Saved model")
         text = cfg.read_text()
