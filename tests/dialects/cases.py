@@ -146,7 +146,22 @@ bodies = st.fixed_dictionaries(
 )
 NEVER_CRASHES = settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 
+
 # a tool call whose result carries text and an image
+def image_tool_turns(source: dict[str, Any], *after: dict[str, Any]) -> list[dict[str, Any]]:
+    """A tool call `t1` and the user turn answering it with only an image (`source`), then
+    the `after` blocks."""
+    result = {
+        "type": "tool_result",
+        "tool_use_id": "t1",
+        "content": [{"type": "image", "source": source}],
+    }
+    return [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Shot"}]},
+        {"role": "user", "content": [result, *after]},
+    ]
+
+
 IMAGE_RESULT: list[dict[str, Any]] = [
     {"role": "user", "content": "shot"},
     {

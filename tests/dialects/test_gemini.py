@@ -38,6 +38,7 @@ from tests.dialects.cases import (
     blocks_of,
     bodies,
     check_message,
+    image_tool_turns,
     json_values,
     load,
     translate_all,
@@ -251,23 +252,8 @@ def test_system_message_between_call_and_result_goes_to_system_instruction() -> 
 
 def test_tool_result_images_follow_the_responses() -> None:
     img = {"type": "base64", "media_type": "image/jpeg", "data": "AAAA"}
-    contents = _req(
-        [
-            {"role": "user", "content": "shot"},
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Shot"}]},
-            {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": "t1",
-                        "content": [{"type": "image", "source": img}],
-                    },
-                    {"type": "text", "text": "look"},
-                ],
-            },
-        ]
-    )["contents"]
+    look = {"type": "text", "text": "look"}
+    contents = _req([{"role": "user", "content": "shot"}, *image_tool_turns(img, look)])["contents"]
     response, label, image, text = contents[2]["parts"]
     assert response["functionResponse"]["response"]["content"].startswith("(the result is")
     assert label["text"] == "[media from tool result t1]"

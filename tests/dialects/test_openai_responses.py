@@ -36,6 +36,7 @@ from tests.dialects.cases import (
     blocks_of,
     bodies,
     check_message,
+    image_tool_turns,
     json_objects,
     load,
     split,
@@ -232,21 +233,7 @@ def test_tool_result_images_follow_as_user_message() -> None:
 
 def test_image_only_tool_result_says_so() -> None:
     img = {"type": "url", "url": "https://x/y.png"}
-    items = _req(
-        [
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "S"}]},
-            {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": "t1",
-                        "content": [{"type": "image", "source": img}],
-                    }
-                ],
-            },
-        ]
-    )["input"]
+    items = _req(image_tool_turns(img))["input"]
     assert kinds(items) == ["function_call", "function_call_output", "user"]
     assert "image" in items[1]["output"]
     assert items[2]["content"][1]["image_url"] == "https://x/y.png"
