@@ -1,5 +1,11 @@
-"""Config TOML for tests (the one way to write it: `provider`, `model_toml`, `write_config`),
-and configs that point ccm at fake upstreams (`provider_toml`, `proxied`)."""
+"""What the tests share to set ccm up and talk to it, one of each:
+
+- config TOML, the one way to write it: `provider`, `model_toml` (tables), `config_text` /
+  `write_config` (a whole file with test-sized timeouts);
+- fake upstreams: `upstream_fixture` (a fixture per fake), `provider_toml` (a provider pointing
+  at a fake), `chain_config` / `proxied` (ccm in front of a chain of fakes);
+- the official SDK as the client: `sdk`, `ask` (streamed or not), `tool_answered` (the turns
+  that answer a tool call), `TOOLS`."""
 
 from __future__ import annotations
 
