@@ -187,18 +187,28 @@ IMAGE_RESULT: list[dict[str, Any]] = [
 ]
 
 
+def thinking_request(thinking: dict | None, output_config: dict | None = None) -> dict:
+    """A one-turn request with these `thinking` and `output_config` (None: left out)."""
+    body: dict[str, Any] = {"max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    if thinking:
+        body["thinking"] = thinking
+    if output_config:
+        body["output_config"] = output_config
+    return body
+
+
 # Claude Code's thinking / output_config -> the reasoning effort an OpenAI-style upstream gets
 THINKING_EFFORT = [
-    ({"type": "enabled", "budget_tokens": 1024}, None, "low"),
-    ({"type": "enabled", "budget_tokens": 4096}, None, "medium"),
-    ({"type": "enabled", "budget_tokens": 16383}, None, "medium"),
-    ({"type": "enabled", "budget_tokens": 16384}, None, "high"),
-    ({"type": "enabled"}, None, "medium"),
-    ({"type": "adaptive"}, None, "medium"),
-    ({"type": "adaptive"}, {"effort": "low"}, "low"),
-    ({"type": "adaptive"}, {"effort": "max"}, "high"),
-    ({"type": "disabled"}, {"effort": "high"}, None),
-    (None, None, None),
+    (thinking_request({"type": "enabled", "budget_tokens": 1024}), "low"),
+    (thinking_request({"type": "enabled", "budget_tokens": 4096}), "medium"),
+    (thinking_request({"type": "enabled", "budget_tokens": 16383}), "medium"),
+    (thinking_request({"type": "enabled", "budget_tokens": 16384}), "high"),
+    (thinking_request({"type": "enabled"}), "medium"),
+    (thinking_request({"type": "adaptive"}), "medium"),
+    (thinking_request({"type": "adaptive"}, {"effort": "low"}), "low"),
+    (thinking_request({"type": "adaptive"}, {"effort": "max"}), "high"),
+    (thinking_request({"type": "disabled"}, {"effort": "high"}), None),
+    (thinking_request(None), None),
 ]
 
 # tool-call arguments for the stream-splitting properties
