@@ -123,6 +123,17 @@ def start(
     os.execv(argv[0], argv)
 
 
+def _running(config: Path | None) -> tuple[Path, int | None]:
+    """The config's path and the pid of the ccm running for it (None, said so, when none)."""
+    from ccm.server.run import pid_path, read_pid
+
+    path = (config or default_config_path()).expanduser()
+    pid = read_pid(pid_path(path))
+    if pid is None:
+        typer.echo(f"ccm is not running for {path}")
+    return path, pid
+
+
 @app.command()
 def stop(config: ConfigOpt = None) -> None:
     """Stop a running ccm (SIGTERM: streams in flight get time to finish)."""
@@ -132,10 +143,8 @@ def stop(config: ConfigOpt = None) -> None:
 
     from ccm.server.run import pid_path, read_pid
 
-    path = (config or default_config_path()).expanduser()
-    pid = read_pid(pid_path(path))
+    path, pid = _running(config)
     if pid is None:
-        typer.echo(f"ccm is not running for {path}")
         return
     os.kill(pid, signal.SIGTERM)
     for _ in range(400):
@@ -151,12 +160,10 @@ def status(config: ConfigOpt = None) -> None:
     """Whether ccm runs for this config, and its /health."""
     from ccm.config.secrets import MissingSecret
     from ccm.server.access import admin_token
-    from ccm.server.run import pid_path, read_address, read_pid
+    from ccm.server.run import pid_path, read_address
 
-    path = (config or default_config_path()).expanduser()
-    pid = read_pid(pid_path(path))
+    path, pid = _running(config)
     if pid is None:
-        typer.echo(f"ccm is not running for {path}")
         raise typer.Exit(1)
     typer.echo(f"ccm is running (pid {pid})")
     address = read_address(pid_path(path))

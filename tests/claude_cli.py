@@ -40,16 +40,20 @@ def run_claude(tmp_path: Path, base_url: str) -> dict:
         "DISABLE_TELEMETRY": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
+    result = claude_json(
+        work, env, "-p", "run echo hello-from-tool via Bash", "--allowedTools", "Bash"
+    )
+    assert result["is_error"] is False, result
+    assert result["num_turns"] >= 2
+    return result
+
+
+def claude_json(work: Path, env: dict[str, str], *args: str) -> dict:
+    """`claude ARGS --output-format json` in `work` with only `env`; its parsed result (it
+    must exit 0)."""
+    assert CLAUDE is not None, "CI must have the Claude Code CLI"
     proc = subprocess.run(
-        [
-            CLAUDE,
-            "-p",
-            "run echo hello-from-tool via Bash",
-            "--allowedTools",
-            "Bash",
-            "--output-format",
-            "json",
-        ],
+        [CLAUDE, *args, "--output-format", "json"],
         cwd=work,
         env=env,
         capture_output=True,
@@ -58,7 +62,4 @@ def run_claude(tmp_path: Path, base_url: str) -> dict:
         stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
-    result = json.loads(proc.stdout)
-    assert result["is_error"] is False, result
-    assert result["num_turns"] >= 2
-    return result
+    return json.loads(proc.stdout)

@@ -8,76 +8,25 @@ import pytest
 from ccm.config.load import parse_config
 from ccm.rules.compile import Router
 from ccm.rules.load import build_router
+from tests.proxy_setup import model_toml, provider
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 # providers and models the routing tests route to (claude-code-mux README names)
-MODELS_TOML = """
-[[providers]]
-name = "zai"
-provider_type = "z.ai"
-api_key = "sk-zai"
-
-[[providers]]
-name = "openrouter"
-provider_type = "openrouter"
-api_key = "sk-or"
-
-[[providers]]
-name = "minimax"
-provider_type = "minimax"
-api_key = "sk-mm"
-
-[[providers]]
-name = "off"
-provider_type = "openai"
-api_key = "sk-off"
-enabled = false
-
-[[models]]
-name = "minimax-m2"
-[[models.mappings]]
-provider = "minimax"
-actual_model = "MiniMax-M2"
-priority = 1
-
-[[models]]
-name = "glm-4.6"
-[[models.mappings]]
-provider = "openrouter"
-actual_model = "z-ai/glm-4.6"
-priority = 2
-[[models.mappings]]
-provider = "zai"
-actual_model = "glm-4.6"
-priority = 1
-
-[[models]]
-name = "glm-4.5-air"
-[[models.mappings]]
-provider = "zai"
-actual_model = "glm-4.5-air"
-priority = 1
-
-[[models]]
-name = "kimi-k2-thinking"
-[[models.mappings]]
-provider = "off"
-actual_model = "kimi-off"
-priority = 1
-[[models.mappings]]
-provider = "openrouter"
-actual_model = "moonshotai/kimi-k2-thinking"
-priority = 2
-
-[[models]]
-name = "gemini-2.5-pro"
-[[models.mappings]]
-provider = "openrouter"
-actual_model = "google/gemini-2.5-pro"
-priority = 1
-"""
+MODELS_TOML = (
+    provider("zai", "z.ai", api_key="sk-zai")
+    + provider("openrouter", "openrouter", api_key="sk-or")
+    + provider("minimax", "minimax", api_key="sk-mm")
+    + provider("off", "openai", api_key="sk-off", enabled=False)
+    + model_toml("minimax-m2", ("minimax", "MiniMax-M2"))
+    + model_toml("glm-4.6", ("zai", "glm-4.6"), ("openrouter", "z-ai/glm-4.6"))
+    + model_toml("glm-4.5-air", ("zai", "glm-4.5-air"))
+    + model_toml(
+        "kimi-k2-thinking", ("off", "kimi-off"), ("openrouter", "moonshotai/kimi-k2-thinking")
+    )
+    + model_toml("gemini-2.5-pro", ("openrouter", "google/gemini-2.5-pro"))
+)
 
 ROUTER_TOML = """
 [router]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,10 @@ class RunningCCM:
     config_path: Path
     server: uvicorn.Server
     loop: asyncio.AbstractEventLoop | None = None
+
+    def client(self, timeout: float = 20) -> httpx.Client:
+        """An httpx client for this ccm (close it, or use it in a `with`)."""
+        return httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def reload(self) -> bool:
         assert self.loop is not None
@@ -58,11 +62,7 @@ def running_ccm(
 
     thread = threading.Thread(target=run, name="ccm-under-test", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("ccm did not start")
-        time.sleep(0.01)
+    wait_until(lambda: server.started, 10, what="ccm to start", alive=thread.is_alive)
     try:
         yield running
     finally:
@@ -77,17 +77,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 20) -> None:
-    """Until `base`/health answers; RuntimeError if `proc` exits first or time runs out."""
+def wait_until(
+    ready: Callable[[], object],
+    timeout: float = 8.0,
+    *,
+    what: str = "the condition",
+    alive: Callable[[], bool] = lambda: True,
+) -> None:
+    """Poll `ready` until it is true; AssertionError naming `what` if `timeout` seconds pass,
+    or `alive` turns false (the process or thread that should make it true has gone), first."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(f"{base}/health", timeout=1)
-            return
-        except httpx.HTTPError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ccm start did not serve (exit {proc.poll()})") from None
-            time.sleep(0.05)
+    while not ready():
+        if not alive() or time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout}s for {what}: not reached")
+        time.sleep(0.02)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        httpx.get(f"{base}/health", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Until `base`/health answers; AssertionError if `proc` exits first or time runs out."""
+    wait_until(
+        lambda: _healthy(base),
+        timeout,
+        what=f"{base}/health to answer",
+        alive=lambda: proc.poll() is None,
+    )
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.fakes.upstream import FakeUpstream, echo
-from tests.harness import running_ccm
+from tests.harness import running_ccm, wait_until
 from tests.proxy_setup import model_toml, provider_toml, write_config
 
 REQ = {
@@ -32,15 +32,6 @@ def _route(c: httpx.Client) -> str:
     return r.headers["x-ccm-route"]
 
 
-def _wait_for(pred, timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def test_rules_file_edit_takes_effect_and_broken_edit_keeps_old(
     tmp_path: Path, up: FakeUpstream
 ) -> None:
@@ -60,23 +51,23 @@ def test_rules_file_edit_takes_effect_and_broken_edit_keeps_old(
         tmp = tmp_path / ".ccm.rules.swp"
         tmp.write_text('route second when model ~ /^claude-/ to "beta"\ndefault to model\n')
         tmp.replace(rules)
-        _wait_for(lambda: ccm.state.runtime.version == 2)
+        wait_until(lambda: ccm.state.runtime.version == 2)
         assert _route(c) == "rule=second; model=beta; provider=p"
         assert up.requests[-1].json["model"] == "b-1"
 
         rules.write_text('route broken when model ~ /^claude-( to "beta"\ndefault to model\n')
-        _wait_for(lambda: ccm.state.last_error is not None)
+        wait_until(lambda: ccm.state.last_error is not None)
         assert "ccm.rules:1:" in ccm.state.last_error and "regex" in ccm.state.last_error
         assert _route(c) == "rule=second; model=beta; provider=p"  # the old rules still serve
         health = c.get("/health").json()
         assert health["rules_version"] == 2 and "ccm.rules:1:" in health["last_reload_error"]
 
         rules.write_text('route third when true to "alpha"\ndefault to model\n')
-        _wait_for(lambda: "unreachable" in (ccm.state.last_error or ""))
+        wait_until(lambda: "unreachable" in (ccm.state.last_error or ""))
         assert ccm.state.runtime.version == 2  # refused: default can never be reached
 
         rules.write_text('default to "alpha"\n')
-        _wait_for(lambda: ccm.state.runtime.version == 3)
+        wait_until(lambda: ccm.state.runtime.version == 3)
         assert ccm.state.last_error is None
         assert _route(c) == "rule=default; model=alpha; provider=p"
 
@@ -90,9 +81,9 @@ def test_config_edit_changes_providers_and_error_is_reported(
         assert _route(c) == "rule=default; model=alpha; provider=p"
         time.sleep(0.3)
         write_config(cfg, body + model_toml("gamma", ("p", "g-1")), router='default = "gamma"')
-        _wait_for(lambda: ccm.state.runtime.version == 2)
+        wait_until(lambda: ccm.state.runtime.version == 2)
         assert _route(c) == "rule=default; model=gamma; provider=p"
         cfg.write_text(cfg.read_text() + "\n[server\n")  # TOML syntax error
-        _wait_for(lambda: ccm.state.last_error is not None)
+        wait_until(lambda: ccm.state.last_error is not None)
         assert "config.toml:" in ccm.state.last_error
         assert _route(c) == "rule=default; model=gamma; provider=p"

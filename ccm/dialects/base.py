@@ -242,20 +242,31 @@ def join_url(base: str, suffix: str) -> str:
 class Translated:
     """A dialect that translates: a JSON request built from the Anthropic one, an answer and a
     stream translated back. Subclasses give `name`, `stream_class` (a Translator taking the
-    requested model and an input estimate), `payload`, `url` and `message`; a dialect whose
-    upstream misreports errors overrides `classify`."""
+    requested model and an input estimate), `url`, and either the module's two translations
+    (`to_upstream(body, model, stream=, quirks=, **payload_options())` and
+    `from_upstream(raw, requested_model)`, as staticmethods) or their own `payload` and
+    `message`; a dialect whose upstream misreports errors overrides `classify`."""
 
     name: str
     stream_class: Callable[[str, int], Translator]
+    to_upstream: Callable[..., dict[str, Any]]
+    from_upstream: Callable[[bytes, str], dict[str, Any]]
+
+    def payload_options(self) -> dict[str, Any]:
+        """More keyword arguments for `to_upstream` (a variant's flags)."""
+        return {}
 
     def payload(self, job: Job, target: Target) -> dict[str, Any]:
-        raise NotImplementedError
+        body = self.request_body(job, target)
+        return self.to_upstream(
+            body, target.model, stream=job.stream, quirks=target.quirks, **self.payload_options()
+        )
 
     def url(self, job: Job, target: Target) -> str:
         raise NotImplementedError
 
     def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
-        raise NotImplementedError
+        return self.from_upstream(raw, requested_model)
 
     def request_body(self, job: Job, target: Target) -> dict[str, Any]:
         """The Anthropic request to translate: the client's, except that Anthropic's

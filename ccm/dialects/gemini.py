@@ -95,13 +95,13 @@ from ccm.dialects import common, roundtrip
 from ccm.dialects import quirks as q
 from ccm.dialects.base import Call, Credential, Job, Target, Verdict, classify, json_call
 from ccm.dialects.gemini_schema import clean_schema
+from ccm.wire.common import error_message
 from ccm.wire.gemini import (
     Candidate,
     GenerateContentResponse,
     Part,
     StreamChunk,
     UsageMetadata,
-    error_message,
 )
 
 __all__ = [
@@ -719,11 +719,8 @@ class GeminiDialect(common.Translated):
 
     name = NAME
     stream_class = StreamTranslator
-
-    def payload(self, job: Job, target: Target) -> dict[str, Any]:
-        return request_to_gemini(
-            self.request_body(job, target), target.model, stream=job.stream, quirks=target.quirks
-        )
+    to_upstream = staticmethod(request_to_gemini)
+    from_upstream = staticmethod(response_from_gemini)
 
     def base(self, target: Target) -> str:
         return target.base_url
@@ -731,9 +728,6 @@ class GeminiDialect(common.Translated):
     def url(self, job: Job, target: Target) -> str:
         action = "streamGenerateContent?alt=sse" if job.stream else "generateContent"
         return f"{self.base(target)}/models/{target.model}:{action}"
-
-    def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
-        return response_from_gemini(raw, requested_model)
 
     def classify(self, status: int, raw: bytes) -> Verdict:
         """Google answers a bad API key with 400: it is the key, so it fails over like 401."""

@@ -77,6 +77,7 @@ from ccm.dialects import quirks as q
 from ccm.dialects.base import Job, Target
 from ccm.dialects.quirks import searches
 from ccm.wire.claude_code import session_id, stable_user
+from ccm.wire.common import error_message
 from ccm.wire.openai_chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -85,7 +86,6 @@ from ccm.wire.openai_chat import (
     Message,
     ToolCall,
     Usage,
-    error_message,
 )
 
 __all__ = [
@@ -708,17 +708,11 @@ class ChatDialect(common.Translated):
 
     name = NAME
     stream_class = StreamTranslator
-
-    def payload(self, job: Job, target: Target) -> dict[str, Any]:
-        return request_to_openai(
-            self.request_body(job, target), target.model, stream=job.stream, quirks=target.quirks
-        )
+    to_upstream = staticmethod(request_to_openai)
+    from_upstream = staticmethod(response_from_openai)
 
     def url(self, job: Job, target: Target) -> str:
         return target.base_url + "/chat/completions"
-
-    def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
-        return response_from_openai(raw, requested_model)
 
 
 CHAT = ChatDialect()

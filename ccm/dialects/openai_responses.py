@@ -93,12 +93,12 @@ from ccm.dialects import common, roundtrip, websearch
 from ccm.dialects import quirks as q
 from ccm.dialects.base import Call, Credential, Job, Target
 from ccm.wire.claude_code import session_id
+from ccm.wire.common import error_message
 from ccm.wire.openai_responses import (
     OutputItem,
     Response,
     StreamEvent,
     Usage,
-    error_message,
 )
 
 __all__ = [
@@ -768,24 +768,17 @@ class ResponsesDialect(common.Translated):
 
     name = NAME
     stream_class = StreamTranslator
+    to_upstream = staticmethod(request_to_responses)
+    from_upstream = staticmethod(response_from_responses)
 
     def __init__(self, codex: bool = False) -> None:
         self.codex = codex
 
-    def payload(self, job: Job, target: Target) -> dict[str, Any]:
-        return request_to_responses(
-            self.request_body(job, target),
-            target.model,
-            stream=job.stream,
-            quirks=target.quirks,
-            codex=self.codex,
-        )
+    def payload_options(self) -> dict[str, Any]:
+        return {"codex": self.codex}
 
     def url(self, job: Job, target: Target) -> str:
         return target.base_url + "/responses"
-
-    def message(self, raw: bytes, requested_model: str) -> dict[str, Any]:
-        return response_from_responses(raw, requested_model)
 
     def build(self, job: Job, target: Target, credential: Credential) -> Call:
         call = super().build(job, target, credential)

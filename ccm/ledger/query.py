@@ -201,23 +201,15 @@ def where(
 ) -> tuple[str, tuple[Any, ...]]:
     """A WHERE clause (or "") and its arguments. `model` matches the requested, logical or
     upstream model; `status` is ok, error, failover, 4xx, 5xx or one HTTP status."""
-    parts: list[str] = []
-    args: list[Any] = []
-    if since is not None:
-        parts.append("ts >= ?")
-        args.append(since)
-    if until is not None:
-        parts.append("ts < ?")
-        args.append(until)
-    if session_id:
-        parts.append("session_id = ?")
-        args.append(session_id)
-    if model:
-        parts.append("? IN (model, actual_model, requested_model)")
-        args.append(model)
-    if provider:
-        parts.append("provider = ?")
-        args.append(provider)
+    given = (
+        ("ts >= ?", since, since is not None),
+        ("ts < ?", until, until is not None),
+        ("session_id = ?", session_id, bool(session_id)),
+        ("? IN (model, actual_model, requested_model)", model, bool(model)),
+        ("provider = ?", provider, bool(provider)),
+    )
+    parts = [clause for clause, _, on in given if on]
+    args: list[Any] = [value for _, value, on in given if on]
     if status:
         if status in STATUS_FILTERS:
             parts.append(STATUS_FILTERS[status])

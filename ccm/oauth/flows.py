@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -118,35 +118,32 @@ class Flow:
         return self
 
 
+# Claude Code's sign-in; the Console's is the same client and token endpoint, authorized at
+# the Console, and it serves no provider type of its own
+_CLAUDE_MAX = Flow(
+    name="claude-max",
+    client_of="Claude Code",
+    otherwise='Or keep Claude Code\'s own login instead: a provider with auth_type = "client" forwards it, and ccm needs no sign-in (docs/config.md).',
+    title="Claude Pro/Max",
+    authorize_url="https://claude.ai/oauth/authorize",
+    token_url="https://console.anthropic.com/v1/oauth/token",
+    client_id="",
+    scopes="org:create_api_key user:profile user:inference",
+    redirect_uri="https://console.anthropic.com/oauth/code/callback",
+    token_format="json",
+    extra_params=(("code", "true"),),
+    state_in_token_request=True,
+    provider_types=("anthropic",),
+)
+
 _FLOWS: dict[str, Flow] = {
-    "claude-max": Flow(
-        name="claude-max",
-        client_of="Claude Code",
-        otherwise='Or keep Claude Code\'s own login instead: a provider with auth_type = "client" forwards it, and ccm needs no sign-in (docs/config.md).',
-        title="Claude Pro/Max",
-        authorize_url="https://claude.ai/oauth/authorize",
-        token_url="https://console.anthropic.com/v1/oauth/token",
-        client_id="",
-        scopes="org:create_api_key user:profile user:inference",
-        redirect_uri="https://console.anthropic.com/oauth/code/callback",
-        token_format="json",
-        extra_params=(("code", "true"),),
-        state_in_token_request=True,
-        provider_types=("anthropic",),
-    ),
-    "claude-console": Flow(
+    "claude-max": _CLAUDE_MAX,
+    "claude-console": replace(
+        _CLAUDE_MAX,
         name="claude-console",
-        client_of="Claude Code",
-        otherwise='Or keep Claude Code\'s own login instead: a provider with auth_type = "client" forwards it, and ccm needs no sign-in (docs/config.md).',
         title="Anthropic Console",
         authorize_url="https://console.anthropic.com/oauth/authorize",
-        token_url="https://console.anthropic.com/v1/oauth/token",
-        client_id="",
-        scopes="org:create_api_key user:profile user:inference",
-        redirect_uri="https://console.anthropic.com/oauth/code/callback",
-        token_format="json",
-        extra_params=(("code", "true"),),
-        state_in_token_request=True,
+        provider_types=(),
     ),
     "chatgpt": Flow(
         name="chatgpt",

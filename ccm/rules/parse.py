@@ -102,14 +102,18 @@ class _ToAst(Transformer):
         )
 
     # values
-    def string(self, children: list[Token]) -> ast.Str:
-        (tok,) = children
+    def _text(self, tok: Token) -> str:
+        """A string literal's value (JSON escapes); its raw inside, with an error, when an
+        escape is bad."""
         try:
-            value = json.loads(tok)
+            return json.loads(tok)
         except json.JSONDecodeError:
             self._bad(tok, f"bad escape in string {tok}")
-            value = tok[1:-1]
-        return ast.Str(value, _span(tok))
+            return tok[1:-1]
+
+    def string(self, children: list[Token]) -> ast.Str:
+        (tok,) = children
+        return ast.Str(self._text(tok), _span(tok))
 
     def number(self, children: list[Token]) -> ast.Num:
         (tok,) = children
@@ -148,12 +152,7 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def header_field(self, meta: object, children: list[Token]) -> ast.Field:
         (tok,) = children
-        try:
-            name = json.loads(tok)
-        except json.JSONDecodeError:
-            self._bad(tok, f"bad escape in string {tok}")
-            name = tok[1:-1]
-        return ast.Field("header", name.lower(), _span(meta))
+        return ast.Field("header", self._text(tok).lower(), _span(meta))
 
     @v_args(meta=True)
     def comparison(self, meta: object, children: list) -> ast.Compare:

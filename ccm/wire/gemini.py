@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-Number = int | float
+from ccm.wire.common import ErrorInfo, Number
 
 
 class FunctionCall(msgspec.Struct, rename="camel"):
@@ -64,12 +64,6 @@ class UsageMetadata(msgspec.Struct, rename="camel"):
     total_token_count: Number | None = None
 
 
-class ErrorInfo(msgspec.Struct):
-    code: int | None = None
-    message: str | None = None
-    status: str | None = None
-
-
 class GenerateContentResponse(msgspec.Struct, rename="camel"):
     candidates: list[Candidate] | None = None
     prompt_feedback: PromptFeedback | None = None
@@ -81,12 +75,3 @@ class GenerateContentResponse(msgspec.Struct, rename="camel"):
 
 # A stream chunk is a GenerateContentResponse holding the parts produced since the last one.
 StreamChunk = GenerateContentResponse
-
-
-def error_message(error: ErrorInfo | str) -> str:
-    """A readable message from an upstream `error` field."""
-    if isinstance(error, str):
-        return error
-    parts = [p for p in (error.status, str(error.code) if error.code is not None else None) if p]
-    msg = error.message or "unknown error"
-    return f"{msg} ({', '.join(parts)})" if parts else msg

@@ -24,13 +24,7 @@ from typing import Any
 
 import msgspec
 
-Number = int | float
-
-
-class ErrorInfo(msgspec.Struct):
-    message: str | None = None
-    type: str | None = None
-    code: Any = None
+from ccm.wire.common import CachedTokensDetails, ErrorInfo, Number, ReasoningTokensDetails
 
 
 class FunctionCall(msgspec.Struct):
@@ -75,20 +69,12 @@ class ChunkChoice(msgspec.Struct):
     matched_stop: str | int | None = None
 
 
-class PromptTokensDetails(msgspec.Struct):
-    cached_tokens: Number | None = None
-
-
-class CompletionTokensDetails(msgspec.Struct):
-    reasoning_tokens: Number | None = None
-
-
 class Usage(msgspec.Struct):
     prompt_tokens: Number | None = None
     completion_tokens: Number | None = None
     total_tokens: Number | None = None
-    prompt_tokens_details: PromptTokensDetails | None = None
-    completion_tokens_details: CompletionTokensDetails | None = None
+    prompt_tokens_details: CachedTokensDetails | None = None
+    completion_tokens_details: ReasoningTokensDetails | None = None
     prompt_cache_hit_tokens: Number | None = None  # DeepSeek
     cached_tokens: Number | None = None  # Moonshot / Kimi
 
@@ -119,12 +105,3 @@ class ChatCompletionChunk(msgspec.Struct):
     choices: list[ChunkChoice] | None = None
     usage: Usage | None = None
     error: ErrorInfo | str | None = None
-
-
-def error_message(error: ErrorInfo | str) -> str:
-    """A readable message from an upstream `error` field."""
-    if isinstance(error, str):
-        return error
-    parts = [p for p in (error.type, str(error.code) if error.code is not None else None) if p]
-    msg = error.message or "unknown error"
-    return f"{msg} ({', '.join(parts)})" if parts else msg

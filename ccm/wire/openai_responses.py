@@ -27,14 +27,7 @@ from typing import Any
 
 import msgspec
 
-Number = int | float
-
-
-class ErrorInfo(msgspec.Struct):
-    message: str | None = None
-    type: str | None = None
-    code: Any = None
-    param: Any = None
+from ccm.wire.common import CachedTokensDetails, ErrorInfo, Number, ReasoningTokensDetails
 
 
 class ContentPart(msgspec.Struct):
@@ -77,20 +70,12 @@ class SearchAction(msgspec.Struct):
     sources: list[SearchSource] | None = None
 
 
-class InputTokensDetails(msgspec.Struct):
-    cached_tokens: Number | None = None
-
-
-class OutputTokensDetails(msgspec.Struct):
-    reasoning_tokens: Number | None = None
-
-
 class Usage(msgspec.Struct):
     input_tokens: Number | None = None
     output_tokens: Number | None = None
     total_tokens: Number | None = None
-    input_tokens_details: InputTokensDetails | None = None
-    output_tokens_details: OutputTokensDetails | None = None
+    input_tokens_details: CachedTokensDetails | None = None
+    output_tokens_details: ReasoningTokensDetails | None = None
 
     @property
     def cached(self) -> int | None:
@@ -138,14 +123,3 @@ class StreamEvent(msgspec.Struct):
     message: str | None = None
     param: Any = None
     error: ErrorInfo | str | None = None
-
-
-def error_message(error: ErrorInfo | str | None, fallback: str = "unknown error") -> str:
-    """A readable message from an upstream `error` field."""
-    if error is None:
-        return fallback
-    if isinstance(error, str):
-        return error or fallback
-    parts = [p for p in (error.type, str(error.code) if error.code is not None else None) if p]
-    msg = error.message or fallback
-    return f"{msg} ({', '.join(dict.fromkeys(parts))})" if parts else msg

@@ -14,42 +14,18 @@ from ccm.claude.limits import (
 )
 from ccm.config.load import parse_config
 from ccm.rules.load import build_router
+from tests.proxy_setup import model_toml, provider
 
-PROVIDERS = """
-[[providers]]
-name = "ds"
-provider_type = "deepseek"
-api_key = "sk-ds"
-
-[[providers]]
-name = "gem"
-provider_type = "gemini"
-api_key = "sk-gem"
-
-[[providers]]
-name = "local"
-provider_type = "ollama"
-
-[[models]]
-name = "deepseek"
-[[models.mappings]]
-provider = "ds"
-actual_model = "deepseek-chat"
-
-[[models]]
-name = "gemini"
-[[models.mappings]]
-provider = "gem"
-actual_model = "gemini-2.5-pro"
-
-[[models]]
-name = "tiny"
-[[models.mappings]]
-provider = "local"
-actual_model = "qwen2.5-coder:7b"
-context_window = 32_000
-max_tokens = 4_096
-"""
+PROVIDERS = (
+    provider("ds", "deepseek", api_key="sk-ds")
+    + provider("gem", "gemini", api_key="sk-gem")
+    + provider("local", "ollama")
+    + model_toml("deepseek", ("ds", "deepseek-chat"))
+    + model_toml("gemini", ("gem", "gemini-2.5-pro"))
+    + model_toml(
+        "tiny", ("local", "qwen2.5-coder:7b", {"context_window": 32_000, "max_tokens": 4_096})
+    )
+)
 
 
 def _vars(router_toml: str, extra: str = "", **kw: object) -> dict[str, str]:

@@ -20,6 +20,7 @@ from ccm.config.schema import DEFAULT_PORT
 from ccm.diagnostics import Diagnostic, DiagnosticError
 from ccm.rules.chain import Resolver
 from ccm.rules.load import build_router
+from tests.proxy_setup import model_toml, provider
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "config.toml"
 EXAMPLE_ENV = ("ZAI_API_KEY", "OPENROUTER_API_KEY", "KIMI_API_KEY")
@@ -120,36 +121,17 @@ def test_example_config_routes_like_mux(example_env: None) -> None:
 
 
 def test_mappings_are_tried_by_priority_not_file_order() -> None:
-    source = """\
-[[providers]]
-name = "a"
-provider_type = "openai"
-api_key = "k"
-
-[[providers]]
-name = "b"
-provider_type = "openai"
-api_key = "k"
-
-[[models]]
-name = "m"
-[[models.mappings]]
-provider = "b"
-actual_model = "m-third"
-priority = 3
-[[models.mappings]]
-provider = "a"
-actual_model = "m-first"
-priority = 1
-[[models.mappings]]
-provider = "b"
-actual_model = "m-second"
-priority = 2
-[[models.mappings]]
-provider = "a"
-actual_model = "m-second-tie"
-priority = 2
-"""
+    source = (
+        provider("a", "openai", api_key="k")
+        + provider("b", "openai", api_key="k")
+        + model_toml(
+            "m",
+            ("b", "m-third", {"priority": 3}),
+            ("a", "m-first", {"priority": 1}),
+            ("b", "m-second", {"priority": 2}),
+            ("a", "m-second-tie", {"priority": 2}),
+        )
+    )
     cfg = parse_config(source, CFG).config
     chain = Resolver(cfg).resolve("m").chain
     assert [e.actual_model for e in chain] == ["m-first", "m-second", "m-second-tie", "m-third"]

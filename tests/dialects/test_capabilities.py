@@ -10,6 +10,7 @@ from ccm.config.schema import Mapping, ProviderConfig
 from ccm.diagnostics import DiagnosticError
 from ccm.dialects.capabilities import MODEL_FAMILIES, capabilities, family, searches
 from ccm.dialects.registry import PRESETS
+from tests.proxy_setup import model_toml, provider
 
 
 def _p(ptype: str, **kw: object) -> ProviderConfig:
@@ -83,23 +84,13 @@ def test_every_family_pattern_matches_something_and_has_a_source() -> None:
 
 
 def test_mapping_capability_fields_load_and_are_checked() -> None:
-    text = """
-[[providers]]
-name = "z"
-provider_type = "z.ai"
-api_key = "k"
-[[models]]
-name = "m"
-[[models.mappings]]
-provider = "z"
-actual_model = "glm-4.6"
-vision = true
-context_window = 100_000
-max_tokens = 16_000
-"""
-    mp = parse_config(text).config.models[0].mappings[0]
+    def text(**fields: object) -> str:
+        data = {"vision": True, "context_window": 100_000, "max_tokens": 16_000, **fields}
+        return provider("z", "z.ai", api_key="k") + model_toml("m", ("z", "glm-4.6", data))
+
+    mp = parse_config(text()).config.models[0].mappings[0]
     assert (mp.vision, mp.context_window, mp.max_tokens) == (True, 100_000, 16_000)
     with pytest.raises(DiagnosticError, match="context_window"):
-        parse_config(text.replace("100_000", "0"))
+        parse_config(text(context_window=0))
     with pytest.raises(DiagnosticError, match="vision"):
-        parse_config(text.replace("vision = true", 'vision = "yes"'))
+        parse_config(text(vision="yes"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,8 @@ from ccm.dialects import registry
 from ccm.dialects.base import Job, Target, TranslationError
 from ccm.dialects.common import Translated
 from tests.anthropic_events import accumulate, check_events
+from tests.dialects.cases import load
 
-REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
 TOOLS = [{"name": "Bash", "input_schema": {"type": "object"}}]
 
 
@@ -315,7 +314,7 @@ def test_user_blocks_images_documents_unknown(dialect: Subject) -> None:
 
 
 def test_image_example(dialect: Subject) -> None:
-    example = json.loads((REQUESTS / "image.json").read_text())
+    example = load("image.json")
     image, text = dialect.surface.parts(dialect.surface.turns(dialect.payload(example))[0])
     assert "iVBOR" in json.dumps(image) and "image/png" in json.dumps(image)
     assert "What is in this screenshot?" in json.dumps(text)

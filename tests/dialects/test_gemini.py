@@ -11,12 +11,10 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from anthropic.types import Message as AnthropicMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,8 +35,13 @@ from tests.anthropic_events import check_events as _check_events
 from tests.dialects.cases import (
     NEVER_CRASHES,
     TWO_CALLS,
+    blocks_of,
     bodies,
+    check_message,
+    image_tool_turns,
     json_values,
+    load,
+    translate_all,
 )
 from tests.fakes.gemini_upstream import (
     COUNT_TOKENS,
@@ -56,13 +59,9 @@ from tests.fakes.gemini_upstream import (
     status,
     tool_use_loop_script,
 )
+from tests.proxy_setup import upstream_fixture
 
-REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
 SCHEMA_KEYS = gemini_schema._SCHEMA_KEYS
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((REQUESTS / name).read_text())
 
 
 def schema_nodes(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -253,23 +252,8 @@ def test_system_message_between_call_and_result_goes_to_system_instruction() -> 
 
 def test_tool_result_images_follow_the_responses() -> None:
     img = {"type": "base64", "media_type": "image/jpeg", "data": "AAAA"}
-    contents = _req(
-        [
-            {"role": "user", "content": "shot"},
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Shot"}]},
-            {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": "t1",
-                        "content": [{"type": "image", "source": img}],
-                    },
-                    {"type": "text", "text": "look"},
-                ],
-            },
-        ]
-    )["contents"]
+    look = {"type": "text", "text": "look"}
+    contents = _req([{"role": "user", "content": "shot"}, *image_tool_turns(img, look)])["contents"]
     response, label, image, text = contents[2]["parts"]
     assert response["functionResponse"]["response"]["content"].startswith("(the result is")
     assert label["text"] == "[media from tool result t1]"
@@ -636,13 +620,6 @@ def gemini_response(
     return json.dumps(body).encode()
 
 
-def check_message(msg: dict) -> AnthropicMessage:
-    parsed = AnthropicMessage.model_validate(msg)
-    assert msg["id"].startswith("msg_")
-    assert msg["type"] == "message" and msg["role"] == "assistant"
-    return parsed
-
-
 USAGE = {
     "promptTokenCount": 1000,
     "cachedContentTokenCount": 800,
@@ -808,19 +785,12 @@ def check_events(raw: bytes) -> list[dict]:
 def run(
     chunks: list[str], *, model: str = "claude-opus-4-8", estimate: int = 0
 ) -> tuple[list[dict], Any]:
-    tr = StreamTranslator(model, estimate)
-    out: list[bytes] = []
-    for c in chunks:
-        out += tr.event(c)
-    out += tr.finish()
-    assert tr.started
-    assert tr.finish() == [] and tr.event(chunk([{"text": "late"}])) == []  # idempotent
-    payloads = check_events(b"".join(out))
-    return payloads, accumulate(payloads)
-
-
-def blocks_of(snapshot: Any) -> list[dict]:
-    return [b.to_dict() for b in snapshot.content]
+    return translate_all(
+        StreamTranslator(model, estimate),
+        chunks,
+        late=chunk([{"text": "late"}]),
+        check=check_events,
+    )
 
 
 PARTIAL = {"promptTokenCount": 120, "totalTokenCount": 120}
@@ -1039,10 +1009,7 @@ def test_property_stream_equals_non_stream(
 # =========================================================================== the fake
 
 
-@pytest.fixture
-def gem() -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        yield fake
+gem = upstream_fixture(FakeGemini)
 
 
 def parse_sse_payloads(raw: bytes) -> list[str]:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-from anthropic.types import Message as AnthropicMessage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,15 +23,19 @@ from ccm.dialects.openai_chat import (
 )
 from ccm.dialects.registry import PRESETS
 from ccm.dialects.roundtrip import sign, to_upstream_id
-from tests.anthropic_events import accumulate, check_events
 from tests.dialects.cases import (
     IMAGE_RESULT,
     NEVER_CRASHES,
+    THINKING_EFFORT,
     TWO_CALLS,
+    blocks_of,
     bodies,
+    check_message,
+    json_objects,
+    load,
+    split,
+    translate_all,
 )
-
-REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
 
 
 def _of(provider: str) -> dict[str, Any]:
@@ -43,10 +45,6 @@ def _of(provider: str) -> dict[str, Any]:
 
 RC = sign("chat", {"f": "reasoning_content"})  # the signature of reasoning_content reasoning
 RS = sign("chat", {"f": "reasoning"})  # ... of `reasoning` reasoning
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((REQUESTS / name).read_text())
 
 
 # =========================================================================== request
@@ -127,30 +125,9 @@ def test_reasoning_effort_per_provider() -> None:
     assert "reasoning" not in ds and "reasoning_effort" not in ds
 
 
-@pytest.mark.parametrize(
-    ("thinking", "output_config", "effort"),
-    [
-        ({"type": "enabled", "budget_tokens": 1024}, None, "low"),
-        ({"type": "enabled", "budget_tokens": 4096}, None, "medium"),
-        ({"type": "enabled", "budget_tokens": 16383}, None, "medium"),
-        ({"type": "enabled", "budget_tokens": 16384}, None, "high"),
-        ({"type": "adaptive"}, None, "medium"),
-        ({"type": "adaptive"}, {"effort": "low"}, "low"),
-        ({"type": "adaptive"}, {"effort": "max"}, "high"),
-        ({"type": "disabled"}, {"effort": "high"}, None),
-    ],
-)
-def test_thinking_to_effort(thinking: dict, output_config: dict | None, effort: str | None) -> None:
-    body: dict[str, Any] = {
-        "model": "x",
-        "max_tokens": 100,
-        "messages": [{"role": "user", "content": "hi"}],
-        "thinking": thinking,
-    }
-    if output_config:
-        body["output_config"] = output_config
-    req = request_to_openai(body, "o4-mini", stream=False)
-    assert req.get("reasoning_effort") == effort
+@pytest.mark.parametrize(("body", "effort"), THINKING_EFFORT)
+def test_thinking_to_effort(body: dict, effort: str | None) -> None:
+    assert request_to_openai(body, "o4-mini", stream=False).get("reasoning_effort") == effort
 
 
 def test_tool_result_turn_tool_message_follows_tool_calls() -> None:
@@ -301,13 +278,6 @@ def completion(
     if usage is not None:
         body["usage"] = usage
     return json.dumps(body).encode()
-
-
-def check_message(msg: dict) -> AnthropicMessage:
-    parsed = AnthropicMessage.model_validate(msg)
-    assert msg["id"].startswith("msg_")
-    assert msg["type"] == "message" and msg["role"] == "assistant"
-    return parsed
 
 
 def test_response_text_and_usage_with_cache() -> None:
@@ -503,19 +473,7 @@ USAGE = {
 def run(
     chunks: list[str], *, model: str = "claude-opus-4-8", estimate: int = 0
 ) -> tuple[list[dict], Any]:
-    tr = StreamTranslator(model, estimate)
-    out: list[bytes] = []
-    for c in chunks:
-        out += tr.event(c)
-    out += tr.finish()
-    assert tr.started
-    assert tr.finish() == []  # idempotent
-    payloads = check_events(b"".join(out))
-    return payloads, accumulate(payloads)
-
-
-def blocks_of(snapshot: Any) -> list[dict]:
-    return [b.to_dict() for b in snapshot.content]
+    return translate_all(StreamTranslator(model, estimate), chunks, late=chunk({"content": "late"}))
 
 
 def test_stream_text() -> None:
@@ -762,27 +720,6 @@ def test_stream_error_chunk_raises() -> None:
 
 
 # --- property: argument splitting and interleaving never change the result
-
-json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
-json_objects = st.dictionaries(
-    st.text(max_size=6),
-    st.recursive(
-        json_scalars,
-        lambda i: st.lists(i, max_size=3) | st.dictionaries(st.text(max_size=4), i, max_size=3),
-        max_leaves=8,
-    ),
-    max_size=5,
-)
-
-
-def split(text: str, cuts: list[int]) -> list[str]:
-    points = sorted({c % (len(text) + 1) for c in cuts})
-    pieces, last = [], 0
-    for p in points:
-        pieces.append(text[last:p])
-        last = p
-    pieces.append(text[last:])
-    return pieces
 
 
 @given(

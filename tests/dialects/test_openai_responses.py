@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from anthropic.types import Message as AnthropicMessage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,8 +31,16 @@ from tests.anthropic_events import accumulate, check_events
 from tests.dialects.cases import (
     IMAGE_RESULT,
     NEVER_CRASHES,
+    THINKING_EFFORT,
     TWO_CALLS,
+    blocks_of,
     bodies,
+    check_message,
+    image_tool_turns,
+    json_objects,
+    load,
+    split,
+    translate_all,
 )
 from tests.fakes.responses_upstream import (
     CODEX_PATH,
@@ -57,8 +63,7 @@ from tests.fakes.responses_upstream import (
     tool_loop,
 )
 from tests.fakes.upstream import Recorded
-
-REQUESTS = Path(__file__).resolve().parents[2] / "examples" / "requests"
+from tests.proxy_setup import upstream_fixture
 
 
 def _of(provider: str) -> dict[str, Any]:
@@ -70,10 +75,6 @@ def _of(provider: str) -> dict[str, Any]:
 
 RE = sign("resp", {"e": "gAAAA"})  # a reasoning item's signature (the fake's encrypted_content)
 R0 = sign("resp", {})  # ... of one that came without encrypted_content
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((REQUESTS / name).read_text())
 
 
 def _req(messages: list, model: str = "gpt-4.1", **extra: Any) -> dict[str, Any]:
@@ -232,21 +233,7 @@ def test_tool_result_images_follow_as_user_message() -> None:
 
 def test_image_only_tool_result_says_so() -> None:
     img = {"type": "url", "url": "https://x/y.png"}
-    items = _req(
-        [
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "S"}]},
-            {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": "t1",
-                        "content": [{"type": "image", "source": img}],
-                    }
-                ],
-            },
-        ]
-    )["input"]
+    items = _req(image_tool_turns(img))["input"]
     assert kinds(items) == ["function_call", "function_call_output", "user"]
     assert "image" in items[1]["output"]
     assert items[2]["content"][1]["image_url"] == "https://x/y.png"
@@ -314,32 +301,10 @@ def test_system_string_empty_system_and_empty_turns() -> None:
     assert req["input"][1]["content"] == [{"type": "output_text", "text": "plain"}]
 
 
-@pytest.mark.parametrize(
-    ("thinking", "output_config", "effort"),
-    [
-        ({"type": "enabled", "budget_tokens": 1024}, None, "low"),
-        ({"type": "enabled", "budget_tokens": 4096}, None, "medium"),
-        ({"type": "enabled", "budget_tokens": 16383}, None, "medium"),
-        ({"type": "enabled", "budget_tokens": 16384}, None, "high"),
-        ({"type": "enabled"}, None, "medium"),
-        ({"type": "adaptive"}, None, "medium"),
-        ({"type": "adaptive"}, {"effort": "low"}, "low"),
-        ({"type": "adaptive"}, {"effort": "max"}, "high"),
-        ({"type": "disabled"}, {"effort": "high"}, None),
-        (None, None, None),
-    ],
-)
-def test_thinking_to_reasoning(
-    thinking: dict | None, output_config: dict | None, effort: str | None
-) -> None:
-    body: dict[str, Any] = {"max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
-    if thinking:
-        body["thinking"] = thinking
-    if output_config:
-        body["output_config"] = output_config
-    req = request_to_responses(body, "o4-mini", stream=False)
+@pytest.mark.parametrize(("body", "effort"), THINKING_EFFORT)
+def test_thinking_to_reasoning(body: dict, effort: str | None) -> None:
     expected = {"effort": effort, "summary": "auto"} if effort else None
-    assert req.get("reasoning") == expected
+    assert request_to_responses(body, "o4-mini", stream=False).get("reasoning") == expected
 
 
 def test_reasoning_per_provider_and_model() -> None:
@@ -472,13 +437,6 @@ USAGE = {
     "output_tokens_details": {"reasoning_tokens": 30},
     "total_tokens": 1050,
 }
-
-
-def check_message(msg: dict) -> AnthropicMessage:
-    parsed = AnthropicMessage.model_validate(msg)
-    assert msg["id"].startswith("msg_")
-    assert msg["type"] == "message" and msg["role"] == "assistant"
-    return parsed
 
 
 def test_response_text_and_usage_with_cache() -> None:
@@ -681,20 +639,7 @@ def args_delta(n: int, delta: str, item_id: str = "fc_1") -> str:
 def run(
     events: list[str], *, model: str = "claude-opus-4-8", estimate: int = 0
 ) -> tuple[list[dict], Any]:
-    tr = StreamTranslator(model, estimate)
-    out: list[bytes] = []
-    for e in events:
-        out += tr.event(e)
-    out += tr.finish()
-    assert tr.started
-    assert tr.finish() == []  # idempotent
-    assert tr.event(created()) == []  # nothing after the end
-    payloads = check_events(b"".join(out))
-    return payloads, accumulate(payloads)
-
-
-def blocks_of(snapshot: Any) -> list[dict]:
-    return [b.to_dict() for b in snapshot.content]
+    return translate_all(StreamTranslator(model, estimate), events, late=created())
 
 
 MSG_ADDED = {"id": "msg_1", "type": "message", "role": "assistant", "content": []}
@@ -1066,16 +1011,6 @@ def fake_request(body: dict[str, Any]) -> Recorded:
 # --- property: however the upstream cuts its deltas and orders its items, the result is
 # the same
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
-json_objects = st.dictionaries(
-    st.text(max_size=6),
-    st.recursive(
-        json_scalars,
-        lambda i: st.lists(i, max_size=3) | st.dictionaries(st.text(max_size=4), i, max_size=3),
-        max_leaves=8,
-    ),
-    max_size=5,
-)
 item_specs = st.lists(
     st.one_of(
         st.tuples(st.just("text"), st.text(min_size=1, max_size=20)),
@@ -1085,16 +1020,6 @@ item_specs = st.lists(
     min_size=1,
     max_size=4,
 )
-
-
-def split(text: str, cuts: list[int]) -> list[str]:
-    points = sorted({c % (len(text) + 1) for c in cuts})
-    pieces, last = [], 0
-    for p in points:
-        pieces.append(text[last:p])
-        last = p
-    pieces.append(text[last:])
-    return [p for p in pieces if p]
 
 
 @given(
@@ -1114,12 +1039,12 @@ def test_property_any_delta_split_and_interleaving_gives_the_same_message(
     for n, (kind, value) in enumerate(specs):
         if kind == "text":
             headers.append(added(n, dict(MSG_ADDED, id=f"msg_{n}")))
-            queues.append([text_delta(n, p, f"msg_{n}") for p in split(value, cuts[n])])
+            queues.append([text_delta(n, p, f"msg_{n}") for p in split(value, cuts[n]) if p])
             finals.append(dict(message(value), id=f"msg_{n}"))
             expected.append({"type": "text", "text": value})
         elif kind == "thinking":
             headers.append(added(n, {"id": f"rs_{n}", "type": "reasoning", "summary": []}))
-            queues.append([summary_delta(n, p, 0, f"rs_{n}") for p in split(value, cuts[n])])
+            queues.append([summary_delta(n, p, 0, f"rs_{n}") for p in split(value, cuts[n]) if p])
             finals.append(dict(reasoning(value), id=f"rs_{n}"))
             expected.append(
                 {"type": "thinking", "thinking": value, "signature": RE if send_done else R0}
@@ -1128,7 +1053,7 @@ def test_property_any_delta_split_and_interleaving_gives_the_same_message(
             args = json.dumps(value, ensure_ascii=False)
             fc = {"id": f"fc_{n}", "type": "function_call", "call_id": f"c{n}", "name": f"T{n}"}
             headers.append(added(n, dict(fc, arguments="")))
-            queues.append([args_delta(n, p, f"fc_{n}") for p in split(args, cuts[n])])
+            queues.append([args_delta(n, p, f"fc_{n}") for p in split(args, cuts[n]) if p])
             finals.append(dict(fc, arguments=args))
             expected.append({"type": "tool_use", "id": f"c{n}", "name": f"T{n}", "input": value})
     events = [created(), *headers]
@@ -1154,10 +1079,7 @@ def test_property_any_delta_split_and_interleaving_gives_the_same_message(
 # =========================================================================== the fake
 
 
-@pytest.fixture
-def up() -> Iterator[FakeResponsesUpstream]:
-    with FakeResponsesUpstream() as fake:
-        yield fake
+up = upstream_fixture(FakeResponsesUpstream)
 
 
 @pytest.fixture

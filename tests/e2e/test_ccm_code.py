@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -66,6 +67,27 @@ def _ccm(home: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | 
     )
 
 
+def _code_json(
+    home: Path, prompt: str, tool: str, *, cwd: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`ccm code -p PROMPT --allowedTools TOOL --output-format json`, which must exit 0: the
+    process and Claude Code's parsed result."""
+    out = _ccm(
+        home,
+        "code",
+        "-p",
+        prompt,
+        "--allowedTools",
+        tool,
+        "--output-format",
+        "json",
+        env=env,
+        cwd=cwd,
+    )
+    assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-2000:]
+    return out, json.loads(out.stdout)
+
+
 def test_ccm_code_runs_the_tool_loop_with_no_other_setup(tmp_path: Path) -> None:
     with FakeUpstream("openai") as up:
         up.default = tool_use_loop_script("echo hi", require_offered=True)
@@ -75,19 +97,7 @@ def test_ccm_code_runs_the_tool_loop_with_no_other_setup(tmp_path: Path) -> None
         work = home / "work"
         work.mkdir()
         try:
-            out = _ccm(
-                home,
-                "code",
-                "-p",
-                "please run: echo hi",
-                "--allowedTools",
-                "Bash",
-                "--output-format",
-                "json",
-                cwd=work,
-            )
-            assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-2000:]
-            result = json.loads(out.stdout)
+            out, result = _code_json(home, "please run: echo hi", "Bash", cwd=work)
             assert result["is_error"] is False and result["num_turns"] >= 2
             assert result["result"] == "done: hi"
             assert f"ccm: started on http://127.0.0.1:{port}" in out.stderr

@@ -5,14 +5,13 @@ fake Anthropic upstream receives exactly Claude Code's own credential: its OAuth
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 
 from tests.claude_cli import CLAUDE
-from tests.e2e.test_ccm_code import VENV_BIN, _ccm
+from tests.e2e.test_ccm_code import VENV_BIN, _ccm, _code_json
 from tests.fakes.upstream import FakeUpstream, tool_use_loop_script
 from tests.harness import free_port
 
@@ -60,20 +59,7 @@ def test_ccm_code_forwards_claude_codes_own_credential(
         assert "ANTHROPIC_AUTH_TOKEN" not in printed.stdout
         assert "ANTHROPIC_API_KEY" not in printed.stdout
         try:
-            out = _ccm(
-                home,
-                "code",
-                "-p",
-                "please run: echo hi",
-                "--allowedTools",
-                "Bash",
-                "--output-format",
-                "json",
-                env=env,
-                cwd=work,
-            )
-            assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-2000:]
-            result = json.loads(out.stdout)
+            _, result = _code_json(home, "please run: echo hi", "Bash", env=env, cwd=work)
             assert result["is_error"] is False and result["result"] == "done: hi"
             gen = [r for r in claude.requests if r.url_path == "/v1/messages"]
             assert len(gen) >= 2

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.claude_cli import CLAUDE
+from tests.claude_cli import CLAUDE, claude_json
 from tests.fakes.upstream import FakeUpstream, reply_text
 from tests.harness import running_ccm
 from tests.proxy_setup import model_toml, provider_toml, write_config
@@ -46,17 +45,7 @@ def test_claude_code_caches_ccms_models_and_routes_an_alias(tmp_path: Path) -> N
             }
 
             def claude(*args: str) -> dict:
-                proc = subprocess.run(
-                    [CLAUDE, "-p", "hi", "--output-format", "json", *args],
-                    cwd=work,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=180,
-                    stdin=subprocess.DEVNULL,
-                )
-                assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
-                return json.loads(proc.stdout)
+                return claude_json(work, env, "-p", "hi", *args)
 
             claude("--model", "glm-4.6")
             cache = json.loads((home / ".claude/cache/gateway-models.json").read_text())

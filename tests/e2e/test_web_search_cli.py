@@ -6,7 +6,6 @@ and why, not results a model made up."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.claude_cli import CLAUDE
-from tests.e2e.test_ccm_code import _ccm, _env, _fresh_home
+from tests.e2e.test_ccm_code import _ccm, _code_json, _env, _fresh_home
 from tests.fakes.upstream import (
     FakeUpstream,
     Recorded,
@@ -58,19 +57,9 @@ def test_web_search_to_a_provider_that_cannot_search(tmp_path: Path) -> None:
         work = home / "work"
         work.mkdir()
         try:
-            out = _ccm(
-                home,
-                "code",
-                "-p",
-                "search the web for the python 3.14 release notes",
-                "--allowedTools",
-                "WebSearch",
-                "--output-format",
-                "json",
-                cwd=work,
+            _, result = _code_json(
+                home, "search the web for the python 3.14 release notes", "WebSearch", cwd=work
             )
-            assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-2000:]
-            result = json.loads(out.stdout)
             assert result["is_error"] is False
             gen = [r for r in up.requests if r.url_path == up.generation_path]
             search = [r for r in gen if _tool_names(r.json) == ["web_search"]]

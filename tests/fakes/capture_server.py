@@ -136,42 +136,19 @@ def plan_reply(
         # structured-output requests (e.g. Claude Code's session-title call)
         value = example_for_schema(fmt.get("schema"))
         return {"content": [{"type": "text", "text": json.dumps(value)}], "stop_reason": "end_turn"}
-    if scenario == "agent" and not subagent:
+    # the tool loop of the scenario: the main agent calls Agent (a subagent answers in text),
+    # or Bash; a tool's result ends the loop
+    loop = {"agent": ("Agent", AGENT_CALL), "tool": ("Bash", TOOL_COMMAND)}.get(scenario)
+    if loop is not None and not (scenario == "agent" and subagent):
+        name, call = loop
         if _has_tool_result(body):
             return {
                 "content": [{"type": "text", "text": TOOL_RESULT_TEXT}],
                 "stop_reason": "end_turn",
             }
-        if _offers_tool(body, "Agent"):
-            return {
-                "content": [
-                    {
-                        "type": "tool_use",
-                        "id": "toolu_" + _rand_id(),
-                        "name": "Agent",
-                        "input": dict(AGENT_CALL),
-                    }
-                ],
-                "stop_reason": "tool_use",
-            }
-    if scenario == "tool":
-        if _has_tool_result(body):
-            return {
-                "content": [{"type": "text", "text": TOOL_RESULT_TEXT}],
-                "stop_reason": "end_turn",
-            }
-        if _offers_tool(body, "Bash"):
-            return {
-                "content": [
-                    {
-                        "type": "tool_use",
-                        "id": "toolu_" + _rand_id(),
-                        "name": "Bash",
-                        "input": dict(TOOL_COMMAND),
-                    }
-                ],
-                "stop_reason": "tool_use",
-            }
+        if _offers_tool(body, name):
+            block = {"type": "tool_use", "id": "toolu_" + _rand_id(), "name": name}
+            return {"content": [{**block, "input": dict(call)}], "stop_reason": "tool_use"}
     return {"content": [{"type": "text", "text": text}], "stop_reason": "end_turn"}
 
 

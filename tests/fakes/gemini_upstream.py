@@ -49,8 +49,9 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from tests.fakes import upstream
 from tests.fakes.upstream import (
     CLOSE,
     RESET,
@@ -63,6 +64,7 @@ from tests.fakes.upstream import (
     garbage,
     hang,
     respond,
+    tool_loop_step,
 )
 
 __all__ = [
@@ -296,21 +298,15 @@ class ReplyBlocked(Step):
 
 
 @dataclass
-class Status(Step):
-    code: int = 500
-    body: bytes | str | dict[str, Any] | None = None  # None: error_body(code)
-    headers: dict[str, str] | None = None
+class Status(upstream.Status):
+    """Google's error JSON for the code, as `application/json; charset=UTF-8`; no
+    retry-after."""
 
-    def render(self, req: Recorded, dialect: str) -> Response:
-        hdrs = {"content-type": "application/json; charset=UTF-8"}
-        body: Any = error_body(self.code) if self.body is None else self.body
-        if isinstance(body, dict):
-            body = json.dumps(body).encode()
-        elif isinstance(body, str):
-            body = body.encode()
-            hdrs["content-type"] = "text/plain; charset=utf-8"
-        hdrs.update({k.lower(): v for k, v in (self.headers or {}).items()})
-        return Response(self.code, hdrs, body)
+    content_type: ClassVar[str] = "application/json; charset=UTF-8"
+    retry_after: ClassVar[bool] = False
+
+    def error_body(self, dialect: str) -> dict[str, Any]:
+        return error_body(self.code)
 
 
 @dataclass
@@ -467,24 +463,15 @@ def _declares(body: Any, name: str) -> bool:
     return False
 
 
-def tool_use_loop_script(
-    command: str, *, require_offered: bool = False, other_text: str = "ok"
-) -> Step:
+def tool_use_loop_script(command: str, **options: Any) -> Step:
     """Behave like a model in a Claude Code tool loop: if the last user turn carries a
     functionResponse -> ``reply_text("done: " + its content)``; else
     ``reply_function_call("Bash", {"command": command, "description": "run"})``.
     With ``require_offered=True``, requests that declare no ``Bash`` function get
     ``reply_text(other_text)``. Use as ``up.default = tool_use_loop_script("ls")``."""
 
-    def choose(req: Recorded) -> Step:
-        result = last_function_response(req.json)
-        if result is not None:
-            return reply_text("done: " + result)
-        if require_offered and not _declares(req.json, "Bash"):
-            return reply_text(other_text)
-        return reply_function_call("Bash", {"command": command, "description": "run"})
-
-    return dynamic(choose)
+    bash = reply_function_call("Bash", {"command": command, "description": "run"})
+    return tool_loop_step(last_function_response, _declares, reply_text, bash, **options)
 
 
 # --------------------------------------------------------------------------

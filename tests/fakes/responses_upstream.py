@@ -68,6 +68,7 @@ from tests.fakes.upstream import (
     hang,
     respond,
     status,
+    tool_loop_step,
 )
 
 __all__ = [
@@ -473,20 +474,13 @@ def _offers(body: Any, name: str) -> bool:
     return any(isinstance(t, dict) and t.get("name") == name for t in tools or ())
 
 
-def tool_loop(command: str, *, require_offered: bool = False, other_text: str = "ok") -> Step:
+def tool_loop(command: str, **options: Any) -> Step:
     """Behave like a model in a Claude Code tool loop (see the module doc). With
     ``require_offered=True`` a request without a ``Bash`` function gets
     ``reply_text(other_text)``. Use as ``up.default = tool_loop("ls")``."""
 
-    def choose(req: Recorded) -> Step:
-        output = last_function_output(req.json)
-        if output is not None:
-            return reply_text("done: " + output)
-        if require_offered and not _offers(req.json, "Bash"):
-            return reply_text(other_text)
-        return reply_function_call("Bash", {"command": command})
-
-    return dynamic(choose)
+    bash = reply_function_call("Bash", {"command": command})
+    return tool_loop_step(last_function_output, _offers, reply_text, bash, **options)
 
 
 # --------------------------------------------------------------------------

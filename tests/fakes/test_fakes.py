@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ccm.dialects.sse import SSEDecoder
 from tests.fakes.upstream import (
     CLOSE,
     FakeUpstream,
@@ -75,41 +76,19 @@ def make_body(up: FakeUpstream, stream: bool = False, **extra: Any) -> dict[str,
     return body
 
 
-def parse_sse(text: str) -> list[tuple[str | None, str]]:
-    events: list[tuple[str | None, str]] = []
-    name: str | None = None
-    data: list[str] = []
-    for line in text.split("\n"):
-        if not line:
-            if data or name:
-                events.append((name, "\n".join(data)))
-            name, data = None, []
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip())
-    return events
-
-
 def stream_events(
     client: httpx.Client, path: str, body: dict[str, Any], timeout: Any = None
 ) -> tuple[httpx.Response, list[tuple[float, str | None, str]], Exception | None]:
-    """POST and read SSE line by line; return (response, [(recv time, event, data)], error)."""
+    """POST and read SSE as it arrives (ccm's own decoder); return (response,
+    [(recv time, event name or None, data)], the error that ended the read or None)."""
     events: list[tuple[float, str | None, str]] = []
-    name: str | None = None
-    data: list[str] = []
+    decoder = SSEDecoder()
     kwargs = {} if timeout is None else {"timeout": timeout}
     with client.stream("POST", path, json=body, **kwargs) as resp:
         try:
-            for line in resp.iter_lines():
-                if not line:
-                    if data or name:
-                        events.append((time.monotonic(), name, "\n".join(data)))
-                    name, data = None, []
-                elif line.startswith("event:"):
-                    name = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].lstrip())
+            for chunk in resp.iter_bytes():
+                now = time.monotonic()
+                events += [(now, e.event or None, e.data) for e in decoder.feed(chunk)]
         except Exception as exc:
             return resp, events, exc
     return resp, events, None

@@ -67,7 +67,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
@@ -548,11 +548,17 @@ class Status(Step):
     body: bytes | str | dict[str, Any] | None = None  # None: error_body(dialect, code)
     headers: dict[str, str] | None = None  # merged over the defaults
 
+    content_type: ClassVar[str] = "application/json"
+    retry_after: ClassVar[bool] = True  # a 429 says `retry-after: 1`
+
+    def error_body(self, dialect: str) -> dict[str, Any]:
+        return error_body(dialect, self.code)
+
     def render(self, req: Recorded, dialect: str) -> Response:
-        hdrs = {"content-type": "application/json"}
-        if self.code == 429:
+        hdrs = {"content-type": self.content_type}
+        if self.code == 429 and self.retry_after:
             hdrs["retry-after"] = "1"
-        body: Any = error_body(dialect, self.code) if self.body is None else self.body
+        body: Any = self.error_body(dialect) if self.body is None else self.body
         if isinstance(body, dict):
             body = json.dumps(body).encode()
         elif isinstance(body, str):
@@ -859,9 +865,7 @@ def _offers_tool(body: Any, name: str) -> bool:
     return False
 
 
-def tool_use_loop_script(
-    command: str, *, require_offered: bool = False, other_text: str = "ok"
-) -> Step:
+def tool_use_loop_script(command: str, **options: Any) -> Step:
     """Behave like a model in a Claude Code tool loop: if the last user turn carries a
     tool result -> ``reply_text("done: " + its text)``; else
     ``reply_tool_call("Bash", {"command": command, "description": "run"})``.
@@ -870,13 +874,30 @@ def tool_use_loop_script(
     background calls) get ``reply_text(other_text)`` instead of a tool call.
     Use as ``up.default = tool_use_loop_script("ls")`` (or inside ``up.script``)."""
 
+    bash = reply_tool_call("Bash", {"command": command, "description": "run"})
+    return tool_loop_step(last_tool_result, _offers_tool, reply_text, bash, **options)
+
+
+def tool_loop_step(
+    tool_output: Callable[[Any], str | None],
+    offers: Callable[[Any, str], bool],
+    text: Callable[[str], Step],
+    call: Step,
+    *,
+    require_offered: bool = False,
+    other_text: str = "ok",
+) -> Step:
+    """A model in a Claude Code tool loop, for any dialect's fake: when `tool_output` finds a
+    tool's output in the request, `text("done: " + output)`; else the Bash `call` (or, with
+    `require_offered`, `text(other_text)` when `offers` finds no Bash tool in the request)."""
+
     def choose(req: Recorded) -> Step:
-        result = last_tool_result(req.json)
+        result = tool_output(req.json)
         if result is not None:
-            return reply_text("done: " + result)
-        if require_offered and not _offers_tool(req.json, "Bash"):
-            return reply_text(other_text)
-        return reply_tool_call("Bash", {"command": command, "description": "run"})
+            return text("done: " + result)
+        if require_offered and not offers(req.json, "Bash"):
+            return text(other_text)
+        return call
 
     return dynamic(choose)
 

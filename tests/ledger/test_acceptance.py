@@ -14,30 +14,13 @@ import httpx
 import pytest
 
 from tests.fakes.upstream import FakeUpstream, reply_text
-from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
+from tests.harness import running_ccm, wait_until
+from tests.ledger import traffic
+from tests.ledger.traffic import SESSION_A, SESSION_B, USAGE
+from tests.proxy_setup import model_toml, provider_toml, upstream_fixture, write_config
 
-USAGE = {"input_tokens": 12, "output_tokens": 9}
-SESSION_A = "5f0c8a9e-aaaa-4d5e-9c1a-000000000001"
-SESSION_B = "5f0c8a9e-bbbb-4d5e-9c1a-000000000002"
-
-
-def user_id(session: str) -> str:
-    return json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": session})
-
-
-@pytest.fixture
-def anth():
-    with FakeUpstream("anthropic") as fake:
-        fake.default = reply_text("hello", usage=USAGE)
-        yield fake
-
-
-@pytest.fixture
-def oai():
-    with FakeUpstream("openai") as fake:
-        fake.default = reply_text("hello", usage=USAGE)
-        yield fake
+anth = upstream_fixture("anthropic", reply_text("hello", usage=USAGE))
+oai = upstream_fixture("openai", reply_text("hello", usage=USAGE))
 
 
 @pytest.fixture
@@ -53,14 +36,7 @@ def config(tmp_path: Path, anth: FakeUpstream, oai: FakeUpstream) -> Path:
 
 
 def send(base: str, model: str, session: str, stream: bool) -> httpx.Response:
-    body = {
-        "model": model,
-        "max_tokens": 100,
-        "stream": stream,
-        "metadata": {"user_id": user_id(session)},
-        "messages": [{"role": "user", "content": "hi"}],
-    }
-    r = httpx.post(f"{base}/v1/messages", json=body, headers={"x-api-key": "sk-client"}, timeout=10)
+    r = traffic.send(base, model, session, stream)
     assert r.status_code == 200, r.text
     if stream:
         assert "message_stop" in r.text
@@ -200,26 +176,17 @@ def test_client_gone_mid_stream_is_a_499_row(
     config: Path, anth: FakeUpstream, fast_path: bool
 ) -> None:
     import sqlite3
-    import time
 
     from tests.fakes.upstream import slow_chunks
 
     anth.script(slow_chunks(["one ", "two ", "three ", "four ", "five"], 0.3, usage=USAGE))
     with running_ccm(config, fast_path=fast_path) as ccm:
-        body = {
-            "model": "sonnet",
-            "max_tokens": 10,
-            "stream": True,
-            "metadata": {"user_id": user_id(SESSION_A)},
-            "messages": [{"role": "user", "content": "hi"}],
-        }
+        body = traffic.body("sonnet", SESSION_A, stream=True, max_tokens=10)
         with httpx.stream("POST", f"{ccm.base_url}/v1/messages", json=body, timeout=10) as r:
             for chunk in r.iter_raw():
                 if b"message_start" in chunk:
                     break  # hang up after the first event
-        deadline = time.monotonic() + 5
-        while ccm.state.ledger.in_flight and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: not ccm.state.ledger.in_flight, 5, what="the request to end")
         assert ccm.state.ledger.flush()
     db = sqlite3.connect(config.parent / "usage.db")
     status, err, stream, inp, ttfb = db.execute(

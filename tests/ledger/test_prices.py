@@ -9,44 +9,24 @@ import pytest
 from ccm.config.load import parse_config
 from ccm.ledger.prices import Pricer, shipped_table
 from ccm.ledger.usage import Usage
+from tests.proxy_setup import model_toml, provider
 
-CONFIG = """
-[[providers]]
-name = "anth"
-provider_type = "anthropic"
-api_key = "k"
-
-[[providers]]
-name = "router"
-provider_type = "openrouter"
-api_key = "k"
-
-[[providers]]
-name = "groq"
-provider_type = "groq"
-api_key = "k"
-
-[[providers]]
-name = "max"
-provider_type = "anthropic"
-auth_type = "oauth"
-
-[[providers]]
-name = "kimi"
-provider_type = "kimi-coding"
-api_key = "k"
-
-[[models]]
-name = "mine"
-[[models.mappings]]
-provider = "anth"
-actual_model = "my-finetune"
-price = { input = 3, output = 15, cache_read = 0.3, cache_write = 3.75 }
-[[models.mappings]]
-provider = "router"
-actual_model = "some/model"
-price = { input = 1.1, output = 2.2 }
-"""
+CONFIG = (
+    provider("anth", "anthropic", api_key="k")
+    + provider("router", "openrouter", api_key="k")
+    + provider("groq", "groq", api_key="k")
+    + provider("max", "anthropic", auth_type="oauth")
+    + provider("kimi", "kimi-coding", api_key="k")
+    + model_toml(
+        "mine",
+        (
+            "anth",
+            "my-finetune",
+            {"price": {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75}},
+        ),
+        ("router", "some/model", {"price": {"input": 1.1, "output": 2.2}}),
+    )
+)
 
 
 @pytest.fixture

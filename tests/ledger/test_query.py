@@ -8,31 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from ccm.ledger.db import COLUMNS, LedgerDB
+from ccm.ledger.db import LedgerDB
 from ccm.ledger.query import LedgerMissing, parse_since, session, usage
 from ccm.ledger.statusline import render
+from tests.ledger.traffic import add_row
 
 NOW = time.time()
 
 
 def add(db: LedgerDB, **fields: object) -> None:
-    values = dict.fromkeys(COLUMNS)
-    values.update(
-        ts=NOW,
-        status=200,
-        rule="default",
-        model="m",
-        provider="p",
-        actual_model="a",
-        input_tokens=10,
-        output_tokens=5,
-        cache_read_input_tokens=0,
-        cache_creation_input_tokens=0,
-        subscription=0,
-        failover=0,
-    )
-    values.update(fields)
-    db.write([tuple(values[c] for c in COLUMNS)])
+    add_row(db, **{"ts": NOW, **fields})
 
 
 @pytest.fixture

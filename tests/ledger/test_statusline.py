@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ccm.ledger.db import COLUMNS, LedgerDB
+from ccm.ledger.db import LedgerDB
+from tests.ledger.traffic import add_row
 
 CCM = shutil.which("ccm", path=str(Path(sys.executable).parent))
 CLAUDE_JSON = {
@@ -59,24 +60,17 @@ def test_missing_ledger_and_bad_input_print_a_neutral_line(config: Path) -> None
 
 def test_names_the_sessions_route_and_is_quick(config: Path) -> None:
     db = LedgerDB(config.parent / "data" / "ledger.db")
-    values = dict.fromkeys(COLUMNS)
-    values.update(
-        ts=time.time(),
+    add_row(
+        db,
         session_id="abc-123",
         rule="think",
         model="kimi",
         provider="moonshot",
         actual_model="kimi-k2-thinking",
-        status=200,
         input_tokens=1500,
         output_tokens=300,
-        cache_read_input_tokens=0,
-        cache_creation_input_tokens=0,
         cost_usd=0.0016,
-        subscription=0,
-        failover=0,
     )
-    db.write([tuple(values[c] for c in COLUMNS)])
     db.close()
     done = statusline(config, json.dumps(CLAUDE_JSON))
     assert (

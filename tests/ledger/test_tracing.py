@@ -17,8 +17,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from ccm.ledger import tracing
 from tests.fakes.upstream import FakeUpstream, reply_text, status
-from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
+from tests.proxy_setup import proxied
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -30,15 +29,8 @@ def test_one_span_per_request_and_one_child_per_attempt(tmp_path: Path) -> None:
     with FakeUpstream("anthropic") as bad, FakeUpstream("openai") as good:
         bad.default = status(503)
         good.default = reply_text("hi", usage={"input_tokens": 12, "output_tokens": 9})
-        cfg = write_config(
-            tmp_path / "config.toml",
-            provider_toml("first", bad)
-            + provider_toml("second", good)
-            + model_toml("m", ("first", "claude-up"), ("second", "gpt-up")),
-            router='default = "m"',
-            server="retries = 0",
-        )
-        with running_ccm(cfg) as ccm:
+        chain = (("first", bad, "claude-up"), ("second", good, "gpt-up"))
+        with proxied(tmp_path, *chain, server="retries = 0") as ccm:
             ccm.state.ledger.tracing = tracing.Tracing(provider)
             body = {
                 "model": "claude-client",

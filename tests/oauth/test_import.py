@@ -205,29 +205,10 @@ def test_codex_home_is_honoured_and_an_existing_token_is_replaced(tmp_path: Path
     path.parent.mkdir(parents=True)
     path.write_text((codex_home.parent / "x" / ".codex" / "auth.json").read_text())
     tokens = tmp_path / "t.json"
-    first = ccm(
-        home,
-        "login",
-        "my-chatgpt",
-        "--import",
-        "--flow",
-        "chatgpt",
-        "--tokens",
-        str(tokens),
-        CODEX_HOME=str(codex_home),
-    )
+    login = ("login", "my-chatgpt", "--import", "--flow", "chatgpt", "--tokens", str(tokens))
+    first = ccm(home, *login, CODEX_HOME=str(codex_home))
     assert first.returncode == 0, first.stderr
     assert "token 'my-chatgpt' saved" in first.stdout
-    again = ccm(
-        home,
-        "login",
-        "my-chatgpt",
-        "--import",
-        "--flow",
-        "chatgpt",
-        "--tokens",
-        str(tokens),
-        CODEX_HOME=str(codex_home),
-    )
+    again = ccm(home, *login, CODEX_HOME=str(codex_home))
     assert "token 'my-chatgpt' replaced" in again.stdout
     assert TokenStore(tokens).ids() == ["my-chatgpt"]

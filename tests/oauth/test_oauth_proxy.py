@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import anthropic
 import pytest
 
 from ccm.oauth import TokenRecord, TokenStore
@@ -14,7 +13,7 @@ from ccm.oauth.store import format_time
 from tests.fakes.oauth_server import FakeOAuthServer
 from tests.fakes.upstream import FakeUpstream, reply_text
 from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, write_config
+from tests.proxy_setup import model_toml, provider, sdk, write_config
 
 
 def seed(
@@ -24,6 +23,12 @@ def seed(
     expires = format_time(datetime.now(UTC) + left)
     record = TokenRecord(pid, access, refresh, expires, flow=flow, **kw)
     TokenStore(tokens).save(record)
+
+
+def oauth_provider(name: str, provider_type: str, signed_in_as: str, base_url: str) -> str:
+    return provider(
+        name, provider_type, auth_type="oauth", oauth_provider=signed_in_as, base_url=base_url
+    )
 
 
 def test_oauth_provider_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,30 +51,15 @@ def test_oauth_provider_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         )
         cfg = write_config(
             tmp_path / "config.toml",
-            f'''
-[[providers]]
-name = "max"
-provider_type = "anthropic"
-auth_type = "oauth"
-oauth_provider = "claude-pro"
-base_url = "{up.base_url}"
-
-[[providers]]
-name = "nologin"
-provider_type = "anthropic"
-auth_type = "oauth"
-oauth_provider = "nobody"
-base_url = "{backup.base_url}"
-'''
+            oauth_provider("max", "anthropic", "claude-pro", up.base_url)
+            + oauth_provider("nologin", "anthropic", "nobody", backup.base_url)
             + model_toml("main", ("max", "claude-up-1"))
             + model_toml("other", ("nologin", "x"), ("max", "claude-up-2")),
             router='default = "main"\nauto_map_regex = "^claude-"',
         )
         with running_ccm(cfg) as running:
             up.script(reply_text("hi"), reply_text("hi2"))
-            c = anthropic.Anthropic(
-                base_url=running.base_url, api_key="sk-client", max_retries=0, timeout=20
-            )
+            c = sdk(running.base_url)
             c.messages.create(
                 model="claude-sonnet-4-5",
                 max_tokens=10,
@@ -103,21 +93,12 @@ def test_chatgpt_sign_in_goes_to_the_codex_responses_backend(
         up.default = responses_text("from codex")
         cfg = write_config(
             tmp_path / "config.toml",
-            f'''
-[[providers]]
-name = "chatgpt"
-provider_type = "openai"
-auth_type = "oauth"
-oauth_provider = "chatgpt-plus"
-base_url = "{up.codex_base_url}/codex"
-'''
+            oauth_provider("chatgpt", "openai", "chatgpt-plus", f"{up.codex_base_url}/codex")
             + model_toml("gpt", ("chatgpt", "gpt-5-codex")),
             router='default = "gpt"',
         )
         with running_ccm(cfg) as running:
-            c = anthropic.Anthropic(
-                base_url=running.base_url, api_key="sk-client", max_retries=0, timeout=20
-            )
+            c = sdk(running.base_url)
             msg = c.messages.create(
                 model="claude-x", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
             )
@@ -168,21 +149,12 @@ def test_google_sign_in_goes_to_code_assist_with_wrapped_requests(
         )
         cfg = write_config(
             tmp_path / "config.toml",
-            f'''
-[[providers]]
-name = "gem"
-provider_type = "gemini"
-auth_type = "oauth"
-oauth_provider = "google-ai"
-base_url = "{up.base_url}/v1internal"
-'''
+            oauth_provider("gem", "gemini", "google-ai", f"{up.base_url}/v1internal")
             + model_toml("g", ("gem", "gemini-2.5-pro")),
             router='default = "g"',
         )
         with running_ccm(cfg) as running:
-            c = anthropic.Anthropic(
-                base_url=running.base_url, api_key="sk-client", max_retries=0, timeout=20
-            )
+            c = sdk(running.base_url)
             msg = c.messages.create(
                 model="claude-x", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
             )

@@ -13,41 +13,16 @@ import pytest
 from ccm.rules.compile import IMAGE_NOTE
 from ccm.rules.explain import explain, format_explanation
 from tests.conftest import RouterFactory
+from tests.proxy_setup import model_toml, provider
 
-MODELS = """
-[[providers]]
-name = "zai"
-provider_type = "z.ai"
-api_key = "k"
-
-[[providers]]
-name = "or"
-provider_type = "openrouter"
-api_key = "k"
-
-[[providers]]
-name = "ds"
-provider_type = "deepseek"
-api_key = "k"
-
-[[models]]
-name = "glm"
-[[models.mappings]]
-provider = "zai"
-actual_model = "glm-4.6"
-
-[[models]]
-name = "eyes"
-[[models.mappings]]
-provider = "or"
-actual_model = "openai/gpt-4o"
-
-[[models]]
-name = "ds"
-[[models.mappings]]
-provider = "ds"
-actual_model = "deepseek-chat"
-"""
+MODELS = (
+    provider("zai", "z.ai", api_key="k")
+    + provider("or", "openrouter", api_key="k")
+    + provider("ds", "deepseek", api_key="k")
+    + model_toml("glm", ("zai", "glm-4.6"))
+    + model_toml("eyes", ("or", "openai/gpt-4o"))
+    + model_toml("ds", ("ds", "deepseek-chat"))
+)
 PNG = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
 
 

@@ -16,30 +16,15 @@ from ccm.rules.chain import Resolver
 from ccm.rules.check import check_rules
 from ccm.rules.compile import compile_rules
 from ccm.rules.parse import parse_rules
+from tests.proxy_setup import model_toml, provider
 
 RULES = "r.rules"  # the name every inline rules text is parsed as
 
-CONFIG = """\
-[[providers]]
-name = "zai"
-provider_type = "z.ai"
-api_key = "k"
-models = ["glm-*"]
-
-[[providers]]
-name = "anthropic"
-provider_type = "anthropic"
-api_key = "k"
-models = ["claude-*"]
-
-[[models]]
-name = "fast"
-
-[[models.mappings]]
-provider = "zai"
-actual_model = "glm-4.5-air"
-priority = 1
-"""
+CONFIG = (
+    provider("zai", "z.ai", api_key="k", models=["glm-*"])
+    + provider("anthropic", "anthropic", api_key="k", models=["claude-*"])
+    + model_toml("fast", ("zai", "glm-4.5-air"))
+)
 
 
 @pytest.fixture(scope="module")
@@ -461,6 +446,12 @@ def _write(tmp_path: Path, config: str, rules: str) -> tuple[Path, Path]:
     return cfg, rules_path
 
 
+def _check(tmp_path: Path, rules: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`ccm check` of `rules` with the good config: its result and the rules file."""
+    cfg, rules_path = _write(tmp_path, GOOD_CONFIG, rules)
+    return _ccm("check", "--config", cfg, "--rules", rules_path, cwd=tmp_path), rules_path
+
+
 def _assert_cli_points_at(
     stderr: str, path: Path, line: int, column: int, source_line: str
 ) -> None:
@@ -496,8 +487,7 @@ CLI_CASES = {
 def test_cli_check_reports_error(
     tmp_path: Path, rules: str, line: int, column: int, fragment: str
 ) -> None:
-    cfg, rules_path = _write(tmp_path, GOOD_CONFIG, rules)
-    result = _ccm("check", "--config", cfg, "--rules", rules_path, cwd=tmp_path)
+    result, rules_path = _check(tmp_path, rules)
     assert result.returncode == 1, result.stderr
     _assert_cli_points_at(result.stderr, rules_path, line, column, rules.splitlines()[line - 1])
     assert fragment in result.stderr
@@ -507,8 +497,7 @@ def test_cli_check_reports_error(
 
 def test_cli_check_counts_every_error(tmp_path: Path) -> None:
     rules = 'route a when modle == "x" to "nosuch"\nroute a when image to "fast"\n'
-    cfg, rules_path = _write(tmp_path, GOOD_CONFIG, rules)
-    result = _ccm("check", "--config", cfg, "--rules", rules_path, cwd=tmp_path)
+    result, rules_path = _check(tmp_path, rules)
     assert result.returncode == 1
     assert result.stderr.rstrip().endswith("4 errors")
     for where in ("1:14", "1:30", "2:1", "2:29"):
@@ -516,8 +505,7 @@ def test_cli_check_counts_every_error(tmp_path: Path) -> None:
 
 
 def test_cli_check_good_file(tmp_path: Path) -> None:
-    cfg, rules_path = _write(tmp_path, GOOD_CONFIG, GOOD_RULES)
-    result = _ccm("check", "--config", cfg, "--rules", rules_path, cwd=tmp_path)
+    result, rules_path = _check(tmp_path, GOOD_RULES)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok")
     assert str(rules_path) in result.stdout
@@ -555,7 +543,8 @@ def test_cli_check_warnings_do_not_fail(tmp_path: Path) -> None:
     result = _ccm("check", "--config", cfg, "--rules", rules_path, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout
-    assert f"{cfg}:10:1: warning:" in result.stderr and "$CCM_TEST_UNSET_VAR" in result.stderr
+    line = config[: config.index("$CCM_TEST_UNSET_VAR")].count("\n") + 1
+    assert f"{cfg}:{line}:1: warning:" in result.stderr and "$CCM_TEST_UNSET_VAR" in result.stderr
     assert "unknown key `server.colour`" in result.stderr
 
 
@@ -570,8 +559,7 @@ def test_cli_check_missing_rules_file(tmp_path: Path) -> None:
 
 def test_cli_check_unreachable_rule(tmp_path: Path) -> None:
     rules = 'route all when true to "fast"\nroute b when image to "fast"\ndefault to model\n'
-    cfg, rules_path = _write(tmp_path, GOOD_CONFIG, rules)
-    result = _ccm("check", "--config", cfg, "--rules", rules_path, cwd=tmp_path)
+    result, rules_path = _check(tmp_path, rules)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "AttributeError" not in result.stderr
     _assert_cli_points_at(result.stderr, rules_path, 2, 1, 'route b when image to "fast"')

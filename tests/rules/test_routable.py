@@ -12,33 +12,14 @@ from pathlib import Path
 import pytest
 
 from ccm.config.load import BUILTIN_DEFAULT
+from tests.proxy_setup import model_toml, provider
 
-PROVIDERS = """
-[[providers]]
-name = "zai"
-provider_type = "z.ai"
-api_key = "$CCM_T_ZAI"
-
-[[providers]]
-name = "openrouter"
-provider_type = "openrouter"
-api_key = "$CCM_T_OR"
-
-[[models]]
-name = "glm-4.6"
-[[models.mappings]]
-provider = "zai"
-actual_model = "glm-4.6"
-[[models.mappings]]
-provider = "openrouter"
-actual_model = "z-ai/glm-4.6"
-
-[[models]]
-name = "glm-4.5-air"
-[[models.mappings]]
-provider = "zai"
-actual_model = "glm-4.5-air"
-"""
+PROVIDERS = (
+    provider("zai", "z.ai", api_key="$CCM_T_ZAI")
+    + provider("openrouter", "openrouter", api_key="$CCM_T_OR")
+    + model_toml("glm-4.6", ("zai", "glm-4.6"), ("openrouter", "z-ai/glm-4.6"))
+    + model_toml("glm-4.5-air", ("zai", "glm-4.5-air"))
+)
 
 
 def check(tmp_path: Path, text: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, reply_text
 from tests.harness import running_ccm
+from tests.proxy_setup import upstream_fixture
 
 CONFIG = """\
 # My ccm config. This comment must survive every admin write.
@@ -50,11 +51,7 @@ priority = 1
 """
 
 
-@pytest.fixture
-def up():
-    with FakeUpstream("openai") as fake:
-        fake.default = reply_text("pong from fake")
-        yield fake
+up = upstream_fixture("openai", reply_text("pong from fake"))
 
 
 @pytest.fixture

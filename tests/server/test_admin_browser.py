@@ -6,7 +6,7 @@ Screenshots of every tab go to test-output/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import re
 import time
@@ -19,9 +19,12 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from tests import proxy_setup
 from tests.fakes.oauth_server import FakeOAuthServer
 from tests.fakes.upstream import FakeUpstream, reply_text, status
 from tests.harness import RunningCCM, running_ccm
+from tests.ledger.traffic import SESSION_A, SESSION_B, send
+from tests.proxy_setup import model_toml, provider, provider_toml, upstream_fixture
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -105,46 +108,20 @@ def token_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture
-def up() -> Iterator[FakeUpstream]:
-    with FakeUpstream("openai") as fake:
-        fake.default = reply_text(ANSWER)
-        yield fake
+up = upstream_fixture("openai", reply_text(ANSWER))
 
 
 def config_text(body: str = "", router: str = "", server: str = "") -> str:
-    return f"""{COMMENT}
-[server]
-host = "127.0.0.1"
-port = 13456
-{server}
-
-[server.timeouts]
-connect_timeout_ms = 2000
-first_byte_timeout_ms = 3000
-idle_timeout_ms = 3000
-api_timeout_ms = 10000
-
-[router]
-{router}
-{body}"""
+    return f"{COMMENT}\n" + proxy_setup.config_text(body, router=router, server=server)
 
 
-def fake_provider(name: str, up: FakeUpstream, key: str) -> str:
-    return f"""
-[[providers]]
-name = "{name}"  # points at the fake upstream
-provider_type = "openai"
-api_key = "{key}"
-base_url = "{up.base_url}/v1"
-"""
-
-
-def model(name: str, *mappings: tuple[str, str]) -> str:
-    out = f'\n[[models]]\nname = "{name}"\n'
-    for i, (provider, actual) in enumerate(mappings, 1):
-        out += f'[[models.mappings]]\nprovider = "{provider}"\nactual_model = "{actual}"\npriority = {i}\n'
-    return out
+@contextlib.contextmanager
+def served(tmp_path: Path, body: str = "", **sections: str) -> Iterator[RunningCCM]:
+    """A ccm on tmp_path/config.toml written by config_text(body, **sections)."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config_text(body, **sections))
+    with running_ccm(cfg) as ccm:
+        yield ccm
 
 
 def open_tab(page: Any, ccm: RunningCCM, tab: str) -> None:
@@ -155,6 +132,15 @@ def open_tab(page: Any, ccm: RunningCCM, tab: str) -> None:
 def click_tab(page: Any, tab: str) -> None:
     page.click(f"#tabs a[data-tab={tab}]")
     page.locator(f"#tab-{tab}").wait_for(state="visible")
+
+
+def new_model(page: Any, name: str, provider: str, actual_model: str) -> None:
+    """On the Models tab, start a new model: its name and the first mapping's provider and
+    upstream model (not saved yet)."""
+    click_tab(page, "models")
+    page.fill("#model-name", name)
+    page.locator("#map-table select.map-provider").nth(0).select_option(provider)
+    page.locator("#map-table input.map-model").nth(0).fill(actual_model)
 
 
 def toast(page: Any, text: str, kind: str = "ok") -> str:
@@ -181,9 +167,7 @@ def test_add_provider_and_model_then_send_a_test_message(
 ) -> None:
     from playwright.sync_api import expect
 
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(config_text())
-    with running_ccm(cfg) as ccm:
+    with served(tmp_path) as ccm:
         open_tab(page, ccm, "providers")
         expect(page.locator("#prov-table tbody")).to_contain_text("No providers yet")
         page.fill("#prov-name", "fake")
@@ -204,10 +188,7 @@ def test_add_provider_and_model_then_send_a_test_message(
         page.click("#prov-save")
         toast(page, "Saved provider")
 
-        click_tab(page, "models")
-        page.fill("#model-name", "fake-model")
-        page.locator("#map-table select.map-provider").nth(0).select_option("fake")
-        page.locator("#map-table input.map-model").nth(0).fill("gpt-second")
+        new_model(page, "fake-model", "fake", "gpt-second")
         page.click("#map-add")
         page.locator("#map-table select.map-provider").nth(1).select_option("fake")
         page.locator("#map-table input.map-model").nth(1).fill("gpt-first")
@@ -239,7 +220,7 @@ def test_add_provider_and_model_then_send_a_test_message(
         )
         assert sent.headers["authorization"] == "Bearer sk-literal-from-page"
 
-        text = cfg.read_text()
+        text = ccm.config_path.read_text()
         assert text.startswith(COMMENT + "\n")
         doc = tomllib.loads(text)
         (prov,) = doc["providers"]
@@ -254,7 +235,7 @@ def test_add_provider_and_model_then_send_a_test_message(
             ("gpt-first", 1),
             ("gpt-second", 2),
         ]
-        assert cfg.stat().st_mode & 0o777 == 0o600  # it now holds a literal key
+        assert ccm.config_path.stat().st_mode & 0o777 == 0o600  # it now holds a literal key
         no_page_error(page)
     assert page.console.page_errors() == []
 
@@ -279,7 +260,7 @@ def test_rules_errors_show_at_their_line_and_block_save(
     rules.write_text(RULES)
     cfg.write_text(
         config_text(
-            fake_provider("fake", up, "sk-x") + model("fake-model", ("fake", "gpt-x")),
+            provider_toml("fake", up, key="sk-x") + model_toml("fake-model", ("fake", "gpt-x")),
             router='rules = "ccm.rules"',
         )
     )
@@ -357,10 +338,10 @@ def test_every_tab_renders_without_console_errors(
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         config_text(
-            fake_provider("primary", up, "$CCM_BROWSER_TEST_KEY")
-            + fake_provider("backup", up, "sk-literal")
-            + model("glm-4.6", ("primary", "glm-4.6"), ("backup", "z-ai/glm-4.6"))
-            + model("glm-4.5-air", ("backup", "z-ai/glm-4.5-air")),
+            provider_toml("primary", up, key="$CCM_BROWSER_TEST_KEY")
+            + provider_toml("backup", up, key="sk-literal")
+            + model_toml("glm-4.6", ("primary", "glm-4.6"), ("backup", "z-ai/glm-4.6"))
+            + model_toml("glm-4.5-air", ("backup", "z-ai/glm-4.5-air")),
             router='default = "glm-4.6"\nbackground = "glm-4.5-air"',
         )
     )
@@ -512,9 +493,7 @@ def assert_fits(page: Any, where: str) -> None:
 def test_admin_token_is_asked_for_and_sent(page: Any, up: FakeUpstream, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(config_text(server='admin_token = "let-me-in"'))
-    with running_ccm(cfg) as ccm:
+    with served(tmp_path, server='admin_token = "let-me-in"') as ccm:
         open_tab(page, ccm, "overview")
         expect(page.locator("#overview-msg")).to_contain_text("admin token required")
         expect(page.locator("#conn")).to_have_text("not authorised")
@@ -532,7 +511,7 @@ def test_admin_token_is_asked_for_and_sent(page: Any, up: FakeUpstream, tmp_path
         toast(page, "Saved provider")
 
         # a config broken by hand: the old one keeps serving, Overview says why, prominently
-        cfg.write_text(cfg.read_text() + "\n[[providers]]\nname = 3\n")
+        ccm.config_path.write_text(ccm.config_path.read_text() + "\n[[providers]]\nname = 3\n")
         r = httpx.post(
             f"{ccm.base_url}/api/reload", json={}, headers={"authorization": "Bearer let-me-in"}
         )
@@ -577,9 +556,7 @@ def test_oauth_sign_in_for_a_provider(
             )
 
         page.context.route(f"{fake.authorize_url}?*", approve)
-        cfg = tmp_path / "config.toml"
-        cfg.write_text(config_text())
-        with running_ccm(cfg) as ccm:
+        with served(tmp_path) as ccm:
             open_tab(page, ccm, "providers")
             page.fill("#prov-name", "claude-sub")
             page.select_option("#prov-type", "anthropic")
@@ -644,7 +621,7 @@ def test_oauth_sign_in_for_a_provider(
             expect(row).to_contain_text("OAuth")
             expect(row).to_contain_text("valid")
 
-            doc = tomllib.loads(cfg.read_text())
+            doc = tomllib.loads(ccm.config_path.read_text())
             (prov,) = doc["providers"]
             assert prov["name"] == "claude-sub" and prov["provider_type"] == "anthropic"
             assert prov["auth_type"] == "oauth" and prov["oauth_provider"] == "claude-sub"
@@ -696,9 +673,7 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
         monkeypatch.delenv("CCM_OAUTH_CHATGPT_CLIENT_ID", raising=False)
         # a browser that blocks pop-ups, as harshly as it can: window.open throws
         page.add_init_script("window.open = () => { throw new Error('pop-up blocked'); };")
-        cfg = tmp_path / "config.toml"
-        cfg.write_text(config_text())
-        with running_ccm(cfg) as ccm:
+        with served(tmp_path) as ccm:
             open_tab(page, ccm, "providers")
             page.fill("#prov-name", "gem")
             page.select_option("#prov-type", "gemini")
@@ -732,7 +707,7 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
             expect(page.locator("#prov-oauth-step")).to_be_hidden()
             page.click("#prov-save")
             toast(page, "Saved provider")
-            (prov,) = tomllib.loads(cfg.read_text())["providers"]
+            (prov,) = tomllib.loads(ccm.config_path.read_text())["providers"]
             assert prov["auth_type"] == "oauth" and prov["oauth_provider"] == "gem"
 
             # back to a key: the OAuth settings leave the file
@@ -744,7 +719,7 @@ def test_oauth_sign_in_that_comes_back_by_itself_with_pop_ups_blocked(
             page.fill("#prov-key", "$GEM_KEY")
             page.click("#prov-save")
             toast(page, "Saved provider")
-            (prov,) = tomllib.loads(cfg.read_text())["providers"]
+            (prov,) = tomllib.loads(ccm.config_path.read_text())["providers"]
             assert prov["api_key"] == "$GEM_KEY"
             assert "auth_type" not in prov and "oauth_provider" not in prov
             no_page_error(page)
@@ -761,7 +736,9 @@ def test_dns_rebinding_page_is_refused(browser: Any, up: FakeUpstream, tmp_path:
     write nothing and spend nothing. The same calls from http://127.0.0.1 work."""
     cfg = tmp_path / "config.toml"
     cfg.write_text(
-        config_text(fake_provider("p", up, "sk-REBIND-TARGET-KEY") + model("m", ("p", "gpt-x")))
+        config_text(
+            provider_toml("p", up, key="sk-REBIND-TARGET-KEY") + model_toml("m", ("p", "gpt-x"))
+        )
     )
     calls = """async () => {
         const out = {};
@@ -799,31 +776,13 @@ def test_dns_rebinding_page_is_refused(browser: Any, up: FakeUpstream, tmp_path:
 
 # ---------------------------------------------------------------- 6. usage and requests views
 
-SESSION_A = "5f0c8a9e-aaaa-4d5e-9c1a-000000000001"
-SESSION_B = "5f0c8a9e-bbbb-4d5e-9c1a-000000000002"
-PRICED_MODEL = """
-[[models]]
-name = "priced"
-[[models.mappings]]
-provider = "primary"
-actual_model = "gpt-priced"
-priority = 1
-price = {input = 3.0, output = 15.0}
-"""
+PRICED_MODEL = model_toml(
+    "priced", ("primary", "gpt-priced", {"price": {"input": 3.0, "output": 15.0}})
+)
 
 
 def claude_code_request(client: httpx.Client, model: str, session: str, stream: bool) -> Any:
-    user_id = json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": session})
-    r = client.post(
-        "/v1/messages",
-        json={
-            "model": model,
-            "max_tokens": 50,
-            "stream": stream,
-            "metadata": {"user_id": user_id},
-            "messages": [{"role": "user", "content": "hi"}],
-        },
-    )
+    r = send(str(client.base_url).rstrip("/"), model, session, stream, max_tokens=50)
     assert r.status_code == 200, r.text
     return r
 
@@ -837,17 +796,17 @@ def test_usage_and_requests_views_and_the_overview(
     from playwright.sync_api import expect
 
     up.default = reply_text(ANSWER, usage={"input_tokens": 12, "output_tokens": 9})
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        config_text(
-            fake_provider("primary", up, "sk-a")
-            + fake_provider("backup", up, "sk-b")
+    with (
+        served(
+            tmp_path,
+            provider_toml("primary", up, key="sk-a")
+            + provider_toml("backup", up, key="sk-b")
             + PRICED_MODEL
-            + model("glm", ("primary", "glm-up"), ("backup", "glm-backup")),
+            + model_toml("glm", ("primary", "glm-up"), ("backup", "glm-backup")),
             router='default = "glm"',
-        )
-    )
-    with running_ccm(cfg) as ccm, httpx.Client(base_url=ccm.base_url, timeout=10) as client:
+        ) as ccm,
+        httpx.Client(base_url=ccm.base_url, timeout=10) as client,
+    ):
         for i in range(40):
             claude_code_request(client, "priced", SESSION_A, stream=i % 2 == 0)
         up.script(status(429))
@@ -861,7 +820,7 @@ def test_usage_and_requests_views_and_the_overview(
         expect(page.locator("#st-cost-today-sub")).to_contain_text("55 requests")
         expect(page.locator("#st-cost-today-sub")).to_contain_text("15 without a price")
         expect(page.locator("#st-cost-week")).to_have_text("$0.00684")
-        expect(page.locator("#connect-code")).to_have_text(f"ccm code --config {cfg}")
+        expect(page.locator("#connect-code")).to_have_text(f"ccm code --config {ccm.config_path}")
         env = page.locator("#connect-env")
         expect(env).to_have_text(
             f"ANTHROPIC_BASE_URL={ccm.base_url} ANTHROPIC_AUTH_TOKEN=ccm-local "
@@ -946,7 +905,7 @@ def test_usage_views_say_so_when_the_ledger_is_off(
 
     cfg = tmp_path / "config.toml"
     cfg.write_text(
-        config_text(fake_provider("p", up, "sk-x") + model("m", ("p", "gpt-x")))
+        config_text(provider_toml("p", up, key="sk-x") + model_toml("m", ("p", "gpt-x")))
         + "\n[ledger]\nenabled = false\n"
     )
     with running_ccm(cfg) as ccm:
@@ -970,37 +929,25 @@ def test_usage_views_say_so_when_the_ledger_is_off(
 # ---------------------------------------------------------------- 7. the page as a user finds it
 
 
-PROVIDERS_FILE = """# hand-written: this comment must survive the admin page
-[server]
-host = "127.0.0.1"
-port = 13456
-
-[[providers]]
-name = "env-set"
-provider_type = "openai-compatible"
-api_key = "$CCM_PAGE_SET_KEY"
-base_url = "{base}/v1/a-rather-long-path/that/makes/the/base/url/column/wide"
-
-[[providers]]
-name = "env-typo"
-provider_type = "openai-compatible"
-api_key = "$CCM_PAGE_TYPO_KEY"
-base_url = "{base}/v1"
-
-[[providers]]
-name = "literal"
-provider_type = "openai-compatible"
-api_key = "sk-literal-never-shown"
-base_url = "{base}/v1"
-
-[[models]]
-name = "m"
-
-[[models.mappings]]
-provider = "env-set"
-actual_model = "gpt-x"
-priority = 1
-"""
+def providers_file(base: str) -> str:
+    """Three providers as a user might have left them: a key set, a key whose variable is
+    misspelt, a literal key."""
+    return (
+        f'{COMMENT}\n[server]\nhost = "127.0.0.1"\nport = 13456\n'
+        + provider(
+            "env-set",
+            "openai-compatible",
+            api_key="$CCM_PAGE_SET_KEY",
+            base_url=f"{base}/v1/a-rather-long-path/that/makes/the/base/url/column/wide",
+        )
+        + provider(
+            "env-typo", "openai-compatible", api_key="$CCM_PAGE_TYPO_KEY", base_url=f"{base}/v1"
+        )
+        + provider(
+            "literal", "openai-compatible", api_key="sk-literal-never-shown", base_url=f"{base}/v1"
+        )
+        + model_toml("m", ("env-set", "gpt-x"))
+    )
 
 
 def test_providers_at_800px_keys_switch_errors_and_new_blocks(
@@ -1011,7 +958,7 @@ def test_providers_at_800px_keys_switch_errors_and_new_blocks(
     monkeypatch.setenv("CCM_PAGE_SET_KEY", "sk-from-env")
     monkeypatch.delenv("CCM_PAGE_TYPO_KEY", raising=False)
     cfg = tmp_path / "config.toml"
-    original = PROVIDERS_FILE.format(base=up.base_url)
+    original = providers_file(up.base_url)
     cfg.write_text(original)
     page.set_viewport_size({"width": 800, "height": 900})
     with running_ccm(cfg) as ccm:
@@ -1084,10 +1031,7 @@ def test_providers_at_800px_keys_switch_errors_and_new_blocks(
         page.fill("#prov-base", f"{up.base_url}/v1")
         page.click("#prov-save")
         toast(page, "Saved provider")
-        click_tab(page, "models")
-        page.fill("#model-name", "m2")
-        page.locator("#map-table select.map-provider").nth(0).select_option("added")
-        page.locator("#map-table input.map-model").nth(0).fill("gpt-y")
+        new_model(page, "m2", "added", "gpt-y")
         page.click("#model-save")
         toast(page, "Saved model")
         text = cfg.read_text()
@@ -1112,14 +1056,11 @@ def test_rules_saved_from_router_lose_the_header_and_the_slots_come_back(
 ) -> None:
     from playwright.sync_api import expect
 
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        config_text(
-            fake_provider("p", up, "sk-x") + model("big", ("p", "gpt-big")),
-            router='default = "big"',
-        )
-    )
-    with running_ccm(cfg) as ccm:
+    with served(
+        tmp_path,
+        provider_toml("p", up, key="sk-x") + model_toml("big", ("p", "gpt-big")),
+        router='default = "big"',
+    ) as ccm:
         open_tab(page, ccm, "rules")
         ta = page.locator("#rules-text")
         expect(ta).to_have_value(re.compile(r"^# generated from \[router\]"))
@@ -1134,7 +1075,7 @@ def test_rules_saved_from_router_lose_the_header_and_the_slots_come_back(
         assert "generated from [router]" not in saved
         assert saved.endswith("# edited in the page\n") and "default to" in saved
         expect(ta).to_have_value(saved)
-        assert tomllib.loads(cfg.read_text())["router"]["rules"] == "ccm.rules"
+        assert tomllib.loads(ccm.config_path.read_text())["router"]["rules"] == "ccm.rules"
         expect(page.locator("#router-card")).to_be_hidden()
         note = page.locator("#rules-file-note")
         expect(note).to_be_visible()
@@ -1143,13 +1084,13 @@ def test_rules_saved_from_router_lose_the_header_and_the_slots_come_back(
         # the way back: [router] rules goes, the slots route again and their card is back
         page.click("#rules-use-router")
         toast(page, "The [router] slots route again")
-        assert "rules" not in tomllib.loads(cfg.read_text())["router"]
+        assert "rules" not in tomllib.loads(ccm.config_path.read_text())["router"]
         assert rules.read_text() == saved  # left on disk, unused
         expect(page.locator("#router-card")).to_be_visible()
         expect(page.locator("#router-fields input[name='default']")).to_have_value("big")
         expect(ta).to_have_value(re.compile(r"^# generated from \[router\]"))
         expect(note).to_be_hidden()
-        assert cfg.read_text().startswith(COMMENT + "\n")
+        assert ccm.config_path.read_text().startswith(COMMENT + "\n")
         no_page_error(page)
     assert page.console.page_errors() == []
 
@@ -1159,9 +1100,9 @@ def test_test_sender_streams_with_a_spinner_and_a_toast(
 ) -> None:
     from playwright.sync_api import expect
 
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(config_text(fake_provider("p", up, "sk-x") + model("m", ("p", "gpt-x"))))
-    with running_ccm(cfg) as ccm:
+    with served(
+        tmp_path, provider_toml("p", up, key="sk-x") + model_toml("m", ("p", "gpt-x"))
+    ) as ccm:
         open_tab(page, ccm, "test")
         page.fill("#test-model", "m")
         expect(page.locator("#test-stream")).not_to_be_checked()

@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.harness import running_ccm
 from tests.server.test_admin_browser import (  # noqa: F401 - fixtures
     SCREENSHOTS,
     browser,
-    config_text,
     no_page_error,
     open_tab,
     page,
+    served,
     token_file,
 )
 
@@ -30,9 +29,7 @@ def test_a_flow_without_client_id_says_what_to_set_and_why(
     for flow in ("CLAUDE_MAX", "CHATGPT", "GOOGLE", "CLAUDE_CONSOLE"):
         monkeypatch.delenv(f"CCM_OAUTH_{flow}_CLIENT_ID", raising=False)
         monkeypatch.delenv(f"CCM_OAUTH_{flow}_CLIENT_SECRET", raising=False)
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(config_text())
-    with running_ccm(cfg) as ccm:
+    with served(tmp_path) as ccm:
         open_tab(page, ccm, "providers")
         page.fill("#prov-name", "claude-sub")
         page.select_option("#prov-type", "anthropic")

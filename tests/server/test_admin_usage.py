@@ -4,9 +4,7 @@ real traffic to fake upstreams (stream and not, two sessions, a failover, a fail
 from __future__ import annotations
 
 import itertools
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,53 +13,20 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, reply_text, status
 from tests.harness import RunningCCM, running_ccm
-from tests.proxy_setup import provider_toml, write_config
+from tests.ledger.traffic import SESSION_A, SESSION_B, USAGE, send
+from tests.proxy_setup import model_toml, provider_toml, upstream_fixture, write_config
 
-USAGE = {"input_tokens": 12, "output_tokens": 9}
-SESSION_A = "5f0c8a9e-aaaa-4d5e-9c1a-000000000001"
-SESSION_B = "5f0c8a9e-bbbb-4d5e-9c1a-000000000002"
 # 3 $/M in, 15 $/M out: 12 * 3e-6 + 9 * 15e-6 = 0.000036 + 0.000135 per request
 PRICED = 0.000171
 
 
-def user_id(session: str) -> str:
-    return json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": session})
+anth = upstream_fixture("anthropic", reply_text("hello", usage=USAGE))
+oai = upstream_fixture("openai", reply_text("hello", usage=USAGE))
 
 
-@pytest.fixture
-def anth() -> Iterator[FakeUpstream]:
-    with FakeUpstream("anthropic") as fake:
-        fake.default = reply_text("hello", usage=USAGE)
-        yield fake
-
-
-@pytest.fixture
-def oai() -> Iterator[FakeUpstream]:
-    with FakeUpstream("openai") as fake:
-        fake.default = reply_text("hello", usage=USAGE)
-        yield fake
-
-
-MODELS = """
-[[models]]
-name = "sonnet"
-[[models.mappings]]
-provider = "anth"
-actual_model = "claude-upstream-1"
-priority = 1
-price = {input = 3.0, output = 15.0}
-
-[[models]]
-name = "gpt"
-[[models.mappings]]
-provider = "anth"
-actual_model = "claude-upstream-2"
-priority = 1
-[[models.mappings]]
-provider = "oai"
-actual_model = "gpt-upstream-2"
-priority = 2
-"""
+MODELS = model_toml(
+    "sonnet", ("anth", "claude-upstream-1", {"price": {"input": 3.0, "output": 15.0}})
+) + model_toml("gpt", ("anth", "claude-upstream-2"), ("oai", "gpt-upstream-2"))
 
 
 def config(tmp_path: Path, anth: FakeUpstream, oai: FakeUpstream, extra: str = "") -> Path:
@@ -70,17 +35,6 @@ def config(tmp_path: Path, anth: FakeUpstream, oai: FakeUpstream, extra: str = "
         provider_toml("anth", anth) + provider_toml("oai", oai) + MODELS + extra,
         router='default = "sonnet"',
     )
-
-
-def send(base: str, model: str, session: str, stream: bool) -> httpx.Response:
-    body = {
-        "model": model,
-        "max_tokens": 100,
-        "stream": stream,
-        "metadata": {"user_id": user_id(session)},
-        "messages": [{"role": "user", "content": "hi"}],
-    }
-    return httpx.post(f"{base}/v1/messages", json=body, timeout=10)
 
 
 def api(ccm: RunningCCM, path: str, **params: Any) -> dict[str, Any]:

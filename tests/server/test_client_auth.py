@@ -13,23 +13,15 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, reply_text
 from tests.harness import RunningCCM, running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
+from tests.proxy_setup import model_toml, provider, provider_toml, upstream_fixture, write_config
 
 OAUTH_TOKEN = "sk-ant-oat01-client-own-token"  # what a Pro/Max sign-in sends
 CLIENT_KEY = "sk-ant-api03-client-own-key"
 AUTH_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
 
 
-@pytest.fixture
-def claude() -> Iterator[FakeUpstream]:
-    with FakeUpstream("anthropic") as fake:
-        yield fake
-
-
-@pytest.fixture
-def other() -> Iterator[FakeUpstream]:
-    with FakeUpstream("openai") as fake:
-        yield fake
+claude = upstream_fixture("anthropic")
+other = upstream_fixture("openai")
 
 
 @pytest.fixture(params=["fast-path", "litestar"])
@@ -39,14 +31,13 @@ def ccm(
     """claude-* goes to the client-auth provider; `glm` to a keyed OpenAI-dialect one."""
     cfg = write_config(
         tmp_path / "config.toml",
-        f'''
-[[providers]]
-name = "claude-sub"
-provider_type = "anthropic"
-auth_type = "client"
-base_url = "{claude.base_url}"
-models = ["claude-*"]
-'''
+        provider(
+            "claude-sub",
+            "anthropic",
+            auth_type="client",
+            base_url=claude.base_url,
+            models=["claude-*"],
+        )
         + provider_toml("other", other, key="sk-other-configured")
         + model_toml("glm", ("other", "glm-4.6")),
         router="",

@@ -11,14 +11,9 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, reply_text, status
 from tests.harness import ccm_process, running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
+from tests.proxy_setup import model_toml, provider_toml, upstream_fixture, write_config
 
-
-@pytest.fixture
-def up():
-    with FakeUpstream("anthropic") as fake:
-        fake.default = reply_text("hi", usage={"input_tokens": 12, "output_tokens": 9})
-        yield fake
+up = upstream_fixture("anthropic", reply_text("hi", usage={"input_tokens": 12, "output_tokens": 9}))
 
 
 def config(tmp_path: Path, up: FakeUpstream, server: str = "", extra: str = "") -> Path:

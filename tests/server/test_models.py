@@ -16,52 +16,17 @@ from ccm.runtime import State, build_runtime
 from ccm.server.run import build_app
 from tests.fakes.upstream import FakeUpstream, reply_text
 from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
+from tests.proxy_setup import model_toml, provider, provider_toml, write_config
 
-CONFIG = """
-[[providers]]
-name = "zai"
-provider_type = "z.ai"
-api_key = "sk-zai"
-models = ["glm-4.5-air", "glm-*"]
-
-[[providers]]
-name = "anthropic"
-provider_type = "anthropic"
-api_key = "sk-ant"
-models = ["claude-*"]
-
-[[providers]]
-name = "off"
-provider_type = "openai"
-api_key = "sk-off"
-enabled = false
-models = ["gpt-4o"]
-
-[[models]]
-name = "glm-4.6"
-[[models.mappings]]
-provider = "zai"
-actual_model = "glm-4.6"
-
-[[models]]
-name = "claude-ccm-taken"
-[[models.mappings]]
-provider = "zai"
-actual_model = "x"
-
-[[models]]
-name = "taken"
-[[models.mappings]]
-provider = "zai"
-actual_model = "y"
-
-[[models]]
-name = "anthropic-style"
-[[models.mappings]]
-provider = "zai"
-actual_model = "z"
-"""
+CONFIG = (
+    provider("zai", "z.ai", api_key="sk-zai", models=["glm-4.5-air", "glm-*"])
+    + provider("anthropic", "anthropic", api_key="sk-ant", models=["claude-*"])
+    + provider("off", "openai", api_key="sk-off", enabled=False, models=["gpt-4o"])
+    + model_toml("glm-4.6", ("zai", "glm-4.6"))
+    + model_toml("claude-ccm-taken", ("zai", "x"))
+    + model_toml("taken", ("zai", "y"))
+    + model_toml("anthropic-style", ("zai", "z"))
+)
 
 CLAUDE_IDS = [m.id for m in CLAUDE_MODELS]
 

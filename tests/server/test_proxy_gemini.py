@@ -3,14 +3,13 @@ fake Gemini API, and Vertex AI with a (fake) token source."""
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.claude_cli import CLAUDE, run_claude
 from tests.fakes.gemini_upstream import (
     FakeGemini,
     reply_function_call,
@@ -19,13 +18,20 @@ from tests.fakes.gemini_upstream import (
     status,
 )
 from tests.harness import running_ccm
-from tests.proxy_setup import TOOLS, model_toml, provider_toml, proxied, sdk, write_config
+from tests.proxy_setup import (
+    TOOLS,
+    ask,
+    model_toml,
+    provider,
+    provider_toml,
+    proxied,
+    sdk,
+    tool_answered,
+    upstream_fixture,
+    write_config,
+)
 
-
-@pytest.fixture
-def up():
-    with FakeGemini(require_key="g-key") as fake:
-        yield fake
+up = upstream_fixture(functools.partial(FakeGemini, require_key="g-key"))
 
 
 @pytest.fixture
@@ -52,13 +58,16 @@ def test_text_and_what_reaches_gemini(ccm, up: FakeGemini) -> None:
 
 def test_stream_with_thinking(ccm, up: FakeGemini) -> None:
     up.script(reply_thinking("pondering", "the answer"))
-    with sdk(ccm.base_url).messages.stream(
+    question = [{"role": "user", "content": "q"}]
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    final = ask(
+        sdk(ccm.base_url),
+        True,
         model="claude-x",
         max_tokens=50,
-        messages=[{"role": "user", "content": "q"}],
-        thinking={"type": "enabled", "budget_tokens": 1024},
-    ) as s:
-        final = s.get_final_message()
+        messages=question,
+        thinking=thinking,
+    )
     assert [b.type for b in final.content] == ["thinking", "text"]
     assert final.content[1].text == "the answer"
     req = next(up.generation_requests())
@@ -73,13 +82,7 @@ def test_tool_use_round_trip(ccm, up: FakeGemini) -> None:
     first = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
     call = next(b for b in first.content if b.type == "tool_use")
     assert first.stop_reason == "tool_use" and call.input == {"command": "ls"}
-    msgs += [
-        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
-        {
-            "role": "user",
-            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "a.txt"}],
-        },
-    ]
+    msgs += tool_answered(first, "a.txt")
     second = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
     assert second.content[0].text == "listed"
     sent = list(up.generation_requests())[-1].json["contents"]
@@ -118,14 +121,13 @@ def test_vertex_ai_with_a_token_source(tmp_path: Path) -> None:
         up.default = reply_text("from vertex")
         cfg = write_config(
             tmp_path / "config.toml",
-            f'''
-[[providers]]
-name = "vx"
-provider_type = "vertex-ai"
-project_id = "proj"
-location = "us-central1"
-base_url = "{up.vertex_base_url()}"
-'''
+            provider(
+                "vx",
+                "vertex-ai",
+                project_id="proj",
+                location="us-central1",
+                base_url=up.vertex_base_url(),
+            )
             + model_toml("m", ("vx", "gemini-2.5-flash")),
             router='default = "m"',
         )
@@ -168,24 +170,3 @@ def test_errors_are_anthropic_shaped(ccm, up: FakeGemini) -> None:
         and r.json()["type"] == "error"
         and "bad schema" in r.json()["error"]["message"]
     )
-
-
-@pytest.mark.skipif(
-    CLAUDE is None and not os.environ.get("CI"), reason="Claude Code CLI not installed"
-)
-def test_claude_code_tool_loop_through_gemini(tmp_path: Path) -> None:
-    from tests.fakes.gemini_upstream import tool_use_loop_script
-
-    with FakeGemini() as up:
-        up.default = tool_use_loop_script("echo hello-from-tool", require_offered=True)
-        cfg = write_config(
-            tmp_path / "config.toml",
-            provider_toml("gem", up) + model_toml("coder", ("gem", "gemini-2.5-pro")),
-            router='default = "coder"',
-        )
-        with running_ccm(cfg) as ccm:
-            result = run_claude(tmp_path, ccm.base_url)
-            assert "done: hello-from-tool" in result["result"]
-        assert "hello-from-tool" in json.dumps(
-            list(up.generation_requests())[-1].json["contents"][-1]
-        )

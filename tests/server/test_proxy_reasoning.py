@@ -16,35 +16,31 @@ from tests.claude_cli import CLAUDE, run_claude
 from tests.fakes.reasoning_upstreams import FakeGemini3, FakeThinkingChat
 from tests.fakes.upstream import FakeUpstream, reply_thinking, reply_tool_call
 from tests.harness import running_ccm
-from tests.proxy_setup import TOOLS, model_toml, provider_toml, sdk, write_config
+from tests.proxy_setup import (
+    TOOLS,
+    ask,
+    model_toml,
+    provider_toml,
+    sdk,
+    tool_answered,
+    write_config,
+)
 
 
-def ask(client: anthropic.Anthropic, messages: list[dict], stream: bool, **kw: Any) -> Any:
+def ask_thinking(client: anthropic.Anthropic, messages: list[dict], stream: bool, **kw: Any) -> Any:
     args = {"model": "claude-opus-4-8", "max_tokens": 2000, "tools": TOOLS, "messages": messages}
-    args["thinking"] = {"type": "adaptive"}
-    args.update(kw)
-    if stream:
-        with client.messages.stream(**args) as s:
-            return s.get_final_message()
-    return client.messages.create(**args)
+    return ask(client, stream, **{**args, "thinking": {"type": "adaptive"}, **kw})
 
 
 def tool_loop(client: anthropic.Anthropic, stream: bool) -> list[dict]:
     """Two turns of a tool loop, as Claude Code runs them; the final history."""
     messages: list[dict] = [{"role": "user", "content": "run echo via Bash"}]
-    first = ask(client, messages, stream)
+    first = ask_thinking(client, messages, stream)
     assert first.stop_reason == "tool_use"
     kinds = [b.type for b in first.content]
     assert kinds[0] == "thinking" and "tool_use" in kinds  # the client sees the reasoning
-    call = next(b for b in first.content if b.type == "tool_use")
-    messages += [
-        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
-        {
-            "role": "user",
-            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "hi"}],
-        },
-    ]
-    second = ask(client, messages, stream)
+    messages += tool_answered(first, "hi")
+    second = ask_thinking(client, messages, stream)
     assert second.content[-1].text == "done: hi"
     return messages
 
@@ -165,7 +161,7 @@ def test_switching_providers_never_sends_a_foreign_signature(tmp_path: Path) -> 
             for model in ("a", "c", "g", "a"):
                 if model == "a" and len(messages) > 1:
                     ant.script(reply_thinking("again", "back", signature="REAL-ANTHROPIC-SIG-2"))
-                answer = ask(client, messages, stream=model == "g", model=model)
+                answer = ask_thinking(client, messages, stream=model == "g", model=model)
                 content = [b.model_dump(exclude_none=True) for b in answer.content]
                 messages.append({"role": "assistant", "content": content})
                 calls = [b for b in answer.content if b.type == "tool_use"]

@@ -3,35 +3,28 @@ through ccm to a fake Responses API."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.claude_cli import CLAUDE, run_claude
 from tests.fakes.responses_upstream import (
     FakeResponsesUpstream,
     fail,
     reply_function_call,
     reply_reasoning,
     reply_text,
-    tool_loop,
 )
-from tests.harness import running_ccm
-from tests.proxy_setup import TOOLS, model_toml, provider_toml, proxied, sdk, write_config
+from tests.proxy_setup import (
+    TOOLS,
+    ask,
+    proxied,
+    sdk,
+    tool_answered,
+    upstream_fixture,
+)
 
-
-@pytest.fixture
-def up():
-    with FakeResponsesUpstream() as fake:
-        yield fake
-
-
-@pytest.fixture
-def backup():
-    with FakeResponsesUpstream() as fake:
-        yield fake
+up = upstream_fixture(FakeResponsesUpstream)
+backup = upstream_fixture(FakeResponsesUpstream)
 
 
 @pytest.fixture
@@ -57,13 +50,16 @@ def test_text_non_stream(ccm, up: FakeResponsesUpstream) -> None:
 
 def test_stream_reasoning_then_text(ccm, up: FakeResponsesUpstream) -> None:
     up.script(reply_reasoning("thinking it over", "final text"))
-    with sdk(ccm.base_url).messages.stream(
+    question = [{"role": "user", "content": "q"}]
+    thinking = {"type": "adaptive"}
+    final = ask(
+        sdk(ccm.base_url),
+        True,
         model="claude-x",
         max_tokens=50,
-        messages=[{"role": "user", "content": "q"}],
-        thinking={"type": "adaptive"},
-    ) as s:
-        final = s.get_final_message()
+        messages=question,
+        thinking=thinking,
+    )
     assert [b.type for b in final.content] == ["thinking", "text"]
     assert final.content[1].text == "final text"
 
@@ -73,22 +69,10 @@ def test_tool_use_round_trip(ccm, up: FakeResponsesUpstream, stream: bool) -> No
     up.script(reply_function_call("Bash", {"command": "pwd"}), reply_text("in /tmp"))
     client = sdk(ccm.base_url)
     msgs: list = [{"role": "user", "content": "where am I"}]
-    if stream:
-        with client.messages.stream(
-            model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs
-        ) as s:
-            first = s.get_final_message()
-    else:
-        first = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
+    first = ask(client, stream, model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
     call = next(b for b in first.content if b.type == "tool_use")
     assert first.stop_reason == "tool_use" and call.input == {"command": "pwd"}
-    msgs += [
-        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
-        {
-            "role": "user",
-            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "/tmp"}],
-        },
-    ]
+    msgs += tool_answered(first, "/tmp")
     second = client.messages.create(model="claude-x", max_tokens=50, tools=TOOLS, messages=msgs)
     assert second.content[0].text == "in /tmp"
     items = up.requests[1].json["input"]
@@ -105,20 +89,3 @@ def test_failed_before_output_fails_over_even_when_streaming(
         model="claude-x", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
     ) as s:
         assert "".join(s.text_stream) == "backup answered"
-
-
-@pytest.mark.skipif(
-    CLAUDE is None and not os.environ.get("CI"), reason="Claude Code CLI not installed"
-)
-def test_claude_code_tool_loop_through_responses(tmp_path: Path) -> None:
-    with FakeResponsesUpstream() as up:
-        up.default = tool_loop("echo hello-from-tool", require_offered=True)
-        cfg = write_config(
-            tmp_path / "config.toml",
-            provider_toml("resp", up) + model_toml("coder", ("resp", "gpt-5-codex")),
-            router='default = "coder"',
-        )
-        with running_ccm(cfg) as ccm:
-            result = run_claude(tmp_path, ccm.base_url)
-            assert "done: hello-from-tool" in result["result"]
-        assert "hello-from-tool" in json.dumps(up.requests[-1].json["input"])

@@ -14,18 +14,14 @@ import httpx
 import pytest
 
 from tests.fakes.upstream import FakeUpstream, reply_text, respond
-from tests.harness import running_ccm
-from tests.proxy_setup import model_toml, provider_toml, write_config
+from tests.harness import running_ccm, wait_until
+from tests.proxy_setup import model_toml, provider_toml, upstream_fixture, write_config
 
 REQ = {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 UPSTREAM_KEY = "sk-proj-UPSTREAMSECRET0123456789"
 
 
-@pytest.fixture
-def up():
-    with FakeUpstream("openai") as fake:
-        fake.default = reply_text("pong")
-        yield fake
+up = upstream_fixture("openai", reply_text("pong"))
 
 
 def _config(tmp_path: Path, up: FakeUpstream, *, server: str = "", extra: str = "") -> Path:
@@ -368,9 +364,7 @@ def test_watcher_wakes_only_for_the_files_ccm_reads(
         time.sleep(0.5)
         assert wakeups == [] and ccm.state.runtime.version == 1
         cfg.write_text(cfg.read_text().replace("port = 13456", "port = 13457"))
-        deadline = time.monotonic() + 5
-        while ccm.state.runtime.version == 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: ccm.state.runtime.version != 1, 5, what="the reload")
         assert ccm.state.runtime.version == 2 and len(wakeups) >= 1
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from ccm.rules.compile import IMAGE_NOTE
 from tests.fakes.upstream import FakeUpstream, reply_text
-from tests.harness import RunningCCM, running_ccm
+from tests.harness import running_ccm
 from tests.proxy_setup import model_toml, provider_toml, write_config
 
 PNG = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
@@ -60,16 +60,18 @@ def _ccm(tmp_path: Path, text_only: FakeUpstream, eyes: FakeUpstream, router: st
     return running_ccm(cfg)
 
 
-def _send(ccm: RunningCCM) -> httpx.Response:
-    return httpx.post(f"{ccm.base_url}/v1/messages", json=BODY, headers={"x-api-key": "k"})
+def _send(tmp_path: Path, text_only: FakeUpstream, eyes: FakeUpstream, router: str) -> Any:
+    """The request with an image, through a ccm with this [router]; it must succeed."""
+    with _ccm(tmp_path, text_only, eyes, router) as ccm:
+        r = httpx.post(f"{ccm.base_url}/v1/messages", json=BODY, headers={"x-api-key": "k"})
+    assert r.status_code == 200, r.text
+    return r
 
 
 def test_an_earlier_image_goes_to_the_image_route(
     tmp_path: Path, text_only: FakeUpstream, eyes: FakeUpstream
 ) -> None:
-    with _ccm(tmp_path, text_only, eyes, 'default = "glm"\nimage = "eyes"') as ccm:
-        r = _send(ccm)
-    assert r.status_code == 200, r.text
+    r = _send(tmp_path, text_only, eyes, 'default = "glm"\nimage = "eyes"')
     assert r.headers["x-ccm-route"].startswith("rule=image; model=eyes")
     assert not text_only.requests
     (req,) = eyes.requests
@@ -79,9 +81,7 @@ def test_an_earlier_image_goes_to_the_image_route(
 def test_a_text_only_model_gets_a_note_instead(
     tmp_path: Path, text_only: FakeUpstream, eyes: FakeUpstream
 ) -> None:
-    with _ccm(tmp_path, text_only, eyes, 'default = "glm"\nvision = "placeholder"') as ccm:
-        r = _send(ccm)
-    assert r.status_code == 200, r.text
+    r = _send(tmp_path, text_only, eyes, 'default = "glm"\nvision = "placeholder"')
     assert r.json()["content"][0]["text"] == "from glm"
     (req,) = text_only.requests
     sent = req.json["messages"][0]["content"]

@@ -175,6 +175,14 @@ def _written(table: Table | None, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _existing(doc: TOMLDocument, array: str, name: str) -> int:
+    """The index of the [[array]] table named `name`; NotFound when there is none."""
+    i = find(doc.get(array), name)
+    if i is None:
+        raise NotFound(f"no {array.removesuffix('s')} named {name!r}")
+    return i
+
+
 def provider_added(body: ProviderBody) -> Change:
     data = plain(body)
     if _masked(data):
@@ -192,9 +200,7 @@ def provider_added(body: ProviderBody) -> Change:
 
 def provider_edited(name: str, body: ProviderBody) -> Change:
     def change(doc: TOMLDocument) -> None:
-        i = find(doc.get("providers"), name)
-        if i is None:
-            raise NotFound(f"no provider named {name!r}")
+        i = _existing(doc, "providers", name)
         _update_provider(doc, doc["providers"][i], plain(body))
         if body.name != name:  # a rename follows through to the mappings
             if find(doc.get("providers"), body.name) not in (None, i):
@@ -214,9 +220,7 @@ def _update_provider(doc: TOMLDocument, table: Table, data: dict[str, Any]) -> N
 
 def provider_deleted(name: str) -> Change:
     def change(doc: TOMLDocument) -> None:
-        i = find(doc.get("providers"), name)
-        if i is None:
-            raise NotFound(f"no provider named {name!r}")
+        i = _existing(doc, "providers", name)
         users = [
             m.get("name")
             for m in doc.get("models", [])
@@ -288,9 +292,7 @@ def model_added(body: ModelBody) -> Change:
 
 def model_edited(name: str, body: ModelBody) -> Change:
     def change(doc: TOMLDocument) -> None:
-        i = find(doc.get("models"), name)
-        if i is None:
-            raise NotFound(f"no model named {name!r}")
+        i = _existing(doc, "models", name)
         if body.name != name and find(doc.get("models"), body.name) is not None:
             raise Conflict(f"a model named {body.name!r} already exists")
         set_key(doc["models"][i], "name", body.name)
@@ -301,9 +303,7 @@ def model_edited(name: str, body: ModelBody) -> Change:
 
 def model_deleted(name: str) -> Change:
     def change(doc: TOMLDocument) -> None:
-        i = find(doc.get("models"), name)
-        if i is None:
-            raise NotFound(f"no model named {name!r}")
+        i = _existing(doc, "models", name)
         remove_table(doc, "models", i)
 
     return change

@@ -27,16 +27,7 @@ from ccm.server.admin.errors import AdminError, NotFound
 
 MAX_BUCKETS = 2000
 MAX_PAGE = 500
-SERIES_KEYS = (
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "cost_usd",
-    "errors",
-    *query.PERCENTILE_KEYS,
-)
+SERIES_KEYS = (*query.TOTAL_KEYS, "errors", *query.PERCENTILE_KEYS)
 SUMS = ("requests", "input_tokens", "output_tokens", "cost_usd", "errors")
 
 
