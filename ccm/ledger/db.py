@@ -2,7 +2,11 @@
 
 The event loop never touches SQLite: a finished request is appended to a deque (a few hundred
 nanoseconds); a writer thread wakes every `interval` seconds, turns the batch into rows and
-inserts them in one transaction. WAL mode, so `ccm usage` and the status line read while ccm
+inserts them in one transaction, as multi-row INSERT statements rather than `executemany`:
+sqlite3 lets go of the GIL around every statement step, and with the event loop busy each
+row then waited for the GIL again (measured under a busy main thread: 91 µs of writer CPU
+per row with executemany, 15 µs with one statement per 32 rows, and the loop thread ran
+10-20% more work). WAL mode, so `ccm usage` and the status line read while ccm
 writes, and several workers can share one file (busy timeout 2 s).
 
 If the file cannot be written (read-only place, locked past the timeout, disk full, not a
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import logging
 import os
 import sqlite3
@@ -85,13 +90,28 @@ CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id, ts);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
-INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES "
+ROW_PLACEHOLDERS = f"({', '.join('?' * len(COLUMNS))})"
 
 Row = tuple[Any, ...]
 Connect = Callable[[Path], sqlite3.Connection]
 PRUNE_EVERY = 3600.0
 RETRY_OPEN_EVERY = 30.0
 SLICE = 200  # rows processed and inserted per transaction
+
+
+MAX_STATEMENT_ROWS = 32  # 800 parameters: under SQLite's old limit of 999 too
+
+
+def _statement_rows(left: int) -> int:
+    """Rows for the next INSERT: a power of two, so a handful of statements is ever prepared
+    (sqlite3's statement cache keeps them; one per batch length would fill memory)."""
+    return min(MAX_STATEMENT_ROWS, 1 << (left.bit_length() - 1))
+
+
+@functools.cache
+def _insert(rows: int) -> str:
+    return INSERT + ", ".join([ROW_PLACEHOLDERS] * rows)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -170,7 +190,12 @@ class LedgerDB:
                 return
             with conn:  # one transaction per batch
                 conn.execute("BEGIN")
-                conn.executemany(INSERT, rows)
+                i = 0
+                while i < len(rows):
+                    n = _statement_rows(len(rows) - i)
+                    part = rows[i : i + n]
+                    conn.execute(_insert(n), [v for row in part for v in row])
+                    i += n
             self.written += len(rows)
             if self.failing:
                 self.failing = False
