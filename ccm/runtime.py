@@ -180,6 +180,7 @@ class State:
         self.health = Health(
             server.circuit_failures, server.circuit_cooldown_ms / 1000, self.shared
         )  # admin writes: one at a time, file and reload together
+        self._watched: tuple[Runtime | None, list[Path]] = (None, [])
         self._seen = file_signature(self.watched_paths())
         self.recent: deque[dict[str, Any]] = deque(maxlen=500)  # for the admin Logs tab
         scrub_logs(runtime.secrets)
@@ -217,11 +218,14 @@ class State:
         )
 
     def watched_paths(self) -> list[Path]:
-        paths = [self.config_path]
-        rules = self.runtime.loaded.rules_path()
-        if rules is not None:
-            paths.append(rules)
-        return paths
+        rt = self.runtime
+        if self._watched[0] is not rt:  # per runtime: pathlib costs more than the stats
+            paths = [self.config_path]
+            rules = rt.loaded.rules_path()
+            if rules is not None:
+                paths.append(rules)
+            self._watched = (rt, paths)
+        return self._watched[1]
 
     async def fresh(self) -> None:
         """Reload first if the config or rules file changed since it was loaded."""
