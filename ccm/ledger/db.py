@@ -98,6 +98,10 @@ Connect = Callable[[Path], sqlite3.Connection]
 PRUNE_EVERY = 3600.0
 RETRY_OPEN_EVERY = 30.0
 SLICE = 200  # rows processed and inserted per transaction
+# the writer wakes when this many records wait, or after its interval: records held longer
+# keep their requests' objects alive (in one A/B at concurrency 16, a 0.01 s interval cost
+# 313-344 µs of CPU per request against 364-381 at 1 s), and an idle ccm must not spin
+WAKE_AT = 32
 
 
 MAX_STATEMENT_ROWS = 32  # 800 parameters: under SQLite's old limit of 999 too
@@ -259,6 +263,8 @@ class BatchThread:
                 self.on_overflow(1)
             return
         self.pending.append(item)
+        if len(self.pending) == WAKE_AT:
+            self._wake.set()
 
     def start(self) -> None:
         if self.running:
