@@ -36,6 +36,21 @@ def test_writes_in_wal_mode_to_a_private_file(tmp_path: Path) -> None:
     db.close()
 
 
+@pytest.mark.parametrize("size", [1, 2, 31, 32, 33, 95, 200, 257])
+def test_every_row_of_a_batch_is_written_once_in_order(tmp_path: Path, size: int) -> None:
+    """Batches go in as multi-row INSERTs of power-of-two lengths: no row lost, doubled or
+    moved at the seams."""
+    db = LedgerDB(tmp_path / "u.db")
+    now = time.time()
+    db.write([row(now + i, i) for i in range(size)])
+    db.write([row(now + size, size)])
+    with sqlite3.connect(tmp_path / "u.db") as conn:
+        got = conn.execute("SELECT request_id, ts FROM requests ORDER BY id").fetchall()
+    assert [r[0] for r in got] == [f"r{i}" for i in range(size + 1)]
+    assert [r[1] for r in got] == [now + i for i in range(size + 1)]
+    assert db.written == size + 1
+
+
 def test_retention_prunes_old_rows(tmp_path: Path) -> None:
     path = tmp_path / "usage.db"
     db = LedgerDB(path, retention_days=90)
