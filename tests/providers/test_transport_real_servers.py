@@ -42,6 +42,9 @@ ANSWER = json.dumps(
 ).encode()
 
 
+MARKER = "/ccm-test-marker"  # a request each test starts with (see _fresh_log)
+
+
 @dataclass
 class Nginx:
     port: int
@@ -58,6 +61,9 @@ class Nginx:
         out = []
         for line in self.log.read_text().splitlines():
             conn, n, status, sent, uri = line.split(" ", 4)
+            if uri == MARKER:  # what came before it belongs to an earlier test
+                out = []
+                continue
             out.append({"conn": conn, "n": n, "status": status, "sent": sent, "uri": uri})
         return out
 
@@ -169,6 +175,13 @@ def _fresh_log(request: pytest.FixtureRequest) -> None:
     if "nginx" in request.fixturenames:
         server: Nginx = request.getfixturevalue("nginx")
         server.log.write_text("")  # nginx appends with O_APPEND: truncation is safe
+        # nginx logs a request after answering it, so an earlier test's last line can land
+        # after the truncation; one nginx process logs in order, so once a marker request is
+        # logged, everything before it is too (lines() starts after the marker)
+        httpx.get(f"{server.base}{MARKER}", headers={"connection": "close"}, timeout=5)
+        deadline = time.monotonic() + 5
+        while MARKER not in server.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def client(**kw: object) -> httpx.AsyncClient:
