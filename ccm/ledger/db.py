@@ -97,7 +97,7 @@ Row = tuple[Any, ...]
 Connect = Callable[[Path], sqlite3.Connection]
 PRUNE_EVERY = 3600.0
 RETRY_OPEN_EVERY = 30.0
-SLICE = 200  # rows processed and inserted per transaction
+SLICE = 200  # records processed and written at once (the GIL is let go between slices)
 # the writer wakes when this many records wait, or after its interval: records held longer
 # keep their requests' objects alive (in one A/B at concurrency 16, a 0.01 s interval cost
 # 313-344 µs of CPU per request against 364-381 at 1 s), and an idle ccm must not spin
@@ -107,15 +107,15 @@ WAKE_AT = 32
 MAX_STATEMENT_ROWS = 32  # 800 parameters: under SQLite's old limit of 999 too
 
 
-def _statement_rows(left: int) -> int:
-    """Rows for the next INSERT: a power of two, so a handful of statements is ever prepared
-    (sqlite3's statement cache keeps them; one per batch length would fill memory)."""
-    return min(MAX_STATEMENT_ROWS, 1 << (left.bit_length() - 1))
-
-
-@functools.cache  # at most MAX_STATEMENT_ROWS texts (a whole small batch is one statement)
+@functools.cache  # at most MAX_STATEMENT_ROWS texts, so sqlite3's statement cache stays small
 def _insert(rows: int) -> str:
     return INSERT + ", ".join([ROW_PLACEHOLDERS] * rows)
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[Row]) -> None:
+    for i in range(0, len(rows), MAX_STATEMENT_ROWS):
+        part = rows[i : i + MAX_STATEMENT_ROWS]
+        conn.execute(_insert(len(part)), [v for row in part for v in row])
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -196,16 +196,11 @@ class LedgerDB:
             if len(rows) <= MAX_STATEMENT_ROWS:
                 # the usual batch: one INSERT is its own transaction; BEGIN and COMMIT would be
                 # two more GIL hand-offs
-                conn.execute(_insert(len(rows)), [v for row in rows for v in row])
+                _insert_rows(conn, rows)
             else:
                 with conn:
                     conn.execute("BEGIN")
-                    i = 0
-                    while i < len(rows):
-                        n = _statement_rows(len(rows) - i)
-                        part = rows[i : i + n]
-                        conn.execute(_insert(n), [v for row in part for v in row])
-                        i += n
+                    _insert_rows(conn, rows)
             self.written += len(rows)
             if self.failing:
                 self.failing = False

@@ -38,7 +38,7 @@ def test_writes_in_wal_mode_to_a_private_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("size", [1, 2, 31, 32, 33, 95, 200, 257])
 def test_every_row_of_a_batch_is_written_once_in_order(tmp_path: Path, size: int) -> None:
-    """Batches go in as multi-row INSERTs of power-of-two lengths: no row lost, doubled or
+    """Batches go in as multi-row INSERTs of at most 32 rows: no row lost, doubled or
     moved at the seams."""
     db = LedgerDB(tmp_path / "u.db")
     now = time.time()
