@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from ccm.files import NEW_FILE_MODE, atomic_write
 from ccm.oauth import pkce
 from ccm.oauth.flows import Flow, OAuthError, get_flow, is_local_uri
 from ccm.oauth.refresh import expiry, new_http_client, token_request
@@ -113,12 +114,7 @@ class SharedLogins:
         return data if isinstance(data, dict) else {}
 
     def _write(self, data: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(data), NEW_FILE_MODE)
 
     def put(self, state: str, entry: dict[str, Any], ttl: float) -> None:
         with file_lock_sync(self.lock_path):

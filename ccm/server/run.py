@@ -13,6 +13,7 @@ from typing import Any
 
 import uvicorn
 
+from ccm.files import atomic_write
 from ccm.runtime import State
 from ccm.server.protocol import CoalescingHttpToolsProtocol
 
@@ -188,10 +189,7 @@ def write_pid(path: Path, address: str = "") -> None:
     """The PID, and on a second line the host:port `ccm status` asks for /health. A config
     folder mounted read-only (a container) gets none: `ccm stop` is then the container's."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(f"{os.getpid()}\n{address}\n")
-        os.replace(tmp, path)
+        atomic_write(path, f"{os.getpid()}\n{address}\n", 0o644)
     except OSError as e:
         logging.getLogger("ccm").warning("no PID file %s (%s)", path, e.strerror or e)
 
